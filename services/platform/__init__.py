@@ -1,0 +1,1 @@
+"""What the three services share: settings, database, outbox, inbox, CloudEvents, telemetry."""

@@ -1,0 +1,244 @@
+"""Idempotent event consumers: inbox, offsets committed after the database, dead letters.
+
+Each batch of Kafka records is decoded, then applied in one database transaction; every applied
+event's id is recorded in ``inbox`` in that same transaction (``ON CONFLICT DO NOTHING``), so an
+event delivered twice takes effect once. The Kafka offsets are committed only after the
+transaction commits. A record that is not one of our events, or whose handler keeps failing, is
+published to ``<topic>.dlq`` with the reason in its headers, and the consumer carries on. While
+the database is unreachable nothing is dead-lettered: the batch is rewound and retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import asyncpg
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.message import StreamMessage
+from opentelemetry import trace
+
+from contracts.events import Event
+from services.platform import db, telemetry
+from services.platform.cloudevents import Envelope, UndecodableEvent, decode, header_map
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+Handler = Callable[[db.Connection, Envelope, Any], Awaitable[None]]
+"""Applies one event inside the consumer's transaction; raises to refuse it."""
+
+TRANSIENT_ERRORS: Final = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+"""Failures of the infrastructure, not of the event: retried without end, never dead-lettered."""
+
+DLQ_HEADER_PREFIX: Final = "dlq_"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    record: ConsumerRecord[bytes, bytes]
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What one consumer group reads and how it applies each event type."""
+
+    name: str
+    topics: tuple[str, ...]
+    handlers: Mapping[type[Event], Handler]
+    max_records: int = 200
+    retry_delay: float = field(default=0.2)
+
+
+async def _raw_body(message: StreamMessage[Any]) -> Any:
+    """Leave bodies as bytes: decoding is ours to do, so that a bad one can be dead-lettered."""
+    return message.body
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        subscription: Subscription,
+        *,
+        pool: asyncpg.Pool[Any],
+        producer: AIOKafkaProducer,
+        max_attempts: int,
+    ) -> None:
+        self.subscription = subscription
+        self._pool = pool
+        self._producer = producer
+        self._max_attempts = max_attempts
+
+    def register(self, broker: KafkaBroker) -> None:
+        """Subscribe to the topics on ``broker``; offsets are committed by us, after the DB."""
+        subscription = self.subscription
+
+        @broker.subscriber(
+            *subscription.topics,
+            group_id=subscription.name,
+            batch=True,
+            max_records=subscription.max_records,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            decoder=_raw_body,
+            title=f"{subscription.name}",
+        )
+        async def on_batch(message: KafkaMessage) -> None:
+            records: Sequence[ConsumerRecord[bytes, bytes]] = (
+                message.raw_message
+                if isinstance(message.raw_message, tuple)
+                else (message.raw_message,)
+            )
+            try:
+                await self.handle(records)
+            except TRANSIENT_ERRORS as error:
+                log.warning(
+                    "consumer cannot reach its database; will retry the batch",
+                    extra={"consumer": subscription.name, "error": repr(error)},
+                )
+                await message.nack()
+                await asyncio.sleep(1.0)
+                return
+            await message.ack()
+
+    async def handle(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Apply a batch of records exactly once each; dead-letter what cannot be applied."""
+        decoded: list[tuple[ConsumerRecord[bytes, bytes], Envelope, Event]] = []
+        dead: list[DeadLetter] = []
+        for record in records:
+            try:
+                envelope, event = decode(header_map(record.headers), record.value)
+            except UndecodableEvent as error:
+                dead.append(DeadLetter(record, error.kind, str(error)))
+                continue
+            decoded.append((record, envelope, event))
+        if decoded:
+            try:
+                async with self._pool.acquire() as connection, connection.transaction():
+                    for record, envelope, event in decoded:
+                        await self._apply(connection, record, envelope, event)
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception:
+                log.info(
+                    "a batch failed; applying its events one by one",
+                    extra={"consumer": self.subscription.name},
+                )
+                for record, envelope, event in decoded:
+                    failure = await self._apply_alone(record, envelope, event)
+                    if failure is not None:
+                        dead.append(failure)
+        for letter in dead:
+            await self._dead_letter(letter)
+
+    async def _apply_alone(
+        self, record: ConsumerRecord[bytes, bytes], envelope: Envelope, event: Event
+    ) -> DeadLetter | None:
+        last: Exception | None = None
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                async with self._pool.acquire() as connection, connection.transaction():
+                    await self._apply(connection, record, envelope, event)
+                return None
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as error:
+                last = error
+                log.warning(
+                    "event handler failed",
+                    extra={
+                        "consumer": self.subscription.name,
+                        "event_id": str(envelope.id),
+                        "attempt": attempt,
+                        "error": repr(error),
+                    },
+                )
+                await asyncio.sleep(self.subscription.retry_delay * attempt)
+        return DeadLetter(record, "handler", f"{type(last).__name__}: {last}")
+
+    async def _apply(
+        self,
+        connection: db.Connection,
+        record: ConsumerRecord[bytes, bytes],
+        envelope: Envelope,
+        event: Event,
+    ) -> None:
+        handler = self.subscription.handlers.get(type(event))
+        if handler is None:
+            return  # a known event this consumer has no use for
+        parent = telemetry.extract(header_map(record.headers))
+        with tracer.start_as_current_span(
+            f"process {record.topic}",
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": record.topic,
+                "messaging.destination.partition.id": str(record.partition),
+                "messaging.kafka.offset": record.offset,
+                "messaging.consumer.group.name": self.subscription.name,
+                "messaging.message.id": str(envelope.id),
+                telemetry.ATTR_EVENT_TYPE: envelope.type,
+                telemetry.ATTR_CRITIQUE_ID: str(event.critique_id),
+            },
+        ) as span:
+            first_time = await connection.fetchval(
+                """
+                INSERT INTO inbox (consumer, event_id, event_type, topic, kafka_partition,
+                                   kafka_offset)
+                VALUES ($1, $2, $3, $4, $5, $6)
+                ON CONFLICT DO NOTHING RETURNING true
+                """,
+                self.subscription.name,
+                envelope.id,
+                envelope.type,
+                record.topic,
+                record.partition,
+                record.offset,
+            )
+            if not first_time:
+                span.set_attribute("supervision.inbox.duplicate", True)
+                return
+            await handler(connection, envelope, event)
+
+    async def _dead_letter(self, letter: DeadLetter) -> None:
+        record = letter.record
+        headers = [
+            *(record.headers or ()),
+            (f"{DLQ_HEADER_PREFIX}error_kind", letter.kind.encode()),
+            (f"{DLQ_HEADER_PREFIX}error", letter.reason[:4000].encode()),
+            (f"{DLQ_HEADER_PREFIX}consumer", self.subscription.name.encode()),
+            (f"{DLQ_HEADER_PREFIX}topic", record.topic.encode()),
+            (f"{DLQ_HEADER_PREFIX}partition", str(record.partition).encode()),
+            (f"{DLQ_HEADER_PREFIX}offset", str(record.offset).encode()),
+        ]
+        delivery = await self._producer.send(
+            f"{record.topic}.dlq", value=record.value, key=record.key, headers=headers
+        )
+        await delivery
+        log.error(
+            "event dead-lettered",
+            extra={
+                "consumer": self.subscription.name,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "error_kind": letter.kind,
+            },
+        )

@@ -1,0 +1,117 @@
+"""PostgreSQL: the connection pool and plain-SQL migrations.
+
+Each service owns its database. Its migrations are the platform's own (outbox, inbox), then the
+service's ``migrations/NNN_name.sql`` files, applied in order, each once, each in a transaction,
+under an advisory lock so that two instances starting together do not race.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+log = logging.getLogger(__name__)
+
+Connection: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
+"""A connection, whether opened alone or borrowed from the pool."""
+Pool: TypeAlias = "asyncpg.Pool[Any]"
+Executor: TypeAlias = "Connection | Pool"
+"""Anything that runs a statement: a connection, or the pool for a one-statement transaction."""
+
+PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 0x5355_5045_5256  # "SUPERV": one lock id for every service's migrator
+
+
+@dataclass(frozen=True)
+class Migration:
+    component: str
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+class MigrationError(RuntimeError):
+    """An applied migration was edited afterwards, or the files are misnumbered."""
+
+
+def read_migrations(component: str, folder: Path) -> list[Migration]:
+    migrations = []
+    for path in sorted(folder.glob("*.sql")):
+        number, _, name = path.stem.partition("_")
+        if not number.isdigit():
+            raise MigrationError(f"{path}: migration files are named NNN_description.sql")
+        migrations.append(Migration(component, int(number), name, path.read_text("utf-8")))
+    versions = [m.version for m in migrations]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"{folder}: two migrations share a number")
+    return migrations
+
+
+async def migrate(dsn: str, *, component: str, folder: Path) -> list[Migration]:
+    """Apply the platform's and then the component's pending migrations; return those applied."""
+    pending = read_migrations("platform", PLATFORM_MIGRATIONS) + read_migrations(component, folder)
+    applied: list[Migration] = []
+    connection: asyncpg.Connection[Any] = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        await connection.execute(
+            """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                component text NOT NULL,
+                version integer NOT NULL,
+                name text NOT NULL,
+                checksum text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (component, version)
+            )
+            """
+        )
+        done = {
+            (row["component"], row["version"]): row["checksum"]
+            for row in await connection.fetch(
+                "SELECT component, version, checksum FROM schema_migrations"
+            )
+        }
+        for migration in pending:
+            key = (migration.component, migration.version)
+            if key in done:
+                if done[key] != migration.checksum:
+                    raise MigrationError(
+                        f"migration {migration.component}/{migration.version:03d}_{migration.name}"
+                        " was changed after it was applied; add a new migration instead"
+                    )
+                continue
+            async with connection.transaction():
+                await connection.execute(migration.sql)
+                await connection.execute(
+                    "INSERT INTO schema_migrations (component, version, name, checksum)"
+                    " VALUES ($1, $2, $3, $4)",
+                    migration.component,
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+            log.info(
+                "migration applied",
+                extra={"component": migration.component, "version": migration.version},
+            )
+            applied.append(migration)
+    finally:
+        await connection.close()
+    return applied
+
+
+async def create_pool(dsn: str, *, min_size: int, max_size: int) -> asyncpg.Pool[Any]:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
+    assert pool is not None
+    return pool

@@ -1,0 +1,161 @@
+"""What the HTTP services share: RFC 9457 problem responses and health endpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE_BASE = "https://supervision.mttq.vn/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class FieldViolation(BaseModel):
+    field: str = Field(description="JSON path of the offending field, e.g. 'points[2].text'.")
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem detail."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldViolation] = Field(default_factory=list)
+
+
+class ProblemError(Exception):
+    """Raise to answer with a problem+json response."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str | None = None,
+        errors: Sequence[FieldViolation] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or title)
+        self.problem = Problem(
+            type=PROBLEM_TYPE_BASE + slug,
+            title=title,
+            status=status,
+            detail=detail,
+            errors=list(errors),
+        )
+        self.headers = headers
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.model_dump(exclude_none=True),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def field_path(location: Sequence[int | str]) -> str:
+    """('body', 'points', 2, 'text') -> 'points[2].text'."""
+    path = ""
+    for part in location[1:] if location and location[0] in {"body", "query", "path"} else location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_problem(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, ProblemError)
+        return problem_response(error.problem, error.headers)
+
+    async def on_validation(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        violations = [
+            FieldViolation(field=field_path(item["loc"]), message=item["msg"])
+            for item in error.errors()
+        ]
+        return problem_response(
+            Problem(
+                type=PROBLEM_TYPE_BASE + "invalid-request",
+                title="The request is invalid",
+                status=422,
+                detail="; ".join(f"{v.field}: {v.message}" for v in violations),
+                errors=violations,
+            )
+        )
+
+    async def on_http(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, StarletteHTTPException)
+        return problem_response(
+            Problem(
+                type=PROBLEM_TYPE_BASE + f"http-{error.status_code}",
+                title=str(error.detail),
+                status=error.status_code,
+            ),
+            headers=dict(error.headers) if error.headers else None,
+        )
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+
+
+Check = Callable[[], Awaitable[Any]]
+
+
+def install_health(app: FastAPI, checks: dict[str, Check]) -> None:
+    """``/healthz``: the process is alive. ``/readyz``: every dependency answers."""
+
+    @app.get("/healthz", tags=["health"], summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="Readiness", response_model=None)
+    async def readyz() -> JSONResponse:
+        results = {}
+        ready = True
+        for name, check in checks.items():
+            try:
+                await check()
+                results[name] = "ok"
+            except Exception as error:
+                ready = False
+                results[name] = f"unavailable: {type(error).__name__}"
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": results},
+            status_code=200 if ready else 503,
+        )
+
+
+def attach_runtime(app: FastAPI, start: Callable[[], Any]) -> FastAPI:
+    """Run the service's runtime for the app's lifetime, and report on it at ``/readyz``.
+
+    ``start`` returns the async context manager of :func:`services.platform.runtime.running`.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with start() as running:
+            app.state.runtime = running
+            yield
+
+    app.router.lifespan_context = lifespan
+    install_health(
+        app,
+        {
+            "database": lambda: app.state.runtime.check_database(),
+            "kafka": lambda: app.state.runtime.check_kafka(),
+        },
+    )
+    return app

@@ -1,0 +1,185 @@
+"""The transactional outbox and its relay.
+
+``record`` writes an event in the caller's transaction, with the current trace context. The relay
+publishes pending rows in id order with an idempotent producer (acks=all) and marks them sent only
+after Kafka has acknowledged them; a crash between the two republishes, and consumers' inboxes
+drop the duplicate. Only one relay per database publishes at a time (a session advisory lock), so
+several instances of a service can run side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from opentelemetry import trace
+
+from contracts.events import Event
+from services.platform import db, telemetry
+from services.platform.cloudevents import Envelope
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+_RELAY_LOCK: Final = 0x4F55_5442_4F58  # "OUTBOX"
+BATCH_SIZE: Final = 500
+
+
+async def record(
+    connection: db.Connection,
+    event: Event,
+    *,
+    source: str,
+    occurred_at: datetime | None = None,
+    topic: str | None = None,
+) -> uuid.UUID:
+    """Add ``event`` to the outbox inside the caller's open transaction; return its event id.
+
+    ``topic`` overrides the event's own topic (tests use their own topics).
+    """
+    assert connection.is_in_transaction(), "outbox rows must share the change's transaction"
+    event_id = uuid.uuid4()
+    trace_headers = telemetry.inject_current()
+    await connection.execute(
+        """
+        INSERT INTO outbox (event_id, topic, key, event_type, source, occurred_at, payload,
+                            traceparent, tracestate)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+        """,
+        event_id,
+        topic or event.topic.value,
+        str(event.critique_id),
+        event.ce_type,
+        source,
+        occurred_at or datetime.now(UTC),
+        event.model_dump_json().encode(),
+        trace_headers.get("traceparent"),
+        trace_headers.get("tracestate"),
+    )
+    return event_id
+
+
+def new_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer:
+    options: dict[str, Any] = {
+        "bootstrap_servers": bootstrap_servers,
+        "enable_idempotence": True,
+        "acks": "all",
+        "linger_ms": 5,
+        "request_timeout_ms": 30_000,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)
+
+
+class OutboxRelay:
+    """Publishes a database's outbox to Kafka until stopped."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool[Any],
+        producer: AIOKafkaProducer,
+        *,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+
+    async def run(self) -> None:
+        """Hold the relay lock, then publish on every notification and every poll interval."""
+        while True:
+            try:
+                async with self._pool.acquire() as connection:
+                    if not await connection.fetchval(
+                        "SELECT pg_try_advisory_lock($1)", _RELAY_LOCK
+                    ):
+                        await asyncio.sleep(self._poll_interval)
+                        continue
+                    try:
+                        await connection.add_listener("outbox", self._on_notify)
+                        await self._publish_until_cancelled(connection)
+                    finally:
+                        with contextlib.suppress(Exception):
+                            await connection.remove_listener("outbox", self._on_notify)
+                            await connection.execute("SELECT pg_advisory_unlock($1)", _RELAY_LOCK)
+            except asyncio.CancelledError:
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                log.warning("outbox relay lost the database; retrying", extra={"error": str(error)})
+                await asyncio.sleep(self._poll_interval)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _publish_until_cancelled(self, connection: db.Connection) -> None:
+        while True:
+            self._wake.clear()
+            published = await self.publish_pending(connection)
+            if published == BATCH_SIZE:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+
+    async def publish_pending(self, connection: db.Connection) -> int:
+        """Publish one batch of pending rows in order; return how many were published."""
+        rows = await connection.fetch(
+            """
+            SELECT id, event_id, topic, key, event_type, source, occurred_at, payload,
+                   traceparent, tracestate
+            FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1
+            """,
+            BATCH_SIZE,
+        )
+        if not rows:
+            return 0
+        deliveries = [await self._send(row) for row in rows]
+        await asyncio.gather(*deliveries)
+        await connection.execute(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])",
+            [row["id"] for row in rows],
+        )
+        return len(rows)
+
+    async def _send(self, row: asyncpg.Record) -> asyncio.Future[Any]:
+        stored = {
+            name: row[name] for name in ("traceparent", "tracestate") if row[name] is not None
+        }
+        with tracer.start_as_current_span(
+            f"send {row['topic']}",
+            context=telemetry.extract(stored),
+            kind=trace.SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.operation.type": "send",
+                "messaging.destination.name": row["topic"],
+                "messaging.message.id": str(row["event_id"]),
+                telemetry.ATTR_EVENT_TYPE: row["event_type"],
+                telemetry.ATTR_CRITIQUE_ID: row["key"],
+            },
+        ):
+            envelope = Envelope(
+                id=row["event_id"],
+                type=row["event_type"],
+                source=row["source"],
+                time=row["occurred_at"],
+                subject=row["key"],
+            )
+            future: asyncio.Future[Any] = await self._producer.send(
+                row["topic"],
+                value=bytes(row["payload"]),
+                key=row["key"].encode(),
+                headers=envelope.headers(telemetry.inject_current()),
+            )
+            return future
+
+
+async def pending_count(connection: db.Executor) -> int:
+    count = await connection.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+    return int(count)

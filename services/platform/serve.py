@@ -1,0 +1,70 @@
+"""Running a service process: logging, instrumentation, the HTTP server."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from opentelemetry import trace
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+from services.platform import telemetry
+
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, with the trace and span ids of the current span."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            entry["trace_id"] = format(context.trace_id, "032x")
+            entry["span_id"] = format(context.span_id, "016x")
+        entry.update({key: value for key, value in record.__dict__.items() if key not in _STANDARD})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+
+def instrument_database() -> None:
+    AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
+
+
+def serve_http(name: str, app: FastAPI, *, host: str, port: int) -> None:
+    """Serve until SIGINT/SIGTERM; in-flight requests are drained before the lifespan ends."""
+    configure_logging()
+    provider = telemetry.setup(name)
+    instrument_database()
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        provider.shutdown()

@@ -1,0 +1,47 @@
+"""Settings from the environment (``SUPERVISION_*``), checked once at start-up.
+
+A service that is missing a setting or given a bad one refuses to start and says which variable
+to set, instead of failing later on its first request.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TypeVar
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    """Settings every service needs."""
+
+    model_config = SettingsConfigDict(env_prefix="SUPERVISION_", extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated."
+    )
+    kafka_topic_partitions: int = Field(default=3, ge=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+    outbox_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    consumer_max_attempts: int = Field(
+        default=5, ge=1, description="Attempts before an event that keeps failing is dead-lettered."
+    )
+    db_pool_min_size: int = Field(default=2, ge=1)
+    db_pool_max_size: int = Field(default=10, ge=1)
+
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def load(settings_type: type[S]) -> S:
+    """Read settings or exit with a message naming every variable that is missing or wrong."""
+    try:
+        return settings_type()
+    except ValidationError as error:
+        prefix = str(settings_type.model_config.get("env_prefix", ""))
+        lines = [f"{settings_type.__name__}: the service cannot start; fix its environment:"]
+        for problem in error.errors():
+            name = prefix + "_".join(str(part) for part in problem["loc"]).upper()
+            lines.append(f"  {name}: {problem['msg']}")
+        sys.exit("\n".join(lines))
