@@ -5,15 +5,32 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import FastAPI, Request
+import asyncpg
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.platform import telemetry
+
 log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:
+    _Pool = asyncpg.Pool[Any]
+else:  # asyncpg's classes are generic only to the type checker
+    _Pool = asyncpg.Pool
+
+
+def _request_pool(request: Request) -> _Pool:
+    pool: _Pool = request.app.state.runtime.pool
+    return pool
+
+
+DatabasePool = Annotated[_Pool, Depends(_request_pool)]
+"""A route parameter receiving the service's connection pool."""
 
 PROBLEM_TYPE_BASE = "https://supervision.mttq.vn/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -146,9 +163,14 @@ def attach_runtime(app: FastAPI, start: Callable[[], Any]) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with start() as running:
-            app.state.runtime = running
-            yield
+        try:
+            async with start() as running:
+                app.state.runtime = running
+                yield
+        finally:
+            # uvicorn ends the process by re-raising the stop signal once the lifespan is over,
+            # so spans are flushed here rather than at exit.
+            telemetry.flush()
 
     app.router.lifespan_context = lifespan
     install_health(

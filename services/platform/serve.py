@@ -50,7 +50,11 @@ def instrument_database() -> None:
 
 
 def serve_http(name: str, app: FastAPI, *, host: str, port: int) -> None:
-    """Serve until SIGINT/SIGTERM; in-flight requests are drained before the lifespan ends."""
+    """Serve until SIGINT/SIGTERM; in-flight requests are drained before the lifespan ends.
+
+    After a graceful stop uvicorn re-raises the signal, so the process ends "killed by SIGTERM"
+    (or SIGINT) by design; telemetry is flushed at the end of the lifespan.
+    """
     configure_logging()
     provider = telemetry.setup(name)
     instrument_database()
@@ -64,7 +68,5 @@ def serve_http(name: str, app: FastAPI, *, host: str, port: int) -> None:
         access_log=False,
         timeout_graceful_shutdown=20,
     )
-    try:
-        uvicorn.Server(config).run()
-    finally:
-        provider.shutdown()
+    uvicorn.Server(config).run()
+    provider.shutdown()

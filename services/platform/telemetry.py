@@ -96,6 +96,13 @@ def setup(service_name: str) -> TracerProvider:
     return provider
 
 
+def flush() -> None:
+    """Export every span ended so far (a no-op without an SDK tracer provider)."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.force_flush()
+
+
 def inject_current() -> dict[str, str]:
     """The current trace context as W3C headers (``traceparent``, ``tracestate``)."""
     carrier: dict[str, str] = {}

@@ -1,0 +1,1 @@
+"""Submission: Front organisations submit, amend, withdraw and follow their critiques over HTTP."""

@@ -1,0 +1,45 @@
+"""Wiring of the submission service: settings, runtime, HTTP server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from pydantic import Field
+
+from contracts.events import Topic
+from services.platform import runtime, settings
+from services.platform.http import attach_runtime
+from services.platform.serve import serve_http
+from services.submission.http import build_app
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class SubmissionSettings(settings.CommonSettings):
+    submission_database_url: str = Field(description="PostgreSQL URL of submission's database.")
+    submission_http_host: str = "127.0.0.1"
+    submission_http_port: int = Field(default=8081, ge=1, le=65535)
+
+
+def create_app(config: SubmissionSettings) -> FastAPI:
+    return attach_runtime(
+        build_app(),
+        lambda: runtime.running(
+            name="submission",
+            settings=config,
+            database_url=config.submission_database_url,
+            migrations=MIGRATIONS,
+            topics=[Topic.CRITIQUES],
+        ),
+    )
+
+
+def main() -> None:
+    config = settings.load(SubmissionSettings)
+    serve_http(
+        "submission",
+        create_app(config),
+        host=config.submission_http_host,
+        port=config.submission_http_port,
+    )

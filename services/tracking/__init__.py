@@ -1,0 +1,1 @@
+"""Tracking: agencies receive and answer cases over gRPC; deadlines live here."""

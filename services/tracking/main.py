@@ -1,0 +1,79 @@
+"""Wiring of the tracking service: settings, runtime, gRPC server with health and reflection."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
+from pydantic import Field
+
+from contracts.events import Topic
+from contracts.grpc.supervision.agency.v1 import agency_pb2, agency_pb2_grpc
+from services.platform import runtime, settings, telemetry
+from services.platform.serve import configure_logging, instrument_database
+from services.tracking import consumers
+from services.tracking.domain import DeadlinePolicy
+from services.tracking.grpc_api import AgencyService
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).parent / "migrations"
+SERVICE_NAME = agency_pb2.DESCRIPTOR.services_by_name["AgencyService"].full_name
+
+
+class TrackingSettings(settings.CommonSettings):
+    tracking_database_url: str = Field(description="PostgreSQL URL of tracking's database.")
+    tracking_grpc_host: str = "127.0.0.1"
+    tracking_grpc_port: int = Field(default=50051, ge=1, le=65535)
+    reply_days: int = Field(default=30, ge=1, description="Days an agency has to answer.")
+
+
+async def serve(config: TrackingSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+
+    async with runtime.running(
+        name="tracking",
+        settings=config,
+        database_url=config.tracking_database_url,
+        migrations=MIGRATIONS,
+        topics=[Topic.CRITIQUES, Topic.CASES],
+        subscriptions=[consumers.subscription(DeadlinePolicy(days=config.reply_days))],
+    ) as running:
+        interceptor = aio_server_interceptor()  # type: ignore[no-untyped-call]
+        server = grpc.aio.server(interceptors=[interceptor])
+        agency_pb2_grpc.add_AgencyServiceServicer_to_server(AgencyService(running.pool), server)
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server
+        )
+        address = f"{config.tracking_grpc_host}:{config.tracking_grpc_port}"
+        server.add_insecure_port(address)
+        await server.start()
+        for name in ("", SERVICE_NAME):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("tracking gRPC listening", extra={"address": address})
+        await stop.wait()
+        log.info("tracking stopping: draining calls")
+        for name in ("", SERVICE_NAME):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await server.stop(grace=10)
+
+
+def main() -> None:
+    config = settings.load(TrackingSettings)
+    configure_logging()
+    provider = telemetry.setup("tracking")
+    instrument_database()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(config))
+    provider.shutdown()

@@ -1,0 +1,58 @@
+"""Plain aiokafka helpers for tests: produce raw records and read a topic back."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+from services.platform.kafka import ensure_topics
+
+
+def unique_topic(prefix: str = "test") -> str:
+    return f"{prefix}.{uuid.uuid4().hex[:10]}"
+
+
+async def create_topics(bootstrap: str, *topics: str) -> None:
+    await ensure_topics(bootstrap, topics, partitions=3, replication_factor=1)
+
+
+async def produce(
+    bootstrap: str,
+    topic: str,
+    records: list[tuple[bytes, bytes | None, list[tuple[str, bytes]]]],
+) -> None:
+    """Send (key, value, headers) records in order and wait until Kafka has them all."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all")
+    await producer.start()
+    try:
+        for key, value, headers in records:
+            await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+
+async def read(
+    bootstrap: str,
+    topic: str,
+    *,
+    until: Callable[[list[ConsumerRecord[bytes, bytes]]], bool],
+    timeout: float = 30.0,
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read ``topic`` from the beginning until ``until(records)`` holds; fail after ``timeout``."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[ConsumerRecord[bytes, bytes]] = []
+    try:
+        async with asyncio.timeout(timeout):
+            while not until(records):
+                batch = await consumer.getmany(timeout_ms=200)
+                for partition_records in batch.values():
+                    records.extend(partition_records)
+    finally:
+        await consumer.stop()
+    return records

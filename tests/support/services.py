@@ -1,0 +1,112 @@
+"""The three services as separate processes on the real engines, as `make run` starts them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.support.engines import Engines, Process, free_port, start
+
+SERVICES = ("submission", "tracking", "disclosure")
+
+
+@dataclass
+class Deployment:
+    submission_url: str
+    disclosure_url: str
+    tracking_address: str
+    database_urls: dict[str, str]
+    traces_dir: Path
+    processes: dict[str, Process]
+
+    def stop(self, signum: int = signal.SIGTERM) -> dict[str, int]:
+        return {name: process.stop(signum) for name, process in self.processes.items()}
+
+    def spans(self) -> list[dict[str, Any]]:
+        """Every span the services exported, flattened, with the service name of its resource."""
+        found = []
+        for path in sorted(self.traces_dir.glob("*.jsonl")):
+            for line in path.read_text().splitlines():
+                for resource_spans in json.loads(line).get("resourceSpans", []):
+                    attributes = resource_spans["resource"]["attributes"]
+                    service = next(
+                        a["value"]["stringValue"] for a in attributes if a["key"] == "service.name"
+                    )
+                    for scope_spans in resource_spans.get("scopeSpans", []):
+                        for span in scope_spans.get("spans", []):
+                            found.append({**span, "service": service})
+        return found
+
+
+async def wait_ready(deployment: Deployment, timeout: float = 90.0) -> None:
+    async with asyncio.timeout(timeout), httpx.AsyncClient() as client:
+        for url in (deployment.submission_url, deployment.disclosure_url):
+            while True:
+                for process in deployment.processes.values():
+                    if process.popen.poll() is not None:
+                        raise RuntimeError(f"{process.name} exited:\n{process.log_tail()}")
+                try:
+                    if (await client.get(f"{url}/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.3)
+        async with grpc.aio.insecure_channel(deployment.tracking_address) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            while True:
+                try:
+                    reply = await health.Check(health_pb2.HealthCheckRequest(service=""))
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        break
+                except grpc.aio.AioRpcError:
+                    pass
+                await asyncio.sleep(0.3)
+
+
+def start_services(
+    stack: ExitStack, engines: Engines, database_urls: dict[str, str], workdir: Path
+) -> Deployment:
+    workdir.mkdir(parents=True, exist_ok=True)
+    traces = workdir / "traces"
+    ports = {name: free_port() for name in SERVICES}
+    env = {
+        "SUPERVISION_KAFKA_BOOTSTRAP_SERVERS": engines.kafka_bootstrap,
+        "SUPERVISION_SUBMISSION_DATABASE_URL": database_urls["submission"],
+        "SUPERVISION_TRACKING_DATABASE_URL": database_urls["tracking"],
+        "SUPERVISION_DISCLOSURE_DATABASE_URL": database_urls["disclosure"],
+        "SUPERVISION_SUBMISSION_HTTP_PORT": str(ports["submission"]),
+        "SUPERVISION_TRACKING_GRPC_PORT": str(ports["tracking"]),
+        "SUPERVISION_DISCLOSURE_HTTP_PORT": str(ports["disclosure"]),
+        "SUPERVISION_OUTBOX_POLL_INTERVAL_SECONDS": "0.5",
+        "OTEL_TRACES_EXPORTER": "otlp_json_file",
+        "SUPERVISION_OTEL_JSON_FILE": str(traces / "{service}.jsonl"),
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+    }
+    processes = {}
+    for name in SERVICES:
+        process = start(
+            name,
+            [sys.executable, "-m", "services.cli", "serve", name],
+            {**env, "OTEL_SERVICE_NAME": name, "PYTHONUNBUFFERED": "1"},
+            workdir,
+        )
+        stack.callback(process.stop)
+        processes[name] = process
+    return Deployment(
+        submission_url=f"http://127.0.0.1:{ports['submission']}",
+        disclosure_url=f"http://127.0.0.1:{ports['disclosure']}",
+        tracking_address=f"127.0.0.1:{ports['tracking']}",
+        database_urls=database_urls,
+        traces_dir=traces,
+        processes=processes,
+    )
