@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from contracts.events import CaseAnswered, Disposition, PointAnswer
+from services.platform.cloudevents import Envelope, UndecodableEvent, decode, header_map
+
+
+def answered() -> CaseAnswered:
+    return CaseAnswered(
+        critique_id=uuid.uuid4(),
+        case_id=uuid.uuid4(),
+        agency_id="bo-tu-phap",
+        answered_at=datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
+        late=False,
+        answers=(PointAnswer(point_number=1, disposition=Disposition.ACCEPTED),),
+    )
+
+
+def envelope(event: CaseAnswered) -> Envelope:
+    return Envelope(
+        id=uuid.uuid4(),
+        type=event.ce_type,
+        source="urn:test",
+        time=datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
+        subject=str(event.critique_id),
+    )
+
+
+def test_an_event_survives_the_trip_through_kafka_headers_and_body() -> None:
+    event = answered()
+    sent = envelope(event)
+    headers = header_map(sent.headers({"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"}))
+
+    received, decoded = decode(headers, event.model_dump_json().encode())
+
+    assert received == sent
+    assert decoded == event
+    assert headers["ce_specversion"] == "1.0"
+    assert headers["content-type"] == "application/json"
+    assert headers["traceparent"].startswith("00-aaaa")
+
+
+def test_readers_ignore_fields_they_do_not_know() -> None:
+    event = answered()
+    body = event.model_dump_json()[:-1] + ', "added_in_a_later_minor_version": 1}'
+    _, decoded = decode(header_map(envelope(event).headers({})), body.encode())
+    assert decoded == event
+
+
+@pytest.mark.parametrize(
+    ("mutate", "kind"),
+    [
+        (lambda h: h.pop("ce_specversion"), "envelope"),
+        (lambda h: h.pop("ce_id"), "envelope"),
+        (lambda h: h.update(ce_id="not-a-uuid"), "envelope"),
+        (lambda h: h.update(ce_time="yesterday"), "envelope"),
+        (lambda h: h.update(ce_type="vn.mttq.supervision.case.answered.v9"), "unknown_type"),
+    ],
+)
+def test_a_bad_envelope_is_refused_with_its_kind(mutate: object, kind: str) -> None:
+    event = answered()
+    headers = header_map(envelope(event).headers({}))
+    mutate(headers)  # type: ignore[operator]
+    with pytest.raises(UndecodableEvent) as refused:
+        decode(headers, event.model_dump_json().encode())
+    assert refused.value.kind == kind
+
+
+@pytest.mark.parametrize("body", [None, b"", b"{}", b"\xff\xfe", b'{"critique_id": 7}'])
+def test_a_payload_that_breaks_the_contract_is_refused(body: bytes | None) -> None:
+    headers = header_map(envelope(answered()).headers({}))
+    with pytest.raises(UndecodableEvent) as refused:
+        decode(headers, body)
+    assert refused.value.kind == "payload"
+
+
+def test_undecodable_header_bytes_are_skipped_not_fatal() -> None:
+    assert header_map([("ce_id", b"\xff"), ("ce_type", b"x")]) == {"ce_type": "x"}
