@@ -1,0 +1,57 @@
+# The two set-up commands are `make run` and `make test`; everything they need is installed here.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.8
+BOOTSTRAP := .cache/bootstrap
+UV := $(BOOTSTRAP)/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
+RUN := $(UV) run --frozen --no-sync
+
+.PHONY: help install kafka-libs run test test-unit test-integration test-e2e lint format protos check-protos clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(UV):
+	python3 -m venv $(BOOTSTRAP)
+	$(BOOTSTRAP)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+install: .venv/.synced ## Install the Python dependencies (locked) into .venv
+
+kafka-libs: ## Assemble Apache Kafka from Maven Central (cached in .cache/)
+	@infra/bin/kafka-libs >/dev/null
+
+run: install kafka-libs ## Start PostgreSQL, Kafka and the three services on loopback (Ctrl-C stops)
+	@PATH="$(CURDIR)/.venv/bin:$$PATH" infra/bin/run
+
+test: install kafka-libs lint ## Lint, then run the whole suite on the real engines
+	$(RUN) pytest
+
+test-unit: install ## Only the fast unit tests
+	$(RUN) pytest -m unit
+
+test-integration: install kafka-libs ## Only the integration tests (real PostgreSQL and Kafka)
+	$(RUN) pytest -m integration
+
+test-e2e: install kafka-libs ## Only the end-to-end tests (services as processes)
+	$(RUN) pytest -m e2e
+
+lint: install ## ruff (format and lint) and mypy --strict
+	$(RUN) ruff format --check .
+	$(RUN) ruff check .
+	$(RUN) mypy
+
+format: install ## Format and fix what ruff can
+	$(RUN) ruff format .
+	$(RUN) ruff check --fix .
+
+protos: install ## Regenerate the gRPC stubs in contracts/grpc from protos/
+	$(RUN) python infra/scripts/gen_protos.py
+
+clean: ## Remove local state (databases, Kafka data, traces); keeps the caches
+	rm -rf .run
