@@ -10,6 +10,7 @@ by the service name).
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from google.protobuf.json_format import MessageToDict
 from opentelemetry import context as otel_context
@@ -54,8 +55,8 @@ class OtlpJsonFileSpanExporter(SpanExporter):
         self._lock = threading.Lock()
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        request = encode_spans(spans)
-        line = json.dumps(MessageToDict(request), separators=(",", ":"))
+        document = _hex_ids(MessageToDict(encode_spans(spans), use_integers_for_enums=True))
+        line = json.dumps(document, separators=(",", ":"))
         with self._lock, self._path.open("a", encoding="utf-8") as file:
             file.write(line + "\n")
         return SpanExportResult.SUCCESS
@@ -65,6 +66,21 @@ class OtlpJsonFileSpanExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return True
+
+
+_ID_FIELDS: Final = frozenset({"traceId", "spanId", "parentSpanId"})
+
+
+def _hex_ids(value: Any) -> Any:
+    """OTLP/JSON writes trace and span ids as hex, where protobuf's JSON mapping has base64."""
+    if isinstance(value, dict):
+        return {
+            key: base64.b64decode(item).hex() if key in _ID_FIELDS else _hex_ids(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_hex_ids(item) for item in value]
+    return value
 
 
 def _exporters() -> list[SpanExporter]:

@@ -68,6 +68,8 @@ async def directory(deployment: Deployment) -> tuple[str, str, str]:
     return agency_id, organisation_token, agency_token
 
 
+SPAN_KIND_SERVER = 2  # OTLP/JSON writes enums as integers
+
 CRITIQUE = {
     "kind": "supervision_recommendation",
     "title": "Kiến nghị về việc công khai quy hoạch sử dụng đất",
@@ -111,6 +113,8 @@ async def test_a_critique_is_submitted_answered_and_disclosed_in_one_trace(
             assert [p.number for p in case.points] == [1, 2]
             assert case.due_rule.days == 30
 
+            # The agency's own system traces its call; the context travels in gRPC metadata.
+            agency_trace = "00-" + uuid.uuid4().hex + "-" + uuid.uuid4().hex[:16] + "-01"
             answered = await agency.SubmitAnswer(
                 pb.SubmitAnswerRequest(
                     case_id=case.case_id,
@@ -124,7 +128,7 @@ async def test_a_critique_is_submitted_answered_and_disclosed_in_one_trace(
                         ),
                     ],
                 ),
-                metadata=metadata,
+                metadata=(*metadata, ("traceparent", agency_trace)),
             )
             assert answered.case.status == pb.CASE_STATUS_ANSWERED
 
@@ -150,7 +154,7 @@ async def test_a_critique_is_submitted_answered_and_disclosed_in_one_trace(
         s
         for s in spans
         if s["service"] == "submission"
-        and s.get("kind") == "SPAN_KIND_SERVER"
+        and s.get("kind") == SPAN_KIND_SERVER
         and any(
             a["key"] == "supervision.critique.id" and a["value"]["stringValue"] == critique_id
             for a in s.get("attributes", [])
@@ -165,3 +169,9 @@ async def test_a_critique_is_submitted_answered_and_disclosed_in_one_trace(
     assert ("disclosure", "process tracking.cases") in names
     assert ("disclosure", "process submission.critiques") in names
     assert ("tracking", "answer case") in names
+    # The agency's gRPC call stays in the agency's trace, linked both ways to the journey.
+    call = next(s for s in spans if s["name"].endswith("/SubmitAnswer"))
+    assert call["traceId"] == agency_trace.split("-")[1]
+    answer = next(s for s in in_trace if s["name"] == "answer case")
+    assert [link["traceId"] for link in answer.get("links", [])] == [call["traceId"]]
+    assert journey["traceId"] in [link["traceId"] for link in call.get("links", [])]
