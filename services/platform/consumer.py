@@ -106,9 +106,11 @@ class EventConsumer:
             )
             try:
                 await self.handle(records)
-            except TRANSIENT_ERRORS as error:
+            except Exception as error:
+                # Handler failures are dealt with inside handle(); what escapes is the database
+                # or Kafka being unreachable. Rewind so that no later commit skips this batch.
                 log.warning(
-                    "consumer cannot reach its database; will retry the batch",
+                    "consumer cannot apply a batch now; it will be retried",
                     extra={"consumer": subscription.name, "error": repr(error)},
                 )
                 await message.nack()

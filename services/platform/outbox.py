@@ -111,8 +111,9 @@ class OutboxRelay:
                             await connection.execute("SELECT pg_advisory_unlock($1)", _RELAY_LOCK)
             except asyncio.CancelledError:
                 raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                log.warning("outbox relay lost the database; retrying", extra={"error": str(error)})
+            except Exception as error:
+                # The database or Kafka is unreachable: nothing was marked sent, so retry all.
+                log.warning("outbox relay interrupted; retrying", extra={"error": repr(error)})
                 await asyncio.sleep(self._poll_interval)
 
     def _on_notify(self, *_: object) -> None:

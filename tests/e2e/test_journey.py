@@ -5,68 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import ExitStack
 from signal import SIGTERM
 from typing import Any
 
 import grpc
 import httpx
-import pytest
 
-from contracts.events import Level
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
-from services.platform import db, tokens
-from services.submission import store as submission_store
-from services.tracking import store as tracking_store
-from tests.support.engines import Engines
-from tests.support.services import Deployment, start_services, wait_ready
-
-
-@pytest.fixture(scope="module")
-async def deployment(engines: Engines) -> AsyncIterator[Deployment]:
-    urls = {
-        name: await engines.create_database(name)
-        for name in ("submission", "tracking", "disclosure")
-    }
-    with ExitStack() as stack:
-        running = start_services(
-            stack, engines, urls, engines.workdir / f"e2e-{uuid.uuid4().hex[:6]}"
-        )
-        await wait_ready(running)
-        yield running
-
-
-async def directory(deployment: Deployment) -> tuple[str, str, str]:
-    """A commune Front committee and a commune People's Committee, each with a fresh token
-    (the services have migrated their databases by the time they are ready)."""
-    suffix = uuid.uuid4().hex[:6]
-    organisation_id, agency_id = f"mttq-xa-{suffix}", f"ubnd-xa-{suffix}"
-    organisation_token, agency_token = tokens.issue("sv_org"), tokens.issue("sv_agency")
-    pool = await db.create_pool(deployment.database_urls["submission"], min_size=1, max_size=1)
-    try:
-        await submission_store.create_organisation(
-            pool,
-            organisation_id=organisation_id,
-            name="Ủy ban MTTQ Việt Nam xã Hòa Bình",
-            level=Level.COMMUNE,
-        )
-        await submission_store.add_token(
-            pool, organisation_id=organisation_id, token=organisation_token, label="e2e"
-        )
-    finally:
-        await pool.close()
-    pool = await db.create_pool(deployment.database_urls["tracking"], min_size=1, max_size=1)
-    try:
-        await tracking_store.create_agency(
-            pool, agency_id=agency_id, name="Ủy ban nhân dân xã Hòa Bình", level=Level.COMMUNE
-        )
-        await tracking_store.add_token(pool, agency_id=agency_id, token=agency_token, label="e2e")
-    finally:
-        await pool.close()
-    return agency_id, organisation_token, agency_token
-
+from tests.support.directory import register
+from tests.support.services import Deployment
 
 SPAN_KIND_SERVER = 2  # OTLP/JSON writes enums as integers
 
@@ -90,7 +38,12 @@ async def eventually(check: Any, timeout: float = 60.0) -> Any:
 async def test_a_critique_is_submitted_answered_and_disclosed_in_one_trace(
     deployment: Deployment,
 ) -> None:
-    agency_id, organisation_token, agency_token = await directory(deployment)
+    directory = await register(deployment)
+    agency_id, organisation_token, agency_token = (
+        directory.agency_id,
+        directory.organisation_token,
+        directory.agency_token,
+    )
     async with httpx.AsyncClient() as http:
         created = await http.post(
             f"{deployment.submission_url}/v1/critiques",
