@@ -29,7 +29,7 @@ from services.platform.cloudevents import Envelope, header_map
 from services.platform.consumer import EventConsumer, Handler, Subscription
 from services.platform.outbox import OutboxRelay, new_producer
 from tests.support.engines import Engines
-from tests.support.kafka import create_topics, produce, read, unique_topic
+from tests.support.kafka import create_topics, message_count, produce, read, unique_topic
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -284,3 +284,32 @@ async def test_the_relay_keeps_the_order_of_one_critiques_events_and_their_trace
     assert {s.context.trace_id for s in sends} >= {request_trace}
     trace_id = headers["traceparent"].split("-")[1]
     assert int(trace_id, 16) == request_trace
+
+
+async def test_an_event_is_retried_while_the_database_is_unreachable_never_dead_lettered(
+    engines: Engines, pool: db.Pool
+) -> None:
+    topic = unique_topic()
+    await create_topics(engines.kafka_bootstrap, topic)
+    event, follower = submitted(), submitted()
+    failures = 0
+
+    async def flaky_database(connection: db.Connection, envelope: Envelope, event: Any) -> None:
+        nonlocal failures
+        if failures < 3:
+            failures += 1
+            raise ConnectionRefusedError("PostgreSQL is restarting")
+        await count_effect(connection, envelope, event)
+
+    await produce(
+        engines.kafka_bootstrap,
+        topic,
+        [as_record(event, uuid.uuid4()), as_record(follower, uuid.uuid4())],
+    )
+    async with consuming(engines, pool, topic, {CritiqueSubmitted: flaky_database}):
+        await eventually(lambda: applied(pool, event.critique_id))
+        await eventually(lambda: applied(pool, follower.critique_id))
+
+    assert failures == 3
+    assert await applied(pool, event.critique_id) == 1
+    assert await message_count(engines.kafka_bootstrap, f"{topic}.dlq") == 0

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from services.platform.kafka import ensure_topics
 
@@ -56,3 +56,18 @@ async def read(
     finally:
         await consumer.stop()
     return records
+
+
+async def message_count(bootstrap: str, topic: str) -> int:
+    """How many records ``topic`` holds (its end offsets, summed over partitions)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        assert topic in await consumer.topics()  # also loads the metadata of every topic
+        partitions = [
+            TopicPartition(topic, number) for number in consumer.partitions_for_topic(topic) or ()
+        ]
+        ends = await consumer.end_offsets(partitions)
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
