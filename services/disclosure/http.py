@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 
 from fastapi import FastAPI
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.events import DueDateRule
 from services.disclosure import store
@@ -19,21 +19,25 @@ from services.platform.http import (
 )
 
 
-class PointOut(BaseModel):
+class _FromRecord(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class PointOut(_FromRecord):
     number: int
     text: str
     citation: str | None
-    disposition: str | None
+    disposition: str | None = Field(description="accepted, partly_accepted or not_accepted.")
     explanation: str | None
 
 
-class TimelineOut(BaseModel):
+class TimelineOut(_FromRecord):
     at: datetime
     step: str
-    label: str
+    label: str = Field(description="For people, Vietnamese first.")
 
 
-class RecordOut(BaseModel):
+class RecordOut(_FromRecord):
     """A disclosed critique: what was asked, what was answered point by point, and when."""
 
     critique_id: uuid.UUID
@@ -51,29 +55,6 @@ class RecordOut(BaseModel):
     published_at: datetime
     points: list[PointOut]
     timeline: list[TimelineOut]
-
-    @classmethod
-    def of(cls, record: store.PublicRecord) -> RecordOut:
-        return cls(
-            critique_id=record.critique_id,
-            organisation_id=record.organisation_id,
-            organisation_name=record.organisation_name,
-            organisation_level=record.organisation_level,
-            agency_id=record.agency_id,
-            kind=record.kind,
-            title=record.title,
-            status=record.status,
-            submitted_at=record.submitted_at,
-            due_date=record.due_date,
-            due_rule=record.due_rule,
-            answered_at=record.answered_at,
-            published_at=record.published_at,
-            points=[PointOut(**vars(point)) for point in record.points],
-            timeline=[
-                TimelineOut(at=entry.at, step=entry.step.value, label=entry.step.label)
-                for entry in record.timeline
-            ],
-        )
 
 
 def build_app() -> FastAPI:
@@ -93,7 +74,7 @@ def build_app() -> FastAPI:
     )
     async def get_record(critique_id: uuid.UUID, pool: DatabasePool) -> RecordOut:
         try:
-            return RecordOut.of(await store.published_record(pool, critique_id))
+            return RecordOut.model_validate(await store.published_record(pool, critique_id))
         except store.NotPublished:
             raise ProblemError(
                 404,

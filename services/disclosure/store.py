@@ -159,6 +159,10 @@ class TimelineEntry:
     at: datetime
     step: Step
 
+    @property
+    def label(self) -> str:
+        return self.step.label
+
 
 @dataclass(frozen=True)
 class PublicRecord:
