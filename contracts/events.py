@@ -5,7 +5,8 @@ Every event travels as a CloudEvents 1.0 message in Kafka binary mode: the envel
 the event and its version (``vn.mttq.supervision.<aggregate>.<event>.v<N>``); within a version
 changes are additive only, and readers ignore fields they do not know.
 
-All events of one submission share its ``critique_id`` as the Kafka key, so they keep their order.
+All events of one submission share its ``critique_id`` as the Kafka key, so they keep their order;
+directory events are keyed by the agency's id.
 """
 
 from __future__ import annotations
@@ -23,14 +24,11 @@ CE_SOURCE_PREFIX: Final = "urn:vn:mttq:supervision"
 
 
 class Topic(enum.StrEnum):
-    """One topic per aggregate stream, keyed by critique id."""
+    """One topic per aggregate stream."""
 
     CRITIQUES = "submission.critiques"
     CASES = "tracking.cases"
-
-    @property
-    def dead_letter(self) -> str:
-        return f"{self.value}.dlq"
+    AGENCIES = "tracking.agencies"
 
 
 class Event(BaseModel):
@@ -41,7 +39,20 @@ class Event(BaseModel):
     ce_type: ClassVar[str]
     topic: ClassVar[Topic]
 
+    @property
+    def key(self) -> str:
+        """The Kafka key: events with the same key keep their order."""
+        raise NotImplementedError
+
+
+class CritiqueEvent(Event):
+    """An event in the life of one submission."""
+
     critique_id: UUID = Field(description="The submission this event belongs to; the Kafka key.")
+
+    @property
+    def key(self) -> str:
+        return str(self.critique_id)
 
 
 class Level(enum.StrEnum):
@@ -63,6 +74,7 @@ class CritiqueKind(enum.StrEnum):
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+MAX_POINTS = 200
 
 
 class Point(BaseModel):
@@ -87,7 +99,31 @@ class OrganisationRef(BaseModel):
     level: Level
 
 
-class CritiqueSubmitted(Event):
+class DraftReference(BaseModel):
+    """The draft a social criticism is about (dự thảo): required for that kind."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    title: ShortText
+    drafting_agency: ShortText = Field(description="Cơ quan chủ trì soạn thảo.")
+    version: ShortText | None = Field(default=None, description="e.g. 'Dự thảo lần 3'.")
+    url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class CritiqueContent(BaseModel):
+    """What an organisation wrote: replaced as a whole by each amendment."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    title: ShortText
+    points: tuple[Point, ...] = Field(min_length=1, max_length=MAX_POINTS)
+    draft: DraftReference | None = None
+    legal_basis: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        default=None, description="The legal basis, e.g. 'Điều 33 Luật MTTQ Việt Nam'."
+    )
+
+
+class CritiqueSubmitted(CritiqueEvent):
     """A Front organisation submitted a critique (or recommendation, or opinion) to an agency."""
 
     ce_type: ClassVar[str] = "vn.mttq.supervision.critique.submitted.v1"
@@ -97,8 +133,45 @@ class CritiqueSubmitted(Event):
     agency_id: AgencyId
     kind: CritiqueKind
     title: ShortText
-    points: tuple[Point, ...] = Field(min_length=1, max_length=1000)
+    points: tuple[Point, ...] = Field(min_length=1, max_length=MAX_POINTS)
+    draft: DraftReference | None = None
+    legal_basis: str | None = None
     submitted_at: datetime
+
+
+class CritiqueAmended(CritiqueEvent):
+    """The organisation replaced the critique's content before the agency acknowledged it."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.critique.amended.v1"
+    topic: ClassVar[Topic] = Topic.CRITIQUES
+
+    version: int = Field(ge=2, description="1 is the submission; each amendment adds one.")
+    content: CritiqueContent
+    amended_at: datetime
+
+
+class CritiqueWithdrawn(CritiqueEvent):
+    """The organisation withdrew the critique before the agency acknowledged it."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.critique.withdrawn.v1"
+    topic: ClassVar[Topic] = Topic.CRITIQUES
+
+    reason: Annotated[str, StringConstraints(max_length=2000)] = ""
+    withdrawn_at: datetime
+
+
+class AttachmentAdded(CritiqueEvent):
+    """A PDF (usually the signed paper document) was attached; the bytes stay in submission."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.critique.attachment_added.v1"
+    topic: ClassVar[Topic] = Topic.CRITIQUES
+
+    attachment_id: UUID
+    filename: ShortText
+    media_type: str
+    size: int = Field(ge=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    added_at: datetime
 
 
 class DueDateRule(BaseModel):
@@ -112,7 +185,7 @@ class DueDateRule(BaseModel):
     explanation: str
 
 
-class CaseOpened(Event):
+class CaseOpened(CritiqueEvent):
     """Tracking opened a case for a submitted critique; the agency must answer by ``due_date``."""
 
     ce_type: ClassVar[str] = "vn.mttq.supervision.case.opened.v1"
@@ -142,7 +215,19 @@ class PointAnswer(BaseModel):
     explanation: Annotated[str, StringConstraints(max_length=20_000)] = ""
 
 
-class CaseAnswered(Event):
+class CaseAcknowledged(CritiqueEvent):
+    """The agency confirmed receipt: from now on the organisation can no longer amend or withdraw
+    the critique."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.case.acknowledged.v1"
+    topic: ClassVar[Topic] = Topic.CASES
+
+    case_id: UUID
+    agency_id: AgencyId
+    acknowledged_at: datetime
+
+
+class CaseAnswered(CritiqueEvent):
     """The agency answered every point of the case."""
 
     ce_type: ClassVar[str] = "vn.mttq.supervision.case.answered.v1"
@@ -152,10 +237,43 @@ class CaseAnswered(Event):
     agency_id: AgencyId
     answered_at: datetime
     late: bool
-    answers: tuple[PointAnswer, ...] = Field(min_length=1, max_length=1000)
+    answers: tuple[PointAnswer, ...] = Field(min_length=1, max_length=MAX_POINTS)
+
+
+class AgencyKind(enum.StrEnum):
+    MINISTRY = "ministry"
+    PEOPLES_COMMITTEE = "peoples_committee"
+    DEPARTMENT = "department"
+
+
+class AgencyRegistered(Event):
+    """An agency joined (or changed in) tracking's directory; critiques may be addressed to it."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.agency.registered.v1"
+    topic: ClassVar[Topic] = Topic.AGENCIES
+
+    agency_id: AgencyId
+    name: ShortText
+    level: Level
+    kind: AgencyKind
+    parent_id: AgencyId | None = None
+
+    @property
+    def key(self) -> str:
+        return self.agency_id
 
 
 EVENT_TYPES: Final[dict[str, type[Event]]] = {
-    model.ce_type: model for model in (CritiqueSubmitted, CaseOpened, CaseAnswered)
+    model.ce_type: model
+    for model in (
+        CritiqueSubmitted,
+        CritiqueAmended,
+        CritiqueWithdrawn,
+        AttachmentAdded,
+        CaseOpened,
+        CaseAcknowledged,
+        CaseAnswered,
+        AgencyRegistered,
+    )
 }
 """Every known ``ce_type`` and the payload model that reads it."""

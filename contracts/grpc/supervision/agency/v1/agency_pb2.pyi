@@ -62,12 +62,20 @@ class _CaseStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_CaseStatus
     CASE_STATUS_UNSPECIFIED: _CaseStatus.ValueType  # 0
     CASE_STATUS_AWAITING_ANSWER: _CaseStatus.ValueType  # 1
     CASE_STATUS_ANSWERED: _CaseStatus.ValueType  # 2
+    CASE_STATUS_ACKNOWLEDGED: _CaseStatus.ValueType  # 3
+    """Received and confirmed by the agency; the answer is still due."""
+    CASE_STATUS_WITHDRAWN: _CaseStatus.ValueType  # 4
+    """Withdrawn by the organisation before acknowledgement: nothing to answer."""
 
 class CaseStatus(_CaseStatus, metaclass=_CaseStatusEnumTypeWrapper): ...
 
 CASE_STATUS_UNSPECIFIED: CaseStatus.ValueType  # 0
 CASE_STATUS_AWAITING_ANSWER: CaseStatus.ValueType  # 1
 CASE_STATUS_ANSWERED: CaseStatus.ValueType  # 2
+CASE_STATUS_ACKNOWLEDGED: CaseStatus.ValueType  # 3
+"""Received and confirmed by the agency; the answer is still due."""
+CASE_STATUS_WITHDRAWN: CaseStatus.ValueType  # 4
+"""Withdrawn by the organisation before acknowledgement: nothing to answer."""
 Global___CaseStatus: _TypeAlias = CaseStatus  # noqa: Y015
 
 class _Disposition:
@@ -196,6 +204,8 @@ class Case(_message.Message):
     ANSWERS_FIELD_NUMBER: _builtins.int
     ANSWERED_AT_FIELD_NUMBER: _builtins.int
     ANSWERED_LATE_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGED_AT_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     critique_id: _builtins.str
     agency_id: _builtins.str
@@ -207,6 +217,8 @@ class Case(_message.Message):
     """ISO 8601 date (YYYY-MM-DD), Vietnam time."""
     status: Global___CaseStatus.ValueType
     answered_late: _builtins.bool
+    version: _builtins.int
+    """1 as submitted; each amendment by the organisation adds one."""
     @_builtins.property
     def points(self) -> _containers.RepeatedCompositeFieldContainer[Global___Point]: ...
     @_builtins.property
@@ -217,6 +229,8 @@ class Case(_message.Message):
     def answers(self) -> _containers.RepeatedCompositeFieldContainer[Global___PointAnswer]: ...
     @_builtins.property
     def answered_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def acknowledged_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -235,10 +249,12 @@ class Case(_message.Message):
         answers: _abc.Iterable[Global___PointAnswer] | None = ...,
         answered_at: _timestamp_pb2.Timestamp | None = ...,
         answered_late: _builtins.bool = ...,
+        acknowledged_at: _timestamp_pb2.Timestamp | None = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["answered_at", b"answered_at", "due_rule", b"due_rule", "opened_at", b"opened_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "answered_at", b"answered_at", "due_rule", b"due_rule", "opened_at", b"opened_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_id", b"agency_id", "answered_at", b"answered_at", "answered_late", b"answered_late", "answers", b"answers", "case_id", b"case_id", "critique_id", b"critique_id", "due_date", b"due_date", "due_rule", b"due_rule", "kind", b"kind", "opened_at", b"opened_at", "organisation_id", b"organisation_id", "organisation_name", b"organisation_name", "points", b"points", "status", b"status", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "agency_id", b"agency_id", "answered_at", b"answered_at", "answered_late", b"answered_late", "answers", b"answers", "case_id", b"case_id", "critique_id", b"critique_id", "due_date", b"due_date", "due_rule", b"due_rule", "kind", b"kind", "opened_at", b"opened_at", "organisation_id", b"organisation_id", "organisation_name", b"organisation_name", "points", b"points", "status", b"status", "title", b"title", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -313,6 +329,25 @@ class GetCaseRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetCaseRequest: _TypeAlias = GetCaseRequest  # noqa: Y015
+
+@_typing.final
+class AcknowledgeCaseRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    case_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        case_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AcknowledgeCaseRequest: _TypeAlias = AcknowledgeCaseRequest  # noqa: Y015
 
 @_typing.final
 class SubmitAnswerRequest(_message.Message):

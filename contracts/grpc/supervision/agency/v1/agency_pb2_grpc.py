@@ -44,6 +44,11 @@ class AgencyServiceStub:
                 request_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.GetCaseRequest.SerializeToString,
                 response_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.Case.FromString,
                 _registered_method=True)
+        self.AcknowledgeCase = channel.unary_unary(
+                '/supervision.agency.v1.AgencyService/AcknowledgeCase',
+                request_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.AcknowledgeCaseRequest.SerializeToString,
+                response_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.Case.FromString,
+                _registered_method=True)
         self.SubmitAnswer = channel.unary_unary(
                 '/supervision.agency.v1.AgencyService/SubmitAnswer',
                 request_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.SubmitAnswerRequest.SerializeToString,
@@ -68,6 +73,14 @@ class AgencyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AcknowledgeCase(self, request, context):
+        """Confirms receipt of a case. From then on the submitting organisation can no longer amend or
+        withdraw it. Acknowledging again changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def SubmitAnswer(self, request, context):
         """Answers every point of a case at once. Retrying with the same request_id returns the
         first result; a case is answered only once.
@@ -87,6 +100,11 @@ def add_AgencyServiceServicer_to_server(servicer, server):
             'GetCase': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCase,
                     request_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.GetCaseRequest.FromString,
+                    response_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.Case.SerializeToString,
+            ),
+            'AcknowledgeCase': grpc.unary_unary_rpc_method_handler(
+                    servicer.AcknowledgeCase,
+                    request_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.AcknowledgeCaseRequest.FromString,
                     response_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.Case.SerializeToString,
             ),
             'SubmitAnswer': grpc.unary_unary_rpc_method_handler(
@@ -148,6 +166,33 @@ class AgencyService:
             target,
             '/supervision.agency.v1.AgencyService/GetCase',
             supervision_dot_agency_dot_v1_dot_agency__pb2.GetCaseRequest.SerializeToString,
+            supervision_dot_agency_dot_v1_dot_agency__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AcknowledgeCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/supervision.agency.v1.AgencyService/AcknowledgeCase',
+            supervision_dot_agency_dot_v1_dot_agency__pb2.AcknowledgeCaseRequest.SerializeToString,
             supervision_dot_agency_dot_v1_dot_agency__pb2.Case.FromString,
             options,
             channel_credentials,

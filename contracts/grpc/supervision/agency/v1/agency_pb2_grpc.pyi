@@ -43,6 +43,10 @@ class AgencyServiceStub:
     """Cases addressed to the calling agency, newest first."""
     GetCase: _grpc.UnaryUnaryMultiCallable[_agency_pb2.GetCaseRequest, _agency_pb2.Case]
     """One case with its points and how its due date was computed."""
+    AcknowledgeCase: _grpc.UnaryUnaryMultiCallable[_agency_pb2.AcknowledgeCaseRequest, _agency_pb2.Case]
+    """Confirms receipt of a case. From then on the submitting organisation can no longer amend or
+    withdraw it. Acknowledging again changes nothing.
+    """
     SubmitAnswer: _grpc.UnaryUnaryMultiCallable[_agency_pb2.SubmitAnswerRequest, _agency_pb2.SubmitAnswerResponse]
     """Answers every point of a case at once. Retrying with the same request_id returns the
     first result; a case is answered only once.
@@ -55,6 +59,10 @@ class AgencyServiceAsyncStub(AgencyServiceStub):
     """Cases addressed to the calling agency, newest first."""
     GetCase: _aio.UnaryUnaryMultiCallable[_agency_pb2.GetCaseRequest, _agency_pb2.Case]  # type: ignore[assignment]
     """One case with its points and how its due date was computed."""
+    AcknowledgeCase: _aio.UnaryUnaryMultiCallable[_agency_pb2.AcknowledgeCaseRequest, _agency_pb2.Case]  # type: ignore[assignment]
+    """Confirms receipt of a case. From then on the submitting organisation can no longer amend or
+    withdraw it. Acknowledging again changes nothing.
+    """
     SubmitAnswer: _aio.UnaryUnaryMultiCallable[_agency_pb2.SubmitAnswerRequest, _agency_pb2.SubmitAnswerResponse]  # type: ignore[assignment]
     """Answers every point of a case at once. Retrying with the same request_id returns the
     first result; a case is answered only once.
@@ -76,6 +84,16 @@ class AgencyServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_agency_pb2.Case, _abc.Awaitable[_agency_pb2.Case]]:
         """One case with its points and how its due date was computed."""
+
+    @_abc_1.abstractmethod
+    def AcknowledgeCase(
+        self,
+        request: _agency_pb2.AcknowledgeCaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agency_pb2.Case, _abc.Awaitable[_agency_pb2.Case]]:
+        """Confirms receipt of a case. From then on the submitting organisation can no longer amend or
+        withdraw it. Acknowledging again changes nothing.
+        """
 
     @_abc_1.abstractmethod
     def SubmitAnswer(

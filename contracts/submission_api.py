@@ -1,0 +1,196 @@
+"""The submission HTTP API's request and response bodies: shared by the service and its clients
+(the Python SDK and the command line), and rendered in the committed OpenAPI document."""
+
+from __future__ import annotations
+
+import enum
+import unicodedata
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from contracts.events import MAX_POINTS, CritiqueKind, Level, Point, PointAnswer, ShortText, Text
+from contracts.identifiers import AgencyId
+
+
+def _nfc(value: str | None) -> str | None:
+    """Unicode NFC, so that the same Vietnamese word is stored and searched as one form."""
+    return None if value is None else unicodedata.normalize("NFC", value).strip()
+
+
+class CritiqueStatus(enum.StrEnum):
+    """Where a critique stands, as its organisation sees it (labels Vietnamese first)."""
+
+    SUBMITTED = "submitted"
+    AWAITING_REPLY = "awaiting_reply"
+    ACKNOWLEDGED = "acknowledged"
+    ANSWERED = "answered"
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def label(self) -> str:
+        return _STATUS_LABELS[self]
+
+    @property
+    def changeable(self) -> bool:
+        """Amend or withdraw only until the agency acknowledges receipt (DOMAIN.md)."""
+        return self in {CritiqueStatus.SUBMITTED, CritiqueStatus.AWAITING_REPLY}
+
+
+_STATUS_LABELS = {
+    CritiqueStatus.SUBMITTED: "Đã gửi / Submitted",
+    CritiqueStatus.AWAITING_REPLY: "Chờ trả lời / Awaiting reply",
+    CritiqueStatus.ACKNOWLEDGED: "Cơ quan đã tiếp nhận / Acknowledged",
+    CritiqueStatus.ANSWERED: "Đã trả lời / Answered",
+    CritiqueStatus.WITHDRAWN: "Đã rút / Withdrawn",
+}
+
+
+class Classification(enum.StrEnum):
+    """Security markings of the State Secrets Law. Anything but UNCLASSIFIED is refused: such
+    material may not be drafted or stored on a networked computer (art. 5)."""
+
+    UNCLASSIFIED = "unclassified"
+    CONFIDENTIAL = "mat"  # Mật
+    SECRET = "toi_mat"  # noqa: S105 - Tối mật, a marking, not a password
+    TOP_SECRET = "tuyet_mat"  # noqa: S105 - Tuyệt mật
+
+
+class PointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: int = Field(ge=1, le=1000, description="The point's number, unique in the critique.")
+    text: Text
+    citation: ShortText | None = Field(
+        default=None, description="The draft's article or clause, e.g. 'Điều 5, khoản 2'."
+    )
+
+    _normalise = field_validator("text", "citation")(_nfc)
+
+
+class DraftIn(BaseModel):
+    """The draft criticised: its title, the lead drafting agency, and a version or a link."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: ShortText
+    drafting_agency: ShortText
+    version: ShortText | None = None
+    url: Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")] | None = None
+
+    _normalise = field_validator("title", "drafting_agency", "version")(_nfc)
+
+
+class ContentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: ShortText
+    points: list[PointIn] = Field(min_length=1, max_length=MAX_POINTS)
+    draft: DraftIn | None = Field(
+        default=None, description="Required for social criticism (phản biện xã hội) of a draft."
+    )
+    legal_basis: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+        default=None, description="e.g. 'Điều 33 Luật Mặt trận Tổ quốc Việt Nam'."
+    )
+    classification: Classification = Field(
+        default=Classification.UNCLASSIFIED,
+        description="Classified material (mat, toi_mat, tuyet_mat) is refused and not stored.",
+    )
+
+    _normalise = field_validator("title", "legal_basis")(_nfc)
+
+
+class CritiqueIn(ContentIn):
+    """A critique, recommendation or opinion addressed to one agency."""
+
+    agency_id: AgencyId = Field(description="The addressed agency's id in tracking's directory.")
+    kind: CritiqueKind
+
+
+class WithdrawalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: Annotated[str, StringConstraints(max_length=2000)] = ""
+
+
+class DraftOut(BaseModel):
+    title: str
+    drafting_agency: str
+    version: str | None
+    url: str | None
+
+
+class CritiqueOut(BaseModel):
+    id: uuid.UUID
+    organisation_id: str
+    agency_id: str
+    kind: CritiqueKind
+    version: int = Field(description="1 as submitted; each amendment adds one. Also the ETag.")
+    status: CritiqueStatus
+    status_label: str
+    changeable: bool = Field(description="Whether it can still be amended or withdrawn.")
+    title: str
+    points: list[Point]
+    draft: DraftOut | None
+    legal_basis: str | None
+    submitted_at: datetime
+    updated_at: datetime
+    due_date: date | None
+    acknowledged_at: datetime | None
+    answered_at: datetime | None
+    answered_late: bool | None
+    withdrawn_at: datetime | None
+    answers: list[PointAnswer]
+
+
+class CritiquePage(BaseModel):
+    items: list[CritiqueOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class HistoryOut(BaseModel):
+    at: datetime
+    step: str
+    version: int
+    detail: dict[str, Any]
+
+
+class AttachmentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    critique_id: uuid.UUID
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    added_at: datetime
+
+
+class AgencyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    level: Level
+    kind: str
+    parent_id: str | None
+
+
+class OrganisationKind(enum.StrEnum):
+    FRONT_COMMITTEE = "front_committee"
+    """Ủy ban MTTQ Việt Nam at central, provincial or commune level."""
+    MEMBER_ORGANISATION = "member_organisation"
+    """A socio-political member organisation (Công đoàn, Hội Nông dân, Đoàn TN, Hội LHPN, …)."""
+
+
+class OrganisationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    level: Level
+    kind: OrganisationKind
+    parent_id: str | None
