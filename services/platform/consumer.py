@@ -24,7 +24,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 from opentelemetry import trace
 
-from contracts.events import Event
+from contracts.events import CritiqueEvent, Event
 from services.platform import db, telemetry
 from services.platform.cloudevents import Envelope, UndecodableEvent, decode, header_map
 
@@ -197,9 +197,11 @@ class EventConsumer:
                 "messaging.consumer.group.name": self.subscription.name,
                 "messaging.message.id": str(envelope.id),
                 telemetry.ATTR_EVENT_TYPE: envelope.type,
-                telemetry.ATTR_CRITIQUE_ID: str(event.critique_id),
+                "messaging.kafka.message.key": event.key,
             },
         ) as span:
+            if isinstance(event, CritiqueEvent):
+                span.set_attribute(telemetry.ATTR_CRITIQUE_ID, str(event.critique_id))
             first_time = await connection.fetchval(
                 """
                 INSERT INTO inbox (consumer, event_id, event_type, topic, kafka_partition,

@@ -22,6 +22,7 @@ Connection: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
 """A connection, whether opened alone or borrowed from the pool."""
 Pool: TypeAlias = "asyncpg.Pool[Any]"
 Executor: TypeAlias = "Connection | Pool"
+Record: TypeAlias = asyncpg.Record
 """Anything that runs a statement: a connection, or the pool for a one-statement transaction."""
 
 PLATFORM_MIGRATIONS = Path(__file__).parent / "migrations"

@@ -13,8 +13,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.platform import telemetry
+from services.platform.consumer import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +125,79 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=dict(error.headers) if error.headers else None,
         )
 
+    async def on_unexpected(_: Request, error: Exception) -> JSONResponse:
+        if isinstance(error, TRANSIENT_ERRORS):
+            log.warning("a dependency is unavailable", extra={"error": repr(error)})
+            return problem_response(
+                Problem(
+                    type=PROBLEM_TYPE_BASE + "unavailable",
+                    title="The service is briefly unavailable",
+                    status=503,
+                    detail="Nothing was changed; retry shortly.",
+                ),
+                headers={"Retry-After": "5"},
+            )
+        log.exception("unexpected error", exc_info=error)
+        return problem_response(
+            Problem(type=PROBLEM_TYPE_BASE + "internal", title="Internal error", status=500)
+        )
+
     app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(Exception, on_unexpected)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+
+
+class BodyLimit:
+    """Refuses request bodies over a size limit with 413, before they are read into memory.
+
+    ``limit_for(path)`` gives the limit for a path, so uploads may be larger than JSON.
+    """
+
+    def __init__(self, app: ASGIApp, *, limit_for: Callable[[str], int]) -> None:
+        self._app = app
+        self._limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        limit = self._limit_for(scope["path"])
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(limit, scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self._app(scope, counting_receive, send)
+        except _TooLarge:
+            await self._refuse(limit, scope, receive, send)
+
+    @staticmethod
+    async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(
+            Problem(
+                type=PROBLEM_TYPE_BASE + "body-too-large",
+                title="The request body is too large",
+                status=413,
+                detail=f"at most {limit} bytes",
+            )
+        )
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
 
 
 Check = Callable[[], Awaitable[Any]]

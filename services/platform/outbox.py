@@ -54,7 +54,7 @@ async def record(
         """,
         event_id,
         topic or event.topic.value,
-        str(event.critique_id),
+        event.key,
         event.ce_type,
         source,
         occurred_at or datetime.now(UTC),
