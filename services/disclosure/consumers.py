@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from contracts.events import CaseAnswered, CaseOpened, CritiqueSubmitted, Topic
+from contracts.events import (
+    CaseAcknowledged,
+    CaseAnswered,
+    CaseOpened,
+    CritiqueAmended,
+    CritiqueSubmitted,
+    CritiqueWithdrawn,
+    Topic,
+)
 from services.disclosure import store
 from services.platform import db
 from services.platform.cloudevents import Envelope
@@ -23,12 +31,33 @@ async def _on_answered(connection: db.Connection, envelope: Envelope, event: Cas
     await store.apply_answered(connection, envelope.id, event)
 
 
+async def _on_amended(
+    connection: db.Connection, envelope: Envelope, event: CritiqueAmended
+) -> None:
+    await store.apply_amended(connection, envelope.id, event)
+
+
+async def _on_withdrawn(
+    connection: db.Connection, envelope: Envelope, event: CritiqueWithdrawn
+) -> None:
+    await store.apply_withdrawn(connection, envelope.id, event)
+
+
+async def _on_acknowledged(
+    connection: db.Connection, envelope: Envelope, event: CaseAcknowledged
+) -> None:
+    await store.apply_acknowledged(connection, envelope.id, event)
+
+
 SUBSCRIPTION = Subscription(
     name="disclosure",
     topics=(Topic.CRITIQUES, Topic.CASES),
     handlers={
         CritiqueSubmitted: _on_submitted,
+        CritiqueAmended: _on_amended,
+        CritiqueWithdrawn: _on_withdrawn,
         CaseOpened: _on_opened,
+        CaseAcknowledged: _on_acknowledged,
         CaseAnswered: _on_answered,
     },
 )

@@ -16,8 +16,11 @@ class Step(enum.StrEnum):
     """Steps of the public timeline, each with its label for people (Vietnamese first)."""
 
     SUBMITTED = "submitted"
+    AMENDED = "amended"
     CASE_OPENED = "case_opened"
+    ACKNOWLEDGED = "acknowledged"
     ANSWERED = "answered"
+    WITHDRAWN = "withdrawn"
 
     @property
     def label(self) -> str:
@@ -26,8 +29,11 @@ class Step(enum.StrEnum):
 
 _LABELS = {
     Step.SUBMITTED: "Đã gửi / Submitted",
-    Step.CASE_OPENED: "Cơ quan đã nhận / Received by the agency",
+    Step.AMENDED: "Đã sửa đổi / Amended",
+    Step.CASE_OPENED: "Đã chuyển đến cơ quan / Delivered to the agency",
+    Step.ACKNOWLEDGED: "Cơ quan đã tiếp nhận / Acknowledged by the agency",
     Step.ANSWERED: "Đã trả lời / Answered",
+    Step.WITHDRAWN: "Đã rút / Withdrawn",
 }
 
 
@@ -37,6 +43,7 @@ def status(*, answered_at: datetime | None, late: bool | None) -> RecordStatus:
     return RecordStatus.ANSWERED_LATE if late else RecordStatus.ANSWERED
 
 
-def is_publishable(*, has_content: bool, answered: bool) -> bool:
-    """Disclosure policy (DOMAIN.md): a record is published once answered, with its content."""
-    return has_content and answered
+def is_publishable(*, has_content: bool, answered: bool, withdrawn: bool) -> bool:
+    """Disclosure policy (DOMAIN.md): a record is published once answered, with its content;
+    a withdrawn critique's content is never published."""
+    return has_content and answered and not withdrawn

@@ -10,7 +10,15 @@ from typing import Any
 
 import asyncpg
 
-from contracts.events import CaseAnswered, CaseOpened, CritiqueSubmitted, DueDateRule
+from contracts.events import (
+    CaseAcknowledged,
+    CaseAnswered,
+    CaseOpened,
+    CritiqueAmended,
+    CritiqueSubmitted,
+    CritiqueWithdrawn,
+    DueDateRule,
+)
 from services.disclosure.domain import RecordStatus, Step, is_publishable, status
 from services.platform import db
 
@@ -33,12 +41,12 @@ async def _timeline(
 async def _publish_if_due(connection: Connection, critique_id: uuid.UUID) -> None:
     row = await connection.fetchrow(
         "SELECT title IS NOT NULL AS has_content, answered_at IS NOT NULL AS answered,"
-        " published_at FROM records WHERE critique_id = $1",
+        " withdrawn_at IS NOT NULL AS withdrawn, published_at FROM records WHERE critique_id = $1",
         critique_id,
     )
     assert row is not None, "the caller has just upserted the record"
     if row["published_at"] is None and is_publishable(
-        has_content=row["has_content"], answered=row["answered"]
+        has_content=row["has_content"], answered=row["answered"], withdrawn=row["withdrawn"]
     ):
         await connection.execute(
             "UPDATE records SET published_at = now() WHERE critique_id = $1", critique_id
@@ -51,14 +59,14 @@ async def apply_submitted(
     await connection.execute(
         """
         INSERT INTO records (critique_id, organisation_id, organisation_name, organisation_level,
-                             agency_id, kind, title, submitted_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                             agency_id, kind, title, submitted_at, version)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)
         ON CONFLICT (critique_id) DO UPDATE SET
             organisation_id = excluded.organisation_id,
             organisation_name = excluded.organisation_name,
             organisation_level = excluded.organisation_level,
             agency_id = excluded.agency_id, kind = excluded.kind, title = excluded.title,
-            submitted_at = excluded.submitted_at, updated_at = now()
+            submitted_at = excluded.submitted_at, version = 1, updated_at = now()
         """,
         event.critique_id,
         event.organisation.id,
@@ -82,6 +90,78 @@ async def apply_submitted(
         step=Step.SUBMITTED,
     )
     await _publish_if_due(connection, event.critique_id)
+
+
+async def _ensure(connection: Connection, critique_id: uuid.UUID) -> None:
+    await connection.execute(
+        "INSERT INTO records (critique_id) VALUES ($1) ON CONFLICT DO NOTHING", critique_id
+    )
+
+
+async def apply_amended(
+    connection: Connection, event_id: uuid.UUID, event: CritiqueAmended
+) -> None:
+    """Take the newer content only: amendments may be re-delivered after a later one."""
+    await _ensure(connection, event.critique_id)
+    newer = await connection.fetchval(
+        "UPDATE records SET title = $2, version = $3, updated_at = now()"
+        " WHERE critique_id = $1 AND version < $3 RETURNING true",
+        event.critique_id,
+        event.content.title,
+        event.version,
+    )
+    if newer:
+        await connection.execute(
+            "DELETE FROM record_points WHERE critique_id = $1", event.critique_id
+        )
+        await connection.executemany(
+            "INSERT INTO record_points (critique_id, number, text, citation)"
+            " VALUES ($1, $2, $3, $4)",
+            [(event.critique_id, p.number, p.text, p.citation) for p in event.content.points],
+        )
+    await _timeline(
+        connection,
+        event_id=event_id,
+        critique_id=event.critique_id,
+        at=event.amended_at,
+        step=Step.AMENDED,
+    )
+
+
+async def apply_withdrawn(
+    connection: Connection, event_id: uuid.UUID, event: CritiqueWithdrawn
+) -> None:
+    await _ensure(connection, event.critique_id)
+    await connection.execute(
+        "UPDATE records SET withdrawn_at = $2, updated_at = now() WHERE critique_id = $1",
+        event.critique_id,
+        event.withdrawn_at,
+    )
+    await _timeline(
+        connection,
+        event_id=event_id,
+        critique_id=event.critique_id,
+        at=event.withdrawn_at,
+        step=Step.WITHDRAWN,
+    )
+
+
+async def apply_acknowledged(
+    connection: Connection, event_id: uuid.UUID, event: CaseAcknowledged
+) -> None:
+    await _ensure(connection, event.critique_id)
+    await connection.execute(
+        "UPDATE records SET acknowledged_at = $2, updated_at = now() WHERE critique_id = $1",
+        event.critique_id,
+        event.acknowledged_at,
+    )
+    await _timeline(
+        connection,
+        event_id=event_id,
+        critique_id=event.critique_id,
+        at=event.acknowledged_at,
+        step=Step.ACKNOWLEDGED,
+    )
 
 
 async def apply_opened(connection: Connection, event_id: uuid.UUID, event: CaseOpened) -> None:

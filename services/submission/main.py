@@ -10,7 +10,9 @@ from pydantic import Field
 from contracts.events import Topic
 from services.platform import runtime, settings
 from services.platform.http import attach_runtime
+from services.platform.ratelimit import RateLimiter
 from services.platform.serve import serve_http
+from services.submission import consumers
 from services.submission.http import build_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -20,17 +22,27 @@ class SubmissionSettings(settings.CommonSettings):
     submission_database_url: str = Field(description="PostgreSQL URL of submission's database.")
     submission_http_host: str = "127.0.0.1"
     submission_http_port: int = Field(default=8081, ge=1, le=65535)
+    submission_rate_per_second: float = Field(
+        default=20.0, gt=0, description="Requests per second each organisation may sustain."
+    )
+    submission_rate_burst: int = Field(
+        default=100, ge=1, description="Requests an organisation may send at once."
+    )
 
 
 def create_app(config: SubmissionSettings) -> FastAPI:
+    limiter = RateLimiter(
+        per_second=config.submission_rate_per_second, burst=config.submission_rate_burst
+    )
     return attach_runtime(
-        build_app(),
+        build_app(limiter),
         lambda: runtime.running(
             name="submission",
             settings=config,
             database_url=config.submission_database_url,
             migrations=MIGRATIONS,
-            topics=[Topic.CRITIQUES],
+            topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES],
+            subscriptions=[consumers.SUBSCRIPTION],
         ),
     )
 

@@ -1,8 +1,9 @@
-"""Tracking's event handlers: a submitted critique opens a case."""
+"""Tracking's event handlers: a submitted critique opens a case; amendments and withdrawal
+change it."""
 
 from __future__ import annotations
 
-from contracts.events import CritiqueSubmitted, Topic
+from contracts.events import CritiqueAmended, CritiqueSubmitted, CritiqueWithdrawn, Topic
 from services.platform import db
 from services.platform.cloudevents import Envelope
 from services.platform.consumer import Subscription
@@ -16,8 +17,20 @@ def subscription(policy: DeadlinePolicy) -> Subscription:
     ) -> None:
         await store.open_case(connection, event, policy)
 
+    async def on_amended(connection: db.Connection, _: Envelope, event: CritiqueAmended) -> None:
+        await store.amend_case(connection, event)
+
+    async def on_withdrawn(
+        connection: db.Connection, _: Envelope, event: CritiqueWithdrawn
+    ) -> None:
+        await store.withdraw_case(connection, event)
+
     return Subscription(
         name="tracking",
         topics=(Topic.CRITIQUES,),
-        handlers={CritiqueSubmitted: on_submitted},
+        handlers={
+            CritiqueSubmitted: on_submitted,
+            CritiqueAmended: on_amended,
+            CritiqueWithdrawn: on_withdrawn,
+        },
     )

@@ -15,7 +15,13 @@ VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 class CaseStatus(enum.StrEnum):
     AWAITING_ANSWER = "awaiting_answer"
+    ACKNOWLEDGED = "acknowledged"
     ANSWERED = "answered"
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def answerable(self) -> bool:
+        return self in {CaseStatus.AWAITING_ANSWER, CaseStatus.ACKNOWLEDGED}
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -33,7 +34,9 @@ _KINDS = {
 }
 _STATUSES = {
     CaseStatus.AWAITING_ANSWER: pb.CASE_STATUS_AWAITING_ANSWER,
+    CaseStatus.ACKNOWLEDGED: pb.CASE_STATUS_ACKNOWLEDGED,
     CaseStatus.ANSWERED: pb.CASE_STATUS_ANSWERED,
+    CaseStatus.WITHDRAWN: pb.CASE_STATUS_WITHDRAWN,
 }
 _DISPOSITIONS = {
     Disposition.ACCEPTED: pb.DISPOSITION_ACCEPTED,
@@ -74,8 +77,11 @@ def case_message(case: store.Case) -> pb.Case:
             for a in case.answers
         ],
         answered_late=case.answered_late,
+        version=case.version,
     )
     message.opened_at.FromDatetime(case.opened_at)
+    if case.acknowledged_at is not None:
+        message.acknowledged_at.FromDatetime(case.acknowledged_at)
     if case.answered_at is not None:
         message.answered_at.FromDatetime(case.answered_at)
     return message
@@ -187,6 +193,43 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
         agency_id = await self._agency(context)
         return case_message(await self._own_case(context, self._pool, agency_id, request.case_id))
 
+    async def AcknowledgeCase(
+        self, request: pb.AcknowledgeCaseRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.Case:
+        agency_id = await self._agency(context)
+        async with self._pool.acquire() as connection, connection.transaction():
+            case = await self._own_case(
+                context, connection, agency_id, request.case_id, for_update=True
+            )
+            if case.status is CaseStatus.WITHDRAWN:
+                await context.abort(
+                    grpc.StatusCode.FAILED_PRECONDITION, f"case {case.id} was withdrawn"
+                )
+            if case.acknowledged_at is None and case.status is CaseStatus.AWAITING_ANSWER:
+                with self._journey("acknowledge case", case, agency_id):
+                    await store.acknowledge(connection, case, at=datetime.now(UTC))
+                case = await store.get_case(connection, case.id)
+        return case_message(case)
+
+    @contextlib.contextmanager
+    def _journey(self, step: str, case: store.Case, agency_id: str) -> Iterator[None]:
+        """An agency's step belongs to the submission's journey: the events it causes continue
+        that trace, and the agency's own call (its own trace) is linked to it both ways."""
+        call = trace.get_current_span()
+        with tracer.start_as_current_span(
+            step,
+            context=telemetry.extract(case.trace_headers),
+            links=[trace.Link(call.get_span_context())],
+            attributes={
+                telemetry.ATTR_CASE_ID: str(case.id),
+                telemetry.ATTR_CRITIQUE_ID: str(case.critique_id),
+                telemetry.ATTR_AGENCY_ID: agency_id,
+                telemetry.ATTR_ORGANISATION_ID: case.organisation_id,
+            },
+        ) as journey:
+            call.add_link(journey.get_span_context())
+            yield
+
     async def SubmitAnswer(
         self, request: pb.SubmitAnswerRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.SubmitAnswerResponse:
@@ -225,25 +268,15 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
                 await context.abort(
                     grpc.StatusCode.FAILED_PRECONDITION, f"case {case.id} is already answered"
                 )
+            if not case.status.answerable:
+                await context.abort(
+                    grpc.StatusCode.FAILED_PRECONDITION, f"case {case.id} is {case.status.value}"
+                )
             problems += check_answer({p.number for p in case.points}, answers)
             if problems:
                 await _abort_invalid(context, problems)
             answered_at = datetime.now(UTC)
-            # The answer belongs to the submission's journey: its event continues that trace,
-            # and the agency's own call is linked to it.
-            call = trace.get_current_span()
-            with tracer.start_as_current_span(
-                "answer case",
-                context=telemetry.extract(case.trace_headers),
-                links=[trace.Link(call.get_span_context())],
-                attributes={
-                    telemetry.ATTR_CASE_ID: str(case.id),
-                    telemetry.ATTR_CRITIQUE_ID: str(case.critique_id),
-                    telemetry.ATTR_AGENCY_ID: agency_id,
-                    telemetry.ATTR_ORGANISATION_ID: case.organisation_id,
-                },
-            ) as journey:
-                call.add_link(journey.get_span_context())
+            with self._journey("answer case", case, agency_id):
                 await store.record_answer(
                     connection,
                     case,

@@ -12,10 +12,15 @@ import asyncpg
 from opentelemetry import trace
 
 from contracts.events import (
+    AgencyKind,
+    AgencyRegistered,
+    CaseAcknowledged,
     CaseAnswered,
     CaseOpened,
+    CritiqueAmended,
     CritiqueKind,
     CritiqueSubmitted,
+    CritiqueWithdrawn,
     Disposition,
     DueDateRule,
     Level,
@@ -46,6 +51,8 @@ class Case:
     answer_request_id: str | None
     answered_at: datetime | None
     answered_late: bool
+    acknowledged_at: datetime | None
+    version: int
     trace_headers: dict[str, str]
 
 
@@ -56,39 +63,43 @@ class NotFound(LookupError):
 Executor = db.Executor
 
 
-async def agency_by_token(pool: asyncpg.Pool[Any], token: str) -> str | None:
-    agency_id: str | None = await pool.fetchval(
-        "UPDATE agency_tokens SET last_used_at = now()"
-        " WHERE token_hash = $1 AND revoked_at IS NULL RETURNING agency_id",
-        tokens.digest(token),
-    )
-    return agency_id
+TOKENS = tokens.TokenStore(table="agency_tokens", owner_column="agency_id", owners="agencies")
+
+
+async def agency_by_token(pool: db.Pool, token: str) -> str | None:
+    return await TOKENS.owner(pool, token)
 
 
 async def create_agency(
-    executor: Executor, *, agency_id: str, name: str, level: Level, parent_id: str | None = None
+    pool: db.Pool,
+    *,
+    agency_id: str,
+    name: str,
+    level: Level,
+    kind: AgencyKind,
+    parent_id: str | None = None,
 ) -> None:
-    await executor.execute(
-        """
-        INSERT INTO agencies (id, name, level, parent_id) VALUES ($1, $2, $3, $4)
-        ON CONFLICT (id) DO UPDATE SET name = excluded.name, level = excluded.level,
-                                       parent_id = excluded.parent_id
-        """,
-        agency_id,
-        name,
-        level.value,
-        parent_id,
-    )
-
-
-async def add_token(executor: Executor, *, agency_id: str, token: str, label: str) -> None:
-    await executor.execute(
-        "INSERT INTO agency_tokens (token_hash, agency_id, label) VALUES ($1, $2, $3)"
-        " ON CONFLICT (token_hash) DO NOTHING",
-        tokens.digest(token),
-        agency_id,
-        label,
-    )
+    """Add or update a directory entry and announce it, so submission accepts critiques to it."""
+    async with pool.acquire() as connection, connection.transaction():
+        await connection.execute(
+            """
+            INSERT INTO agencies (id, name, level, kind, parent_id) VALUES ($1, $2, $3, $4, $5)
+            ON CONFLICT (id) DO UPDATE SET name = excluded.name, level = excluded.level,
+                                           kind = excluded.kind, parent_id = excluded.parent_id
+            """,
+            agency_id,
+            name,
+            level.value,
+            kind.value,
+            parent_id,
+        )
+        await outbox.record(
+            connection,
+            AgencyRegistered(
+                agency_id=agency_id, name=name, level=level, kind=kind, parent_id=parent_id
+            ),
+            source=SOURCE,
+        )
 
 
 async def open_case(
@@ -174,6 +185,8 @@ def _case(row: asyncpg.Record, points: list[asyncpg.Record]) -> Case:
         answer_request_id=row["answer_request_id"],
         answered_at=row["answered_at"],
         answered_late=bool(row["answered_late"]),
+        acknowledged_at=row["acknowledged_at"],
+        version=row["version"],
         trace_headers={
             name: row[name] for name in ("traceparent", "tracestate") if row[name] is not None
         },
@@ -267,4 +280,53 @@ async def record_answer(
         ),
         source=SOURCE,
         occurred_at=answered_at,
+    )
+
+
+async def amend_case(connection: db.Connection, amended: CritiqueAmended) -> None:
+    """Replace the case's content with the organisation's amendment (a newer version only)."""
+    case_id = await connection.fetchval(
+        "UPDATE cases SET title = $2, version = $3 WHERE critique_id = $1 AND version < $3"
+        " RETURNING id",
+        amended.critique_id,
+        amended.content.title,
+        amended.version,
+    )
+    if case_id is None:
+        return  # an older version, or a critique tracking never opened
+    await connection.execute("DELETE FROM case_points WHERE case_id = $1", case_id)
+    await connection.executemany(
+        "INSERT INTO case_points (case_id, number, text, citation) VALUES ($1, $2, $3, $4)",
+        [(case_id, p.number, p.text, p.citation) for p in amended.content.points],
+    )
+
+
+async def withdraw_case(connection: db.Connection, withdrawn: CritiqueWithdrawn) -> None:
+    await connection.execute(
+        "UPDATE cases SET status = $2, withdrawn_at = $3 WHERE critique_id = $1 AND status <> $4",
+        withdrawn.critique_id,
+        CaseStatus.WITHDRAWN.value,
+        withdrawn.withdrawn_at,
+        CaseStatus.ANSWERED.value,
+    )
+
+
+async def acknowledge(connection: db.Connection, case: Case, *, at: datetime) -> None:
+    """Record the agency's receipt and ``case.acknowledged``, in the caller's transaction."""
+    await connection.execute(
+        "UPDATE cases SET status = $2, acknowledged_at = $3 WHERE id = $1",
+        case.id,
+        CaseStatus.ACKNOWLEDGED.value,
+        at,
+    )
+    await outbox.record(
+        connection,
+        CaseAcknowledged(
+            critique_id=case.critique_id,
+            case_id=case.id,
+            agency_id=case.agency_id,
+            acknowledged_at=at,
+        ),
+        source=SOURCE,
+        occurred_at=at,
     )

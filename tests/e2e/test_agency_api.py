@@ -39,6 +39,11 @@ async def open_case(
                 "agency_id": directory.agency_id,
                 "kind": "social_criticism",
                 "title": "Phản biện dự thảo nghị quyết về phí chợ",
+                "draft": {
+                    "title": "Dự thảo Nghị quyết quy định mức thu phí chợ",
+                    "drafting_agency": "Sở Tài chính",
+                    "version": "Dự thảo lần 2",
+                },
                 "points": [
                     {"number": 1, "text": "Mức phí quá cao so với thu nhập của tiểu thương."},
                     {"number": 2, "text": "Cần lấy ý kiến tiểu thương trước khi ban hành."},

@@ -63,9 +63,9 @@ def as_record(event: Event, event_id: uuid.UUID) -> tuple[bytes, bytes, list[tup
         type=event.ce_type,
         source="urn:test",
         time=datetime.now(UTC),
-        subject=str(event.critique_id),
+        subject=event.key,
     )
-    return str(event.critique_id).encode(), event.model_dump_json().encode(), envelope.headers({})
+    return event.key.encode(), event.model_dump_json().encode(), envelope.headers({})
 
 
 async def count_effect(connection: db.Connection, _: Envelope, event: CritiqueSubmitted) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 
-from contracts.events import Level
-from services.platform import db, tokens
-from services.submission import store as submission_store
+import httpx
+
+from contracts.events import AgencyKind, Level
+from contracts.submission_api import OrganisationKind
+from services import admin
+from services.platform import tokens
+from services.submission import directory
 from services.tracking import store as tracking_store
 from tests.support.services import Deployment
 
@@ -30,30 +35,48 @@ async def register(deployment: Deployment) -> Directory:
         agency_id=f"ubnd-xa-{suffix}",
         agency_token=tokens.issue("sv_agency"),
     )
-    pool = await db.create_pool(deployment.database_urls["submission"], min_size=1, max_size=1)
-    try:
-        await submission_store.create_organisation(
-            pool,
-            organisation_id=entry.organisation_id,
-            name="Ủy ban MTTQ Việt Nam xã Hòa Bình",
-            level=Level.COMMUNE,
-        )
-        await submission_store.add_token(
-            pool,
-            organisation_id=entry.organisation_id,
-            token=entry.organisation_token,
-            label="e2e",
-        )
-    finally:
-        await pool.close()
-    pool = await db.create_pool(deployment.database_urls["tracking"], min_size=1, max_size=1)
-    try:
-        await tracking_store.create_agency(
-            pool, agency_id=entry.agency_id, name="Ủy ban nhân dân xã Hòa Bình", level=Level.COMMUNE
-        )
-        await tracking_store.add_token(
-            pool, agency_id=entry.agency_id, token=entry.agency_token, label="e2e"
-        )
-    finally:
-        await pool.close()
+    await admin.save_organisations(
+        deployment.database_urls["submission"],
+        [
+            admin.OrganisationEntry(
+                id=entry.organisation_id,
+                name="Ủy ban MTTQ Việt Nam xã Hòa Bình",
+                level=Level.COMMUNE,
+                kind=OrganisationKind.FRONT_COMMITTEE,
+            )
+        ],
+    )
+    await admin.issue_token(
+        deployment.database_urls["submission"],
+        directory.TOKENS,
+        entry.organisation_id,
+        "e2e",
+        entry.organisation_token,
+    )
+    await admin.save_agencies(
+        deployment.database_urls["tracking"],
+        [
+            admin.AgencyEntry(
+                id=entry.agency_id,
+                name="Ủy ban nhân dân xã Hòa Bình",
+                level=Level.COMMUNE,
+                kind=AgencyKind.PEOPLES_COMMITTEE,
+            )
+        ],
+    )
+    await admin.issue_token(
+        deployment.database_urls["tracking"],
+        tracking_store.TOKENS,
+        entry.agency_id,
+        "e2e",
+        entry.agency_token,
+    )
+    await known_to_submission(deployment, entry.agency_id)
     return entry
+
+
+async def known_to_submission(deployment: Deployment, agency_id: str, timeout: float = 30) -> None:
+    """Wait until submission has heard of the agency from tracking's directory events."""
+    async with asyncio.timeout(timeout), httpx.AsyncClient() as http:
+        while (await http.get(f"{deployment.submission_url}/v1/agencies/{agency_id}")).is_error:
+            await asyncio.sleep(0.1)

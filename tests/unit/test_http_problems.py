@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from contracts.submission_api import PointIn
 from services.platform.http import field_path
 from services.submission.domain import normalise, repeated_point_numbers
-from services.submission.http import PointIn
 
 
 @pytest.mark.parametrize(
