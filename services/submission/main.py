@@ -13,7 +13,7 @@ from services.platform.http import attach_runtime
 from services.platform.ratelimit import RateLimiter
 from services.platform.serve import serve_http
 from services.submission import consumers
-from services.submission.http import build_app
+from services.submission.api import build_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import uuid
 from collections.abc import Iterator, Sequence
@@ -21,7 +19,7 @@ from pydantic import ValidationError
 from contracts.events import CritiqueKind, Disposition, PointAnswer
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
-from services.platform import telemetry, tokens
+from services.platform import cursor, telemetry, tokens
 from services.tracking import store
 from services.tracking.domain import AnswerProblem, CaseStatus, check_answer, is_late
 
@@ -110,17 +108,12 @@ async def _abort_invalid(
     raise AssertionError("abort_with_status raises")
 
 
-def _page_token(case: store.Case) -> str:
-    return base64.urlsafe_b64encode(f"{case.opened_at.isoformat()}|{case.id}".encode()).decode()
-
-
 def _after(token: str) -> tuple[datetime, uuid.UUID] | None:
     if not token:
         return None
     try:
-        opened_at, _, case_id = base64.urlsafe_b64decode(token.encode()).decode().partition("|")
-        return datetime.fromisoformat(opened_at), uuid.UUID(case_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as error:
+        return cursor.decode(token)
+    except cursor.BadCursor as error:
         raise AnswerProblem("page_token", "not a token this server gave") from error
 
 
@@ -184,7 +177,7 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
         page, more = cases[:limit], len(cases) > limit
         return pb.ListCasesResponse(
             cases=[case_message(case) for case in page],
-            next_page_token=_page_token(page[-1]) if more else "",
+            next_page_token=cursor.encode(page[-1].opened_at, page[-1].id) if more else "",
         )
 
     async def GetCase(

@@ -1,0 +1,35 @@
+"""Submission's HTTP API: translate requests to store calls and results to JSON, nothing more."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import FastAPI
+
+from services.platform.http import BodyLimit, install_problem_handlers
+from services.platform.ratelimit import RateLimiter
+from services.submission.api import attachments, critiques, directory
+from services.submission.api.common import MAX_ATTACHMENT_BYTES, MAX_JSON_BYTES
+
+_ATTACHMENTS_PATH = re.compile(r"^/v1/critiques/[^/]+/attachments$")
+
+
+def body_limit(path: str) -> int:
+    return MAX_ATTACHMENT_BYTES if _ATTACHMENTS_PATH.match(path) else MAX_JSON_BYTES
+
+
+def build_app(limiter: RateLimiter) -> FastAPI:
+    app = FastAPI(
+        title="Supervision — submission API",
+        version="1.0.0",
+        description=(
+            "Front committees and member organisations submit critiques (phản biện xã hội),"
+            " supervision recommendations and opinions to state agencies, and follow them."
+        ),
+    )
+    app.state.limiter = limiter
+    install_problem_handlers(app)
+    for module in (directory, critiques, attachments):
+        app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit_for=body_limit)
+    return app

@@ -1,0 +1,141 @@
+"""PDF attachments: usually the signed paper document the Front office sends."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from contracts.submission_api import (
+    AttachmentOut,
+)
+from services.platform.http import (
+    DatabasePool,
+    FieldViolation,
+    ProblemError,
+)
+from services.submission import store
+from services.submission.api.common import (
+    BINARY,
+    PDF_MAGIC,
+    CurrentOrganisation,
+    not_found,
+    problems,
+    unchangeable,
+)
+from services.submission.domain import (
+    normalise,
+)
+
+router = APIRouter()
+
+
+@router.post(
+    "/v1/critiques/{critique_id}/attachments",
+    status_code=201,
+    response_model=AttachmentOut,
+    responses=problems(401, 404, 409, 413, 415, 422, 429),
+    tags=["attachments"],
+    summary="Attach a PDF (the body is the file, Content-Type: application/pdf)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/pdf": {"schema": BINARY}},
+        }
+    },
+)
+async def add_attachment(
+    critique_id: uuid.UUID,
+    request: Request,
+    organisation: CurrentOrganisation,
+    pool: DatabasePool,
+    filename: Annotated[str, Query(min_length=1, max_length=255)],
+) -> AttachmentOut:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/pdf":
+        raise ProblemError(
+            415,
+            "unsupported-media-type",
+            "Attachments are PDF files",
+            detail="Send the file as the body with Content-Type: application/pdf.",
+        )
+    content = await request.body()
+    if not content.startswith(PDF_MAGIC):
+        raise ProblemError(
+            422,
+            "not-a-pdf",
+            "The body is not a PDF file",
+            errors=[FieldViolation(field="body", message="does not start with %PDF-")],
+        )
+    async with pool.acquire() as connection, connection.transaction():
+        try:
+            attachment = await store.add_attachment(
+                connection,
+                critique_id=critique_id,
+                organisation_id=organisation.id,
+                filename=normalise(filename),
+                media_type=media_type,
+                content=content,
+            )
+        except store.NotFound:
+            raise not_found(critique_id) from None
+        except store.Unchangeable as locked:
+            raise unchangeable(locked.status) from None
+    return AttachmentOut.model_validate(attachment)
+
+
+@router.get(
+    "/v1/critiques/{critique_id}/attachments",
+    response_model=list[AttachmentOut],
+    responses=problems(401, 404, 429),
+    tags=["attachments"],
+)
+async def list_attachments(
+    critique_id: uuid.UUID, organisation: CurrentOrganisation, pool: DatabasePool
+) -> list[AttachmentOut]:
+    try:
+        found = await store.attachments(
+            pool, critique_id=critique_id, organisation_id=organisation.id
+        )
+    except store.NotFound:
+        raise not_found(critique_id) from None
+    return [AttachmentOut.model_validate(a) for a in found]
+
+
+@router.get(
+    "/v1/critiques/{critique_id}/attachments/{attachment_id}",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {"schema": BINARY}}},
+        **problems(401, 404, 429),
+    },
+    tags=["attachments"],
+    summary="The attached file itself",
+)
+async def get_attachment(
+    critique_id: uuid.UUID,
+    attachment_id: uuid.UUID,
+    organisation: CurrentOrganisation,
+    pool: DatabasePool,
+) -> Response:
+    try:
+        attachment, content = await store.attachment_content(
+            pool,
+            critique_id=critique_id,
+            attachment_id=attachment_id,
+            organisation_id=organisation.id,
+        )
+    except store.NotFound:
+        raise ProblemError(404, "not-found", "No such attachment") from None
+    ascii_name = attachment.filename.encode("ascii", "replace").decode().replace('"', "'")
+    return Response(
+        content,
+        media_type=attachment.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{ascii_name}"',
+            "Digest": f"sha-256={base64.b64encode(bytes.fromhex(attachment.sha256)).decode()}",
+            "ETag": f'"{attachment.sha256}"',
+        },
+    )
