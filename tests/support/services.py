@@ -74,7 +74,11 @@ async def wait_ready(deployment: Deployment, timeout: float = 90.0) -> None:
 
 
 def start_services(
-    stack: ExitStack, engines: Engines, database_urls: dict[str, str], workdir: Path
+    stack: ExitStack,
+    engines: Engines,
+    database_urls: dict[str, str],
+    workdir: Path,
+    extra_env: dict[str, str] | None = None,
 ) -> Deployment:
     workdir.mkdir(parents=True, exist_ok=True)
     traces = workdir / "traces"
@@ -91,6 +95,7 @@ def start_services(
         "OTEL_TRACES_EXPORTER": "otlp_json_file",
         "SUPERVISION_OTEL_JSON_FILE": str(traces / "{service}.jsonl"),
         "OTEL_BSP_SCHEDULE_DELAY": "200",
+        **(extra_env or {}),
     }
     processes = {}
     for name in SERVICES:
