@@ -105,7 +105,7 @@ async def acknowledge(deployment: Deployment, office: Directory, critique_id: st
 async def status_becomes(http: httpx.AsyncClient, critique_id: str, status: str) -> dict[str, Any]:
     async with asyncio.timeout(60):
         while True:
-            current = (await http.get(f"/v1/critiques/{critique_id}")).json()
+            current: dict[str, Any] = (await http.get(f"/v1/critiques/{critique_id}")).json()
             if current["status"] == status:
                 return current
             await asyncio.sleep(0.3)
