@@ -9,10 +9,11 @@ from pathlib import Path
 
 import typer
 
-from services.cli import admin
+from services.cli import admin, critiques
 
 app = typer.Typer(no_args_is_help=True, help="Social supervision and criticism services.")
 app.add_typer(admin.app, name="admin")
+app.add_typer(critiques.app, name="critique")
 
 
 class Service(enum.StrEnum):
