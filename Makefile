@@ -8,7 +8,7 @@ UV := $(BOOTSTRAP)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help install kafka-libs run test test-unit test-integration test-e2e lint format protos check-protos clean
+.PHONY: help install kafka-libs run test test-unit test-integration test-e2e lint format protos openapi check-protos clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ format: install ## Format and fix what ruff can
 
 protos: install ## Regenerate the gRPC stubs in contracts/grpc from protos/
 	$(RUN) python infra/scripts/gen_protos.py
+
+openapi: install ## Regenerate the HTTP services' OpenAPI documents in contracts/openapi
+	$(RUN) python infra/scripts/gen_openapi.py
 
 clean: ## Remove local state (databases, Kafka data, traces); keeps the caches
 	rm -rf .run

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
@@ -93,6 +94,12 @@ def field_path(location: Sequence[int | str]) -> str:
     return path or "body"
 
 
+_UNSTORABLE_TEXT = (
+    asyncpg.exceptions.CharacterNotInRepertoireError,  # U+0000 in a text parameter
+    asyncpg.exceptions.UntranslatableCharacterError,  # U+0000 in a jsonb value
+)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, ProblemError)
@@ -125,6 +132,18 @@ def install_problem_handlers(app: FastAPI) -> None:
             headers=dict(error.headers) if error.headers else None,
         )
 
+    async def on_unstorable_text(_: Request, error: Exception) -> JSONResponse:
+        # PostgreSQL stores no U+0000 in text or jsonb; the value can only have come from the
+        # request, and the transaction it failed in was rolled back.
+        return problem_response(
+            Problem(
+                type=PROBLEM_TYPE_BASE + "unstorable-text",
+                title="The request contains text that cannot be stored",
+                status=422,
+                detail="Text may not contain the NUL character (U+0000). Nothing was stored.",
+            )
+        )
+
     async def on_unexpected(_: Request, error: Exception) -> JSONResponse:
         if isinstance(error, TRANSIENT_ERRORS):
             log.warning("a dependency is unavailable", extra={"error": repr(error)})
@@ -146,6 +165,48 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unexpected)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    for unstorable in _UNSTORABLE_TEXT:
+        app.add_exception_handler(unstorable, on_unstorable_text)
+    _document_problems(app)
+
+
+_SCHEMAS = "#/components/schemas/"
+_PROBLEM_REF = {"$ref": _SCHEMAS + "Problem"}
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the handlers above send: every error is
+    ``application/problem+json`` with a :class:`Problem` body, including the 422 that FastAPI
+    documents on its own as ``application/json`` ``HTTPValidationError``."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if not app.openapi_schema:
+            app.openapi_schema = problems_as_served(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def problems_as_served(document: dict[str, Any]) -> dict[str, Any]:
+    """Rewrite a FastAPI OpenAPI document's error responses as the problem handlers serve them."""
+    fastapi_422 = {"$ref": _SCHEMAS + "HTTPValidationError"}
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            for response in operation.get("responses", {}).values():
+                content = response.get("content", {})
+                schema = content.get("application/json", {}).get("schema")
+                if PROBLEM_MEDIA_TYPE in content or schema in (_PROBLEM_REF, fastapi_422):
+                    response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": dict(_PROBLEM_REF)}}
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    problem = Problem.model_json_schema(ref_template=_SCHEMAS + "{model}")
+    for name, definition in {**problem.pop("$defs", {}), "Problem": problem}.items():
+        schemas.setdefault(name, definition)
+    for name in ("HTTPValidationError", "ValidationError"):  # FastAPI's, now unused
+        definition = schemas.pop(name, None)
+        if definition is not None and f'"{_SCHEMAS}{name}"' in json.dumps(document):
+            schemas[name] = definition
+    return document
 
 
 class BodyLimit:
@@ -210,7 +271,13 @@ def install_health(app: FastAPI, checks: dict[str, Check]) -> None:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], summary="Readiness", response_model=None)
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Readiness",
+        response_model=None,
+        responses={503: {"description": "A dependency does not answer"}},
+    )
     async def readyz() -> JSONResponse:
         results = {}
         ready = True

@@ -21,12 +21,10 @@ from services.submission.api.common import (
     BINARY,
     PDF_MAGIC,
     CurrentOrganisation,
+    normalised,
     not_found,
     problems,
     unchangeable,
-)
-from services.submission.domain import (
-    normalise,
 )
 
 router = APIRouter()
@@ -69,13 +67,14 @@ async def add_attachment(
             "The body is not a PDF file",
             errors=[FieldViolation(field="body", message="does not start with %PDF-")],
         )
+    name = normalised("filename", filename, max_length=255, required=True)
     async with pool.acquire() as connection, connection.transaction():
         try:
             attachment = await store.add_attachment(
                 connection,
                 critique_id=critique_id,
                 organisation_id=organisation.id,
-                filename=normalise(filename),
+                filename=name,
                 media_type=media_type,
                 content=content,
             )

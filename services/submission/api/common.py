@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import trace
 
 from contracts.submission_api import (
@@ -13,14 +14,16 @@ from contracts.submission_api import (
     CritiqueStatus,
     DraftOut,
 )
-from services.platform import telemetry, tokens
+from services.platform import telemetry
 from services.platform.http import (
     DatabasePool,
+    FieldViolation,
     Problem,
     ProblemError,
 )
 from services.platform.ratelimit import RateLimiter, retry_after
 from services.submission import directory, store
+from services.submission.domain import normalise
 
 MAX_JSON_BYTES = 1024 * 1024
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
@@ -28,9 +31,29 @@ PDF_MAGIC = b"%PDF-"
 BINARY = {"type": "string", "format": "binary"}
 
 
+_PROBLEM_HEADERS: dict[int, dict[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": 'Bearer realm="submission"',
+            "schema": {"type": "string"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer", "minimum": 1},
+        }
+    },
+}
+
+
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
-        status: {"model": Problem, "content": {"application/problem+json": {}}}
+        status: {
+            "model": Problem,
+            "content": {"application/problem+json": {}},
+            **({"headers": _PROBLEM_HEADERS[status]} if status in _PROBLEM_HEADERS else {}),
+        }
         for status in statuses
     }
 
@@ -66,12 +89,19 @@ def _limiter(request: Request) -> RateLimiter:
     return limiter
 
 
+_BEARER = HTTPBearer(
+    scheme_name="OrganisationToken",
+    description="A live token of the organisation: `Authorization: Bearer <token>`.",
+    auto_error=False,  # a missing or malformed token is answered below, as a problem
+)
+
+
 async def _organisation(
     pool: DatabasePool,
     limiter: Annotated[RateLimiter, Depends(_limiter)],
-    authorization: Annotated[str | None, Header()] = None,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)],
 ) -> directory.Organisation:
-    token = tokens.bearer(authorization)
+    token = None if credentials is None else credentials.credentials
     organisation = None if token is None else await directory.organisation_by_token(pool, token)
     if organisation is None:
         raise ProblemError(
@@ -113,3 +143,23 @@ def unchangeable(status: CritiqueStatus) -> ProblemError:
         "The critique can no longer be changed",
         detail=f"It cannot be amended or withdrawn: {reason}.",
     )
+
+
+def normalised(field: str, value: str, *, max_length: int, required: bool = False) -> str:
+    """``value`` as it is stored (NFC, trimmed), or a 422 naming ``field`` when that leaves it
+    blank, or longer than allowed: NFC lengthens a few characters (U+FB2C becomes three)."""
+    text = normalise(value)
+    if (required and not text) or len(text) > max_length:
+        raise ProblemError(
+            422,
+            "invalid-text",
+            "A text is blank or too long once normalised",
+            errors=[
+                FieldViolation(
+                    field=field,
+                    message=f"{'1 to' if required else 'at most'} {max_length} characters"
+                    " once normalised (Unicode NFC, trimmed)",
+                )
+            ],
+        )
+    return text

@@ -8,12 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 from opentelemetry import trace
+from pydantic import ValidationError
 
 from contracts.events import (
     CritiqueContent,
     CritiqueKind,
-    DraftReference,
-    Point,
 )
 from contracts.submission_api import (
     Classification,
@@ -30,11 +29,13 @@ from services.platform.http import (
     DatabasePool,
     FieldViolation,
     ProblemError,
+    field_path,
 )
 from services.submission import directory, store
 from services.submission.api.common import (
     CurrentOrganisation,
     critique_out,
+    normalised,
     not_found,
     problems,
     unchangeable,
@@ -42,7 +43,6 @@ from services.submission.api.common import (
 from services.submission.domain import (
     classification_stamps,
     needs_draft,
-    normalise,
     repeated_point_numbers,
 )
 
@@ -95,14 +95,41 @@ def _content(body: ContentIn, kind: CritiqueKind) -> CritiqueContent:
             detail="; ".join(f"{v.field}: {v.message}" for v in violations),
             errors=violations,
         )
-    return CritiqueContent(
-        title=body.title,
-        points=tuple(
-            Point(number=p.number, text=p.text, citation=p.citation)
-            for p in sorted(body.points, key=lambda p: p.number)
-        ),
-        draft=DraftReference(**body.draft.model_dump()) if body.draft else None,
-        legal_basis=body.legal_basis,
+    try:
+        content = CritiqueContent.model_validate(
+            {
+                "title": body.title,
+                "points": [point.model_dump() for point in body.points],
+                "draft": body.draft.model_dump() if body.draft else None,
+                "legal_basis": body.legal_basis,
+            }
+        )
+    except ValidationError as invalid:
+        # The texts were normalised (NFC, trimmed) after their lengths were checked: some become
+        # blank, a few grow longer than the critique's events allow. (A bad point also makes
+        # `points` too short; only the point is named.)
+        errors = invalid.errors()
+        violations = [
+            FieldViolation(
+                field=field_path(("body", *error["loc"])),
+                message=f"{error['msg']} once normalised (Unicode NFC, trimmed)",
+            )
+            for error in errors
+            if not any(
+                len(other["loc"]) > len(error["loc"])
+                and other["loc"][: len(error["loc"])] == error["loc"]
+                for other in errors
+            )
+        ]
+        raise ProblemError(
+            422,
+            "invalid-critique",
+            "The critique breaks a rule",
+            detail="; ".join(f"{v.field}: {v.message}" for v in violations),
+            errors=violations,
+        ) from None
+    return content.model_copy(
+        update={"points": tuple(sorted(content.points, key=lambda p: p.number))}
     )
 
 
@@ -149,7 +176,7 @@ async def _known_agency(executor: db.Executor, agency_id: str) -> None:
     "/v1/critiques",
     status_code=201,
     response_model=CritiqueOut,
-    responses=problems(401, 413, 422, 429),
+    responses=problems(400, 401, 413, 422, 429),
     tags=["critiques"],
     summary="Submit a critique",
 )
@@ -161,6 +188,7 @@ async def submit_critique(
     idempotency_key: Annotated[
         str | None,
         Header(
+            alias="Idempotency-Key",
             max_length=idempotency.MAX_KEY_LENGTH,
             description="Retrying with the same key returns the first result.",
         ),
@@ -262,7 +290,7 @@ async def get_critique(
 @router.put(
     "/v1/critiques/{critique_id}",
     response_model=CritiqueOut,
-    responses=problems(401, 404, 409, 412, 413, 422, 429),
+    responses=problems(400, 401, 404, 409, 412, 413, 422, 429),
     tags=["critiques"],
     summary="Amend a critique (until the agency acknowledges it)",
 )
@@ -273,7 +301,8 @@ async def amend_critique(
     pool: DatabasePool,
     response: Response,
     if_match: Annotated[
-        str | None, Header(description="The ETag you amended, to refuse lost updates.")
+        str | None,
+        Header(alias="If-Match", description="The ETag you amended, to refuse lost updates."),
     ] = None,
 ) -> CritiqueOut:
     expected = _version_precondition(if_match)
@@ -310,7 +339,7 @@ async def amend_critique(
 @router.post(
     "/v1/critiques/{critique_id}/withdrawal",
     response_model=CritiqueOut,
-    responses=problems(401, 404, 409, 422, 429),
+    responses=problems(400, 401, 404, 409, 413, 422, 429),
     tags=["critiques"],
     summary="Withdraw a critique (until the agency acknowledges it)",
 )
@@ -320,13 +349,14 @@ async def withdraw_critique(
     organisation: CurrentOrganisation,
     pool: DatabasePool,
 ) -> CritiqueOut:
+    reason = normalised("reason", body.reason, max_length=2000)
     async with pool.acquire() as connection, connection.transaction():
         try:
             await store.withdraw(
                 connection,
                 critique_id=critique_id,
                 organisation_id=organisation.id,
-                reason=normalise(body.reason),
+                reason=reason,
             )
             withdrawn = await store.critique(
                 connection, critique_id=critique_id, organisation_id=organisation.id
