@@ -12,11 +12,12 @@ directory events are keyed by the agency's id.
 from __future__ import annotations
 
 import enum
+import unicodedata
 from datetime import date, datetime
 from typing import Annotated, ClassVar, Final
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from contracts.identifiers import AgencyId, OrganisationId
 
@@ -72,8 +73,25 @@ class CritiqueKind(enum.StrEnum):
     """Góp ý xây dựng Đảng, xây dựng chính quyền: addressed to the body concerned."""
 
 
-Text = Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+def clean_text(value: object) -> object:
+    """Unicode NFC without surrounding blanks, before any length check: the same Vietnamese word
+    is then stored, compared and searched as one form."""
+    return unicodedata.normalize("NFC", value).strip() if isinstance(value, str) else value
+
+
+_NO_NUL = r"^[^\x00]*$"  # PostgreSQL cannot store U+0000 in text
+
+
+_CLEAN = BeforeValidator(clean_text)
+
+Text = Annotated[str, _CLEAN, StringConstraints(min_length=1, max_length=20_000, pattern=_NO_NUL)]
+"""A point's text or an explanation: NFC, trimmed, without NUL, 1 to 20,000 characters."""
+ShortText = Annotated[str, _CLEAN, StringConstraints(min_length=1, max_length=500, pattern=_NO_NUL)]
+"""A title or a name: 1 to 500 characters."""
+LongNote = Annotated[str, _CLEAN, StringConstraints(max_length=2000, pattern=_NO_NUL)]
+"""A legal basis or a reason: up to 2,000 characters, may be empty."""
+OptionalText = Annotated[str, _CLEAN, StringConstraints(max_length=20_000, pattern=_NO_NUL)]
+"""Like Text, but may be empty (an explanation when a point is accepted)."""
 MAX_POINTS = 200
 
 
@@ -107,7 +125,7 @@ class DraftReference(BaseModel):
     title: ShortText
     drafting_agency: ShortText = Field(description="Cơ quan chủ trì soạn thảo.")
     version: ShortText | None = Field(default=None, description="e.g. 'Dự thảo lần 3'.")
-    url: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    url: Annotated[str, StringConstraints(max_length=2000, pattern=r"^\S*$")] | None = None
 
 
 class CritiqueContent(BaseModel):
@@ -118,7 +136,7 @@ class CritiqueContent(BaseModel):
     title: ShortText
     points: tuple[Point, ...] = Field(min_length=1, max_length=MAX_POINTS)
     draft: DraftReference | None = None
-    legal_basis: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+    legal_basis: LongNote | None = Field(
         default=None, description="The legal basis, e.g. 'Điều 33 Luật MTTQ Việt Nam'."
     )
 
@@ -156,7 +174,7 @@ class CritiqueWithdrawn(CritiqueEvent):
     ce_type: ClassVar[str] = "vn.mttq.supervision.critique.withdrawn.v1"
     topic: ClassVar[Topic] = Topic.CRITIQUES
 
-    reason: Annotated[str, StringConstraints(max_length=2000)] = ""
+    reason: LongNote = ""
     withdrawn_at: datetime
 
 
@@ -212,7 +230,7 @@ class PointAnswer(BaseModel):
 
     point_number: Annotated[int, Field(ge=1, le=1000)]
     disposition: Disposition
-    explanation: Annotated[str, StringConstraints(max_length=20_000)] = ""
+    explanation: OptionalText = ""
 
 
 class CaseAcknowledged(CritiqueEvent):

@@ -4,20 +4,23 @@
 from __future__ import annotations
 
 import enum
-import unicodedata
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from contracts.events import MAX_POINTS, CritiqueKind, Level, Point, PointAnswer, ShortText, Text
+from contracts.events import (
+    MAX_POINTS,
+    CritiqueKind,
+    Level,
+    LongNote,
+    Point,
+    PointAnswer,
+    ShortText,
+    Text,
+)
 from contracts.identifiers import AgencyId
-
-
-def _nfc(value: str | None) -> str | None:
-    """Unicode NFC, so that the same Vietnamese word is stored and searched as one form."""
-    return None if value is None else unicodedata.normalize("NFC", value).strip()
 
 
 class CritiqueStatus(enum.StrEnum):
@@ -67,8 +70,6 @@ class PointIn(BaseModel):
         default=None, description="The draft's article or clause, e.g. 'Điều 5, khoản 2'."
     )
 
-    _normalise = field_validator("text", "citation")(_nfc)
-
 
 class DraftIn(BaseModel):
     """The draft criticised: its title, the lead drafting agency, and a version or a link."""
@@ -80,8 +81,6 @@ class DraftIn(BaseModel):
     version: ShortText | None = None
     url: Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://\S+$")] | None = None
 
-    _normalise = field_validator("title", "drafting_agency", "version")(_nfc)
-
 
 class ContentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -91,15 +90,13 @@ class ContentIn(BaseModel):
     draft: DraftIn | None = Field(
         default=None, description="Required for social criticism (phản biện xã hội) of a draft."
     )
-    legal_basis: Annotated[str, StringConstraints(max_length=2000)] | None = Field(
+    legal_basis: LongNote | None = Field(
         default=None, description="e.g. 'Điều 33 Luật Mặt trận Tổ quốc Việt Nam'."
     )
     classification: Classification = Field(
         default=Classification.UNCLASSIFIED,
         description="Classified material (mat, toi_mat, tuyet_mat) is refused and not stored.",
     )
-
-    _normalise = field_validator("title", "legal_basis")(_nfc)
 
 
 class CritiqueIn(ContentIn):
@@ -112,7 +109,7 @@ class CritiqueIn(ContentIn):
 class WithdrawalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: Annotated[str, StringConstraints(max_length=2000)] = ""
+    reason: LongNote = ""
 
 
 class DraftOut(BaseModel):

@@ -13,10 +13,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from contracts.events import CritiqueKind
+from contracts.problems import FieldViolation
 from contracts.submission_api import AgencyOut
 from services.cli import critique_views as views
 from services.cli.critique_views import err, fail, out
-from services.submission.client import FieldViolation
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -28,9 +28,11 @@ def validated(model: type[M], data: Any, source: str) -> M:
     except ValidationError as invalid:
         violations = [
             FieldViolation(
-                "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]).lstrip(".")
+                field="".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]).lstrip(
+                    "."
+                )
                 or "(document)",
-                e["msg"],
+                message=e["msg"],
             )
             for e in invalid.errors()
         ]

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from contracts.events import CritiqueKind, Disposition
+from contracts.problems import FieldViolation
 from contracts.submission_api import (
     AgencyOut,
     AttachmentOut,
@@ -23,7 +24,7 @@ from contracts.submission_api import (
     HistoryOut,
     OrganisationOut,
 )
-from services.submission.client import ApiError, FieldViolation
+from services.submission.client import ApiError
 
 out = Console()
 err = Console(stderr=True)

@@ -9,11 +9,11 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.events import DueDateRule
+from contracts.problems import Problem
 from services.disclosure import store
 from services.disclosure.domain import RecordStatus
 from services.platform.http import (
     DatabasePool,
-    Problem,
     ProblemError,
     install_problem_handlers,
 )

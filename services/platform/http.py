@@ -12,10 +12,10 @@ import asyncpg
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from contracts.problems import FieldViolation, Problem
 from services.platform import telemetry
 from services.platform.consumer import TRANSIENT_ERRORS
 
@@ -37,21 +37,6 @@ DatabasePool = Annotated[_Pool, Depends(_request_pool)]
 
 PROBLEM_TYPE_BASE = "https://supervision.mttq.vn/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-
-
-class FieldViolation(BaseModel):
-    field: str = Field(description="JSON path of the offending field, e.g. 'points[2].text'.")
-    message: str
-
-
-class Problem(BaseModel):
-    """An RFC 9457 problem detail."""
-
-    type: str
-    title: str
-    status: int
-    detail: str | None = None
-    errors: list[FieldViolation] = Field(default_factory=list)
 
 
 class ProblemError(Exception):

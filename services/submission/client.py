@@ -22,6 +22,7 @@ from typing import Any, Self, TypeVar
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
+from contracts.problems import FieldViolation
 from contracts.submission_api import (
     AgencyOut,
     AttachmentOut,
@@ -45,12 +46,6 @@ _RETRYABLE_STATUSES = frozenset({429, 503})
 
 class ClientError(Exception):
     """Base of the client's errors."""
-
-
-@dataclass(frozen=True)
-class FieldViolation:
-    field: str
-    message: str
 
 
 @dataclass(eq=False)
@@ -99,7 +94,7 @@ def _error(response: httpx.Response) -> ApiError:
     if not isinstance(body, dict):
         return ApiError(response.status_code, fallback, retry_after=retry_after)
     errors = [
-        FieldViolation(str(e.get("field", "")), str(e.get("message", "")))
+        FieldViolation(field=str(e.get("field", "")), message=str(e.get("message", "")))
         for e in body.get("errors") or []
         if isinstance(e, dict)
     ]

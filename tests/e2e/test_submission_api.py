@@ -321,7 +321,7 @@ async def test_a_pdf_attachment_is_kept_with_its_hash_and_served_back(
     pdf = b"%PDF-1.4\n" + signed + bytes(range(256)) * 40 + b"\n%%EOF\n"
     uploaded = await http.post(
         f"/v1/critiques/{created['id']}/attachments",
-        params={"filename": "van-ban-phan-bien.pdf"},
+        params={"filename": "văn bản phản biện.pdf"},
         content=pdf,
         headers={"Content-Type": "application/pdf"},
     )
@@ -334,6 +334,10 @@ async def test_a_pdf_attachment_is_kept_with_its_hash_and_served_back(
     assert served.status_code == 200
     assert served.headers["content-type"] == "application/pdf"
     assert served.content == pdf
+    disposition = served.headers["content-disposition"]
+    assert (
+        "filename*=UTF-8''v%C4%83n%20b%E1%BA%A3n%20ph%E1%BA%A3n%20bi%E1%BB%87n.pdf" in disposition
+    )
     listed = (await http.get(f"/v1/critiques/{created['id']}/attachments")).json()
     assert [a["id"] for a in listed] == [attachment["id"]]
 

@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from contracts.events import CritiqueKind
+from contracts.problems import FieldViolation
 from contracts.submission_api import ContentIn, CritiqueIn, CritiqueStatus, PointIn
-from services.submission.client import ApiError, ApiUnavailable, FieldViolation, SubmissionClient
+from services.submission.client import ApiError, ApiUnavailable, SubmissionClient
 
 Handler = Callable[[httpx.Request], httpx.Response]
 NOW = datetime(2025, 9, 2, 8, 30, tzinfo=UTC)
@@ -102,7 +103,9 @@ def test_a_problem_becomes_an_api_error_with_its_field_violations() -> None:
     assert refused.value.status == 422
     assert refused.value.title == "The critique breaks a rule"
     assert refused.value.detail == problem["detail"]
-    assert refused.value.errors == [FieldViolation("points[1].number", "this number is used twice")]
+    assert refused.value.errors == [
+        FieldViolation(field="points[1].number", message="this number is used twice")
+    ]
     assert refused.value.type == problem["type"]
     assert len(script.requests) == 1  # a refusal is not retried
 

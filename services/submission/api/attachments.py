@@ -5,15 +5,16 @@ from __future__ import annotations
 import base64
 import uuid
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 
+from contracts.problems import FieldViolation
 from contracts.submission_api import (
     AttachmentOut,
 )
 from services.platform.http import (
     DatabasePool,
-    FieldViolation,
     ProblemError,
 )
 from services.submission import store
@@ -128,12 +129,16 @@ async def get_attachment(
         )
     except store.NotFound:
         raise ProblemError(404, "not-found", "No such attachment") from None
+    # RFC 6266: an ASCII fallback for old clients, and the exact Vietnamese name in filename*.
     ascii_name = attachment.filename.encode("ascii", "replace").decode().replace('"', "'")
+    utf8_name = quote(attachment.filename, safe="")
     return Response(
         content,
         media_type=attachment.media_type,
         headers={
-            "Content-Disposition": f'attachment; filename="{ascii_name}"',
+            "Content-Disposition": (
+                f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{utf8_name}"
+            ),
             "Digest": f"sha-256={base64.b64encode(bytes.fromhex(attachment.sha256)).decode()}",
             "ETag": f'"{attachment.sha256}"',
         },

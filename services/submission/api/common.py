@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import trace
 
+from contracts.problems import FieldViolation, Problem
 from contracts.submission_api import (
     CritiqueOut,
     CritiqueStatus,
@@ -17,8 +18,6 @@ from contracts.submission_api import (
 from services.platform import telemetry
 from services.platform.http import (
     DatabasePool,
-    FieldViolation,
-    Problem,
     ProblemError,
 )
 from services.platform.ratelimit import RateLimiter, retry_after

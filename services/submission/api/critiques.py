@@ -14,6 +14,7 @@ from contracts.events import (
     CritiqueContent,
     CritiqueKind,
 )
+from contracts.problems import FieldViolation
 from contracts.submission_api import (
     Classification,
     ContentIn,
@@ -27,7 +28,6 @@ from contracts.submission_api import (
 from services.platform import cursor, db, idempotency, telemetry
 from services.platform.http import (
     DatabasePool,
-    FieldViolation,
     ProblemError,
     field_path,
 )
