@@ -147,11 +147,27 @@ class CritiquePage(BaseModel):
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
 
 
+class HistoryStep(enum.StrEnum):
+    """Entries of a critique's history."""
+
+    SUBMITTED = "submitted"
+    AMENDED = "amended"
+    WITHDRAWN = "withdrawn"
+    ATTACHMENT_ADDED = "attachment_added"
+    CASE_OPENED = "case_opened"
+    ACKNOWLEDGED = "acknowledged"
+    ANSWERED = "answered"
+
+
 class HistoryOut(BaseModel):
     at: datetime
-    step: str
+    step: HistoryStep
     version: int
-    detail: dict[str, Any]
+    detail: dict[str, Any] = Field(
+        description="submitted: {}; amended: {content}; withdrawn: {reason};"
+        " attachment_added: {attachment_id, filename, sha256}; case_opened: {due_date, due_rule};"
+        " acknowledged: {}; answered: {late}."
+    )
 
 
 class AttachmentOut(BaseModel):

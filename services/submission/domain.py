@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 import re
 import unicodedata
 from collections import Counter
@@ -25,18 +24,6 @@ def advance(current: CritiqueStatus, reported: CritiqueStatus) -> CritiqueStatus
     if current is CritiqueStatus.WITHDRAWN or reported is CritiqueStatus.WITHDRAWN:
         return CritiqueStatus.WITHDRAWN
     return max(current, reported, key=_PROGRESS.index)
-
-
-class Step(enum.StrEnum):
-    """Entries of a critique's history."""
-
-    SUBMITTED = "submitted"
-    AMENDED = "amended"
-    WITHDRAWN = "withdrawn"
-    ATTACHMENT_ADDED = "attachment_added"
-    CASE_OPENED = "case_opened"
-    ACKNOWLEDGED = "acknowledged"
-    ANSWERED = "answered"
 
 
 def normalise(text: str) -> str:

@@ -28,10 +28,10 @@ from contracts.events import (
     Point,
     PointAnswer,
 )
-from contracts.submission_api import CritiqueStatus
+from contracts.submission_api import CritiqueStatus, HistoryStep
 from services.platform import db, outbox
 from services.submission.directory import Organisation
-from services.submission.domain import Step, advance
+from services.submission.domain import advance
 
 SOURCE = "urn:vn:mttq:supervision:submission"
 
@@ -58,7 +58,7 @@ class Critique:
 @dataclass(frozen=True)
 class HistoryEntry:
     at: datetime
-    step: Step
+    step: HistoryStep
     version: int
     detail: dict[str, Any]
 
@@ -97,7 +97,7 @@ class VersionMismatch(ValueError):
 async def _history(
     connection: db.Connection,
     critique_id: uuid.UUID,
-    step: Step,
+    step: HistoryStep,
     *,
     at: datetime,
     version: int,
@@ -156,7 +156,7 @@ async def submit(
         content.legal_basis,
     )
     await _replace_points(connection, critique_id, content.points)
-    await _history(connection, critique_id, Step.SUBMITTED, at=now, version=1)
+    await _history(connection, critique_id, HistoryStep.SUBMITTED, at=now, version=1)
     await outbox.record(
         connection,
         CritiqueSubmitted(
@@ -223,7 +223,7 @@ async def amend(
     await _history(
         connection,
         critique_id,
-        Step.AMENDED,
+        HistoryStep.AMENDED,
         at=now,
         version=version,
         detail={"content": content.model_dump(mode="json")},
@@ -258,7 +258,7 @@ async def withdraw(
     await _history(
         connection,
         critique_id,
-        Step.WITHDRAWN,
+        HistoryStep.WITHDRAWN,
         at=now,
         version=row["version"],
         detail={"reason": reason},
@@ -307,7 +307,7 @@ async def add_attachment(
     await _history(
         connection,
         critique_id,
-        Step.ATTACHMENT_ADDED,
+        HistoryStep.ATTACHMENT_ADDED,
         at=attachment.added_at,
         version=row["version"],
         detail={
@@ -444,7 +444,7 @@ async def history(
     return [
         HistoryEntry(
             at=row["at"],
-            step=Step(row["step"]),
+            step=HistoryStep(row["step"]),
             version=row["version"],
             detail=json.loads(row["detail"]),
         )
@@ -489,7 +489,7 @@ async def _report(
     connection: db.Connection,
     critique_id: uuid.UUID,
     reported: CritiqueStatus,
-    step: Step,
+    step: HistoryStep,
     *,
     at: datetime,
     detail: dict[str, Any],
@@ -517,7 +517,7 @@ async def case_opened(connection: db.Connection, event: CaseOpened) -> None:
         connection,
         event.critique_id,
         CritiqueStatus.AWAITING_REPLY,
-        Step.CASE_OPENED,
+        HistoryStep.CASE_OPENED,
         at=event.opened_at,
         detail={"due_date": event.due_date.isoformat(), "due_rule": event.due_rule.explanation},
         columns={"case_id": event.case_id, "due_date": event.due_date},
@@ -529,7 +529,7 @@ async def case_acknowledged(connection: db.Connection, event: CaseAcknowledged) 
         connection,
         event.critique_id,
         CritiqueStatus.ACKNOWLEDGED,
-        Step.ACKNOWLEDGED,
+        HistoryStep.ACKNOWLEDGED,
         at=event.acknowledged_at,
         detail={},
         columns={"acknowledged_at": event.acknowledged_at},
@@ -541,7 +541,7 @@ async def case_answered(connection: db.Connection, event: CaseAnswered) -> None:
         connection,
         event.critique_id,
         CritiqueStatus.ANSWERED,
-        Step.ANSWERED,
+        HistoryStep.ANSWERED,
         at=event.answered_at,
         detail={"late": event.late},
         columns={"answered_at": event.answered_at, "answered_late": event.late},

@@ -384,6 +384,4 @@ async def critique_history(
         )
     except store.NotFound:
         raise not_found(critique_id) from None
-    return [
-        HistoryOut(at=e.at, step=e.step.value, version=e.version, detail=e.detail) for e in entries
-    ]
+    return [HistoryOut(at=e.at, step=e.step, version=e.version, detail=e.detail) for e in entries]
