@@ -115,6 +115,9 @@ class OrganisationRef(BaseModel):
     id: OrganisationId
     name: ShortText
     level: Level
+    parent_id: OrganisationId | None = Field(
+        default=None, description="The Front committee one level up, to which delays escalate."
+    )
 
 
 class DraftReference(BaseModel):
@@ -192,6 +195,13 @@ class AttachmentAdded(CritiqueEvent):
     added_at: datetime
 
 
+class SkippedDay(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    day: date
+    reason: str
+
+
 class DueDateRule(BaseModel):
     """How a due date was computed, so that anyone can check it."""
 
@@ -201,6 +211,10 @@ class DueDateRule(BaseModel):
     counting: str = Field(description="'calendar' or 'working' days.")
     start: date
     explanation: str
+    source: str = Field(default="", description="Which rule of the policy applied.")
+    skipped: tuple[SkippedDay, ...] = Field(
+        default=(), description="Weekends and public holidays that moved the due date."
+    )
 
 
 class CaseOpened(CritiqueEvent):
@@ -243,6 +257,87 @@ class CaseAcknowledged(CritiqueEvent):
     case_id: UUID
     agency_id: AgencyId
     acknowledged_at: datetime
+
+
+class ExtensionRequested(CritiqueEvent):
+    """The agency asks the submitting organisation for more time (or a dialogue, Res. 403)."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.case.extension_requested.v1"
+    topic: ClassVar[Topic] = Topic.CASES
+
+    case_id: UUID
+    agency_id: AgencyId
+    extension_id: UUID
+    reason: LongNote
+    current_due_date: date
+    requested_due_date: date
+    requested_at: datetime
+
+
+class ExtensionDecided(CritiqueEvent):
+    """The submitting organisation granted or refused an extension the agency asked for."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.critique.extension_decided.v1"
+    topic: ClassVar[Topic] = Topic.CRITIQUES
+
+    extension_id: UUID
+    granted: bool
+    note: LongNote = ""
+    decided_at: datetime
+
+
+class DueDateChanged(CritiqueEvent):
+    """The case's due date moved (an extension was granted); reminders follow the new date."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.case.due_date_changed.v1"
+    topic: ClassVar[Topic] = Topic.CASES
+
+    case_id: UUID
+    agency_id: AgencyId
+    extension_id: UUID | None = None
+    due_date: date
+    due_rule: DueDateRule
+    changed_at: datetime
+
+
+class ReminderDue(CritiqueEvent):
+    """The answer is due soon (by default 7, 3 and 1 days before the due date)."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.case.reminder_due.v1"
+    topic: ClassVar[Topic] = Topic.CASES
+
+    case_id: UUID
+    agency_id: AgencyId
+    due_date: date
+    days_left: int = Field(ge=0)
+    at: datetime
+
+
+class CaseOverdue(CritiqueEvent):
+    """The due date passed without an answer: from now on this is public information."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.case.overdue.v1"
+    topic: ClassVar[Topic] = Topic.CASES
+
+    case_id: UUID
+    agency_id: AgencyId
+    due_date: date
+    at: datetime
+
+
+class CaseEscalated(CritiqueEvent):
+    """An overdue case is reported to the Front committee one level above the submitter
+    (Res. 403 art. 9(3)); at central level there is none above, and ``escalated_to`` is empty."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.case.escalated.v1"
+    topic: ClassVar[Topic] = Topic.CASES
+
+    case_id: UUID
+    agency_id: AgencyId
+    organisation_id: OrganisationId
+    escalated_to: OrganisationId | None
+    due_date: date
+    at: datetime
 
 
 class CaseAnswered(CritiqueEvent):
@@ -290,6 +385,12 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         AttachmentAdded,
         CaseOpened,
         CaseAcknowledged,
+        ExtensionRequested,
+        ExtensionDecided,
+        DueDateChanged,
+        ReminderDue,
+        CaseOverdue,
+        CaseEscalated,
         CaseAnswered,
         AgencyRegistered,
     )

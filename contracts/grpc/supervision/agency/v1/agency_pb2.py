@@ -25,39 +25,55 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"supervision/agency/v1/agency.proto\x12\x15supervision.agency.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"7\n\x05Point\x12\x0e\n\x06number\x18\x01 \x01(\r\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x10\n\x08\x63itation\x18\x03 \x01(\t\"Q\n\x0b\x44ueDateRule\x12\x0c\n\x04\x64\x61ys\x18\x01 \x01(\r\x12\x10\n\x08\x63ounting\x18\x02 \x01(\t\x12\r\n\x05start\x18\x03 \x01(\t\x12\x13\n\x0b\x65xplanation\x18\x04 \x01(\t\"q\n\x0bPointAnswer\x12\x14\n\x0cpoint_number\x18\x01 \x01(\r\x12\x37\n\x0b\x64isposition\x18\x02 \x01(\x0e\x32\".supervision.agency.v1.Disposition\x12\x13\n\x0b\x65xplanation\x18\x03 \x01(\t\"\xd0\x04\n\x04\x43\x61se\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ritique_id\x18\x02 \x01(\t\x12\x11\n\tagency_id\x18\x03 \x01(\t\x12\x17\n\x0forganisation_id\x18\x04 \x01(\t\x12\x19\n\x11organisation_name\x18\x05 \x01(\t\x12\x31\n\x04kind\x18\x06 \x01(\x0e\x32#.supervision.agency.v1.CritiqueKind\x12\r\n\x05title\x18\x07 \x01(\t\x12,\n\x06points\x18\x08 \x03(\x0b\x32\x1c.supervision.agency.v1.Point\x12-\n\topened_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x64ue_date\x18\n \x01(\t\x12\x34\n\x08\x64ue_rule\x18\x0b \x01(\x0b\x32\".supervision.agency.v1.DueDateRule\x12\x31\n\x06status\x18\x0c \x01(\x0e\x32!.supervision.agency.v1.CaseStatus\x12\x33\n\x07\x61nswers\x18\r \x03(\x0b\x32\".supervision.agency.v1.PointAnswer\x12/\n\x0b\x61nswered_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\ranswered_late\x18\x0f \x01(\x08\x12\x33\n\x0f\x61\x63knowledged_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07version\x18\x11 \x01(\r\"l\n\x10ListCasesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x31\n\x06status\x18\x03 \x01(\x0e\x32!.supervision.agency.v1.CaseStatus\"X\n\x11ListCasesResponse\x12*\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32\x1b.supervision.agency.v1.Case\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x0eGetCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\")\n\x16\x41\x63knowledgeCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\"o\n\x13SubmitAnswerRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x33\n\x07\x61nswers\x18\x03 \x03(\x0b\x32\".supervision.agency.v1.PointAnswer\"A\n\x14SubmitAnswerResponse\x12)\n\x04\x63\x61se\x18\x01 \x01(\x0b\x32\x1b.supervision.agency.v1.Case*\xae\x01\n\x0c\x43ritiqueKind\x12\x1d\n\x19\x43RITIQUE_KIND_UNSPECIFIED\x10\x00\x12\"\n\x1e\x43RITIQUE_KIND_SOCIAL_CRITICISM\x10\x01\x12,\n(CRITIQUE_KIND_SUPERVISION_RECOMMENDATION\x10\x02\x12-\n)CRITIQUE_KIND_GOVERNMENT_BUILDING_OPINION\x10\x03*\x9d\x01\n\nCaseStatus\x12\x1b\n\x17\x43\x41SE_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43\x41SE_STATUS_AWAITING_ANSWER\x10\x01\x12\x18\n\x14\x43\x41SE_STATUS_ANSWERED\x10\x02\x12\x1c\n\x18\x43\x41SE_STATUS_ACKNOWLEDGED\x10\x03\x12\x19\n\x15\x43\x41SE_STATUS_WITHDRAWN\x10\x04*\x83\x01\n\x0b\x44isposition\x12\x1b\n\x17\x44ISPOSITION_UNSPECIFIED\x10\x00\x12\x18\n\x14\x44ISPOSITION_ACCEPTED\x10\x01\x12\x1f\n\x1b\x44ISPOSITION_PARTLY_ACCEPTED\x10\x02\x12\x1c\n\x18\x44ISPOSITION_NOT_ACCEPTED\x10\x03\x32\x86\x03\n\rAgencyService\x12^\n\tListCases\x12\'.supervision.agency.v1.ListCasesRequest\x1a(.supervision.agency.v1.ListCasesResponse\x12M\n\x07GetCase\x12%.supervision.agency.v1.GetCaseRequest\x1a\x1b.supervision.agency.v1.Case\x12]\n\x0f\x41\x63knowledgeCase\x12-.supervision.agency.v1.AcknowledgeCaseRequest\x1a\x1b.supervision.agency.v1.Case\x12g\n\x0cSubmitAnswer\x12*.supervision.agency.v1.SubmitAnswerRequest\x1a+.supervision.agency.v1.SubmitAnswerResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"supervision/agency/v1/agency.proto\x12\x15supervision.agency.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"7\n\x05Point\x12\x0e\n\x06number\x18\x01 \x01(\r\x12\x0c\n\x04text\x18\x02 \x01(\t\x12\x10\n\x08\x63itation\x18\x03 \x01(\t\"\x95\x01\n\x0b\x44ueDateRule\x12\x0c\n\x04\x64\x61ys\x18\x01 \x01(\r\x12\x10\n\x08\x63ounting\x18\x02 \x01(\t\x12\r\n\x05start\x18\x03 \x01(\t\x12\x13\n\x0b\x65xplanation\x18\x04 \x01(\t\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x32\n\x07skipped\x18\x06 \x03(\x0b\x32!.supervision.agency.v1.SkippedDay\")\n\nSkippedDay\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"y\n\x0cHistoryEntry\x12&\n\x02\x61t\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x31\n\x06\x63hange\x18\x02 \x01(\x0e\x32!.supervision.agency.v1.ChangeKind\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\xce\x01\n\tExtension\x12\x14\n\x0c\x65xtension_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x1a\n\x12requested_due_date\x18\x03 \x01(\t\x12\x30\n\x0crequested_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x06status\x18\x05 \x01(\x0e\x32&.supervision.agency.v1.ExtensionStatus\x12\x15\n\rdecision_note\x18\x06 \x01(\t\"q\n\x0bPointAnswer\x12\x14\n\x0cpoint_number\x18\x01 \x01(\r\x12\x37\n\x0b\x64isposition\x18\x02 \x01(\x0e\x32\".supervision.agency.v1.Disposition\x12\x13\n\x0b\x65xplanation\x18\x03 \x01(\t\"\xcd\x05\n\x04\x43\x61se\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ritique_id\x18\x02 \x01(\t\x12\x11\n\tagency_id\x18\x03 \x01(\t\x12\x17\n\x0forganisation_id\x18\x04 \x01(\t\x12\x19\n\x11organisation_name\x18\x05 \x01(\t\x12\x31\n\x04kind\x18\x06 \x01(\x0e\x32#.supervision.agency.v1.CritiqueKind\x12\r\n\x05title\x18\x07 \x01(\t\x12,\n\x06points\x18\x08 \x03(\x0b\x32\x1c.supervision.agency.v1.Point\x12-\n\topened_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x64ue_date\x18\n \x01(\t\x12\x34\n\x08\x64ue_rule\x18\x0b \x01(\x0b\x32\".supervision.agency.v1.DueDateRule\x12\x31\n\x06status\x18\x0c \x01(\x0e\x32!.supervision.agency.v1.CaseStatus\x12\x33\n\x07\x61nswers\x18\r \x03(\x0b\x32\".supervision.agency.v1.PointAnswer\x12/\n\x0b\x61nswered_at\x18\x0e \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\ranswered_late\x18\x0f \x01(\x08\x12\x33\n\x0f\x61\x63knowledged_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07version\x18\x11 \x01(\r\x12\x0f\n\x07overdue\x18\x12 \x01(\x08\x12\x34\n\x07history\x18\x13 \x03(\x0b\x32#.supervision.agency.v1.HistoryEntry\x12\x34\n\nextensions\x18\x14 \x03(\x0b\x32 .supervision.agency.v1.Extension\"\xa2\x01\n\nCaseChange\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x31\n\x06\x63hange\x18\x02 \x01(\x0e\x32!.supervision.agency.v1.ChangeKind\x12&\n\x02\x61t\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x04\x63\x61se\x18\x04 \x01(\x0b\x32\x1b.supervision.agency.v1.Case\"\xdc\x01\n\x10ListCasesRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12\x31\n\x06status\x18\x03 \x01(\x0e\x32!.supervision.agency.v1.CaseStatus\x12\x14\n\x0coverdue_only\x18\x04 \x01(\x08\x12\x12\n\ndue_before\x18\x05 \x01(\t\x12\x11\n\tdue_after\x18\x06 \x01(\t\x12\x31\n\x04kind\x18\x07 \x01(\x0e\x32#.supervision.agency.v1.CritiqueKind\";\n\x11WatchCasesRequest\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x16\n\x0e\x66rom_beginning\x18\x02 \x01(\x08\"X\n\x11ListCasesResponse\x12*\n\x05\x63\x61ses\x18\x01 \x03(\x0b\x32\x1b.supervision.agency.v1.Case\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"!\n\x0eGetCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\")\n\x16\x41\x63knowledgeCaseRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\"j\n\x17RequestExtensionRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x1a\n\x12requested_due_date\x18\x04 \x01(\t\"o\n\x13SubmitAnswerRequest\x12\x0f\n\x07\x63\x61se_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\t\x12\x33\n\x07\x61nswers\x18\x03 \x03(\x0b\x32\".supervision.agency.v1.PointAnswer\"A\n\x14SubmitAnswerResponse\x12)\n\x04\x63\x61se\x18\x01 \x01(\x0b\x32\x1b.supervision.agency.v1.Case*\xae\x01\n\x0c\x43ritiqueKind\x12\x1d\n\x19\x43RITIQUE_KIND_UNSPECIFIED\x10\x00\x12\"\n\x1e\x43RITIQUE_KIND_SOCIAL_CRITICISM\x10\x01\x12,\n(CRITIQUE_KIND_SUPERVISION_RECOMMENDATION\x10\x02\x12-\n)CRITIQUE_KIND_GOVERNMENT_BUILDING_OPINION\x10\x03*\x9d\x01\n\nCaseStatus\x12\x1b\n\x17\x43\x41SE_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n\x1b\x43\x41SE_STATUS_AWAITING_ANSWER\x10\x01\x12\x18\n\x14\x43\x41SE_STATUS_ANSWERED\x10\x02\x12\x1c\n\x18\x43\x41SE_STATUS_ACKNOWLEDGED\x10\x03\x12\x19\n\x15\x43\x41SE_STATUS_WITHDRAWN\x10\x04*\x83\x01\n\x0b\x44isposition\x12\x1b\n\x17\x44ISPOSITION_UNSPECIFIED\x10\x00\x12\x18\n\x14\x44ISPOSITION_ACCEPTED\x10\x01\x12\x1f\n\x1b\x44ISPOSITION_PARTLY_ACCEPTED\x10\x02\x12\x1c\n\x18\x44ISPOSITION_NOT_ACCEPTED\x10\x03*\xe6\x02\n\nChangeKind\x12\x1b\n\x17\x43HANGE_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12\x43HANGE_KIND_OPENED\x10\x01\x12\x17\n\x13\x43HANGE_KIND_AMENDED\x10\x02\x12\x19\n\x15\x43HANGE_KIND_WITHDRAWN\x10\x03\x12\x1c\n\x18\x43HANGE_KIND_ACKNOWLEDGED\x10\x04\x12#\n\x1f\x43HANGE_KIND_EXTENSION_REQUESTED\x10\x05\x12!\n\x1d\x43HANGE_KIND_EXTENSION_GRANTED\x10\x06\x12!\n\x1d\x43HANGE_KIND_EXTENSION_REFUSED\x10\x07\x12\x18\n\x14\x43HANGE_KIND_REMINDER\x10\x08\x12\x17\n\x13\x43HANGE_KIND_OVERDUE\x10\t\x12\x19\n\x15\x43HANGE_KIND_ESCALATED\x10\n\x12\x18\n\x14\x43HANGE_KIND_ANSWERED\x10\x0b*\x8d\x01\n\x0f\x45xtensionStatus\x12 \n\x1c\x45XTENSION_STATUS_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x45XTENSION_STATUS_PENDING\x10\x01\x12\x1c\n\x18\x45XTENSION_STATUS_GRANTED\x10\x02\x12\x1c\n\x18\x45XTENSION_STATUS_REFUSED\x10\x03\x32\xc4\x04\n\rAgencyService\x12^\n\tListCases\x12\'.supervision.agency.v1.ListCasesRequest\x1a(.supervision.agency.v1.ListCasesResponse\x12[\n\nWatchCases\x12(.supervision.agency.v1.WatchCasesRequest\x1a!.supervision.agency.v1.CaseChange0\x01\x12M\n\x07GetCase\x12%.supervision.agency.v1.GetCaseRequest\x1a\x1b.supervision.agency.v1.Case\x12]\n\x0f\x41\x63knowledgeCase\x12-.supervision.agency.v1.AcknowledgeCaseRequest\x1a\x1b.supervision.agency.v1.Case\x12_\n\x10RequestExtension\x12..supervision.agency.v1.RequestExtensionRequest\x1a\x1b.supervision.agency.v1.Case\x12g\n\x0cSubmitAnswer\x12*.supervision.agency.v1.SubmitAnswerRequest\x1a+.supervision.agency.v1.SubmitAnswerResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'supervision.agency.v1.agency_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CRITIQUEKIND']._serialized_start=1403
-  _globals['_CRITIQUEKIND']._serialized_end=1577
-  _globals['_CASESTATUS']._serialized_start=1580
-  _globals['_CASESTATUS']._serialized_end=1737
-  _globals['_DISPOSITION']._serialized_start=1740
-  _globals['_DISPOSITION']._serialized_end=1871
+  _globals['_CRITIQUEKIND']._serialized_start=2419
+  _globals['_CRITIQUEKIND']._serialized_end=2593
+  _globals['_CASESTATUS']._serialized_start=2596
+  _globals['_CASESTATUS']._serialized_end=2753
+  _globals['_DISPOSITION']._serialized_start=2756
+  _globals['_DISPOSITION']._serialized_end=2887
+  _globals['_CHANGEKIND']._serialized_start=2890
+  _globals['_CHANGEKIND']._serialized_end=3248
+  _globals['_EXTENSIONSTATUS']._serialized_start=3251
+  _globals['_EXTENSIONSTATUS']._serialized_end=3392
   _globals['_POINT']._serialized_start=94
   _globals['_POINT']._serialized_end=149
-  _globals['_DUEDATERULE']._serialized_start=151
-  _globals['_DUEDATERULE']._serialized_end=232
-  _globals['_POINTANSWER']._serialized_start=234
-  _globals['_POINTANSWER']._serialized_end=347
-  _globals['_CASE']._serialized_start=350
-  _globals['_CASE']._serialized_end=942
-  _globals['_LISTCASESREQUEST']._serialized_start=944
-  _globals['_LISTCASESREQUEST']._serialized_end=1052
-  _globals['_LISTCASESRESPONSE']._serialized_start=1054
-  _globals['_LISTCASESRESPONSE']._serialized_end=1142
-  _globals['_GETCASEREQUEST']._serialized_start=1144
-  _globals['_GETCASEREQUEST']._serialized_end=1177
-  _globals['_ACKNOWLEDGECASEREQUEST']._serialized_start=1179
-  _globals['_ACKNOWLEDGECASEREQUEST']._serialized_end=1220
-  _globals['_SUBMITANSWERREQUEST']._serialized_start=1222
-  _globals['_SUBMITANSWERREQUEST']._serialized_end=1333
-  _globals['_SUBMITANSWERRESPONSE']._serialized_start=1335
-  _globals['_SUBMITANSWERRESPONSE']._serialized_end=1400
-  _globals['_AGENCYSERVICE']._serialized_start=1874
-  _globals['_AGENCYSERVICE']._serialized_end=2264
+  _globals['_DUEDATERULE']._serialized_start=152
+  _globals['_DUEDATERULE']._serialized_end=301
+  _globals['_SKIPPEDDAY']._serialized_start=303
+  _globals['_SKIPPEDDAY']._serialized_end=344
+  _globals['_HISTORYENTRY']._serialized_start=346
+  _globals['_HISTORYENTRY']._serialized_end=467
+  _globals['_EXTENSION']._serialized_start=470
+  _globals['_EXTENSION']._serialized_end=676
+  _globals['_POINTANSWER']._serialized_start=678
+  _globals['_POINTANSWER']._serialized_end=791
+  _globals['_CASE']._serialized_start=794
+  _globals['_CASE']._serialized_end=1511
+  _globals['_CASECHANGE']._serialized_start=1514
+  _globals['_CASECHANGE']._serialized_end=1676
+  _globals['_LISTCASESREQUEST']._serialized_start=1679
+  _globals['_LISTCASESREQUEST']._serialized_end=1899
+  _globals['_WATCHCASESREQUEST']._serialized_start=1901
+  _globals['_WATCHCASESREQUEST']._serialized_end=1960
+  _globals['_LISTCASESRESPONSE']._serialized_start=1962
+  _globals['_LISTCASESRESPONSE']._serialized_end=2050
+  _globals['_GETCASEREQUEST']._serialized_start=2052
+  _globals['_GETCASEREQUEST']._serialized_end=2085
+  _globals['_ACKNOWLEDGECASEREQUEST']._serialized_start=2087
+  _globals['_ACKNOWLEDGECASEREQUEST']._serialized_end=2128
+  _globals['_REQUESTEXTENSIONREQUEST']._serialized_start=2130
+  _globals['_REQUESTEXTENSIONREQUEST']._serialized_end=2236
+  _globals['_SUBMITANSWERREQUEST']._serialized_start=2238
+  _globals['_SUBMITANSWERREQUEST']._serialized_end=2349
+  _globals['_SUBMITANSWERRESPONSE']._serialized_start=2351
+  _globals['_SUBMITANSWERRESPONSE']._serialized_end=2416
+  _globals['_AGENCYSERVICE']._serialized_start=3395
+  _globals['_AGENCYSERVICE']._serialized_end=3975
 # @@protoc_insertion_point(module_scope)

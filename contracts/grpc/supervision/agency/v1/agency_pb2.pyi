@@ -103,6 +103,60 @@ DISPOSITION_NOT_ACCEPTED: Disposition.ValueType  # 3
 """Không tiếp thu: an explanation (giải trình) is required."""
 Global___Disposition: _TypeAlias = Disposition  # noqa: Y015
 
+class _ChangeKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ChangeKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ChangeKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CHANGE_KIND_UNSPECIFIED: _ChangeKind.ValueType  # 0
+    CHANGE_KIND_OPENED: _ChangeKind.ValueType  # 1
+    CHANGE_KIND_AMENDED: _ChangeKind.ValueType  # 2
+    CHANGE_KIND_WITHDRAWN: _ChangeKind.ValueType  # 3
+    CHANGE_KIND_ACKNOWLEDGED: _ChangeKind.ValueType  # 4
+    CHANGE_KIND_EXTENSION_REQUESTED: _ChangeKind.ValueType  # 5
+    CHANGE_KIND_EXTENSION_GRANTED: _ChangeKind.ValueType  # 6
+    CHANGE_KIND_EXTENSION_REFUSED: _ChangeKind.ValueType  # 7
+    CHANGE_KIND_REMINDER: _ChangeKind.ValueType  # 8
+    CHANGE_KIND_OVERDUE: _ChangeKind.ValueType  # 9
+    CHANGE_KIND_ESCALATED: _ChangeKind.ValueType  # 10
+    CHANGE_KIND_ANSWERED: _ChangeKind.ValueType  # 11
+
+class ChangeKind(_ChangeKind, metaclass=_ChangeKindEnumTypeWrapper): ...
+
+CHANGE_KIND_UNSPECIFIED: ChangeKind.ValueType  # 0
+CHANGE_KIND_OPENED: ChangeKind.ValueType  # 1
+CHANGE_KIND_AMENDED: ChangeKind.ValueType  # 2
+CHANGE_KIND_WITHDRAWN: ChangeKind.ValueType  # 3
+CHANGE_KIND_ACKNOWLEDGED: ChangeKind.ValueType  # 4
+CHANGE_KIND_EXTENSION_REQUESTED: ChangeKind.ValueType  # 5
+CHANGE_KIND_EXTENSION_GRANTED: ChangeKind.ValueType  # 6
+CHANGE_KIND_EXTENSION_REFUSED: ChangeKind.ValueType  # 7
+CHANGE_KIND_REMINDER: ChangeKind.ValueType  # 8
+CHANGE_KIND_OVERDUE: ChangeKind.ValueType  # 9
+CHANGE_KIND_ESCALATED: ChangeKind.ValueType  # 10
+CHANGE_KIND_ANSWERED: ChangeKind.ValueType  # 11
+Global___ChangeKind: _TypeAlias = ChangeKind  # noqa: Y015
+
+class _ExtensionStatus:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _ExtensionStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ExtensionStatus.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    EXTENSION_STATUS_UNSPECIFIED: _ExtensionStatus.ValueType  # 0
+    EXTENSION_STATUS_PENDING: _ExtensionStatus.ValueType  # 1
+    EXTENSION_STATUS_GRANTED: _ExtensionStatus.ValueType  # 2
+    EXTENSION_STATUS_REFUSED: _ExtensionStatus.ValueType  # 3
+
+class ExtensionStatus(_ExtensionStatus, metaclass=_ExtensionStatusEnumTypeWrapper): ...
+
+EXTENSION_STATUS_UNSPECIFIED: ExtensionStatus.ValueType  # 0
+EXTENSION_STATUS_PENDING: ExtensionStatus.ValueType  # 1
+EXTENSION_STATUS_GRANTED: ExtensionStatus.ValueType  # 2
+EXTENSION_STATUS_REFUSED: ExtensionStatus.ValueType  # 3
+Global___ExtensionStatus: _TypeAlias = ExtensionStatus  # noqa: Y015
+
 @_typing.final
 class Point(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
@@ -137,13 +191,21 @@ class DueDateRule(_message.Message):
     COUNTING_FIELD_NUMBER: _builtins.int
     START_FIELD_NUMBER: _builtins.int
     EXPLANATION_FIELD_NUMBER: _builtins.int
+    SOURCE_FIELD_NUMBER: _builtins.int
+    SKIPPED_FIELD_NUMBER: _builtins.int
     days: _builtins.int
     counting: _builtins.str
     """"calendar" or "working"."""
     start: _builtins.str
-    """The first day counted from, ISO 8601 (YYYY-MM-DD)."""
+    """The day of receipt, ISO 8601 (YYYY-MM-DD); counting starts the day after."""
     explanation: _builtins.str
     """In words, Vietnamese first."""
+    source: _builtins.str
+    """Which rule of the policy applied, e.g. "default" or "supervision_recommendation at commune level"."""
+    @_builtins.property
+    def skipped(self) -> _containers.RepeatedCompositeFieldContainer[Global___SkippedDay]:
+        """Weekends and public holidays that moved the due date."""
+
     def __init__(
         self,
         *,
@@ -151,14 +213,103 @@ class DueDateRule(_message.Message):
         counting: _builtins.str = ...,
         start: _builtins.str = ...,
         explanation: _builtins.str = ...,
+        source: _builtins.str = ...,
+        skipped: _abc.Iterable[Global___SkippedDay] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["counting", b"counting", "days", b"days", "explanation", b"explanation", "start", b"start"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counting", b"counting", "days", b"days", "explanation", b"explanation", "skipped", b"skipped", "source", b"source", "start", b"start"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DueDateRule: _TypeAlias = DueDateRule  # noqa: Y015
+
+@_typing.final
+class SkippedDay(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DAY_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    day: _builtins.str
+    """ISO 8601 (YYYY-MM-DD)."""
+    reason: _builtins.str
+    """e.g. "Tết Nguyên Đán / Lunar New Year" or "Chủ nhật / Sunday"."""
+    def __init__(
+        self,
+        *,
+        day: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["day", b"day", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SkippedDay: _TypeAlias = SkippedDay  # noqa: Y015
+
+@_typing.final
+class HistoryEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AT_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    change: Global___ChangeKind.ValueType
+    detail: _builtins.str
+    """What changed, in words (e.g. the reminder's days left, the new due date)."""
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        change: Global___ChangeKind.ValueType = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "change", b"change", "detail", b"detail"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HistoryEntry: _TypeAlias = HistoryEntry  # noqa: Y015
+
+@_typing.final
+class Extension(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EXTENSION_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUESTED_DUE_DATE_FIELD_NUMBER: _builtins.int
+    REQUESTED_AT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    DECISION_NOTE_FIELD_NUMBER: _builtins.int
+    extension_id: _builtins.str
+    reason: _builtins.str
+    requested_due_date: _builtins.str
+    """ISO 8601 (YYYY-MM-DD)."""
+    status: Global___ExtensionStatus.ValueType
+    decision_note: _builtins.str
+    @_builtins.property
+    def requested_at(self) -> _timestamp_pb2.Timestamp: ...
+    def __init__(
+        self,
+        *,
+        extension_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        requested_due_date: _builtins.str = ...,
+        requested_at: _timestamp_pb2.Timestamp | None = ...,
+        status: Global___ExtensionStatus.ValueType = ...,
+        decision_note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["requested_at", b"requested_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["decision_note", b"decision_note", "extension_id", b"extension_id", "reason", b"reason", "requested_at", b"requested_at", "requested_due_date", b"requested_due_date", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Extension: _TypeAlias = Extension  # noqa: Y015
 
 @_typing.final
 class PointAnswer(_message.Message):
@@ -206,6 +357,9 @@ class Case(_message.Message):
     ANSWERED_LATE_FIELD_NUMBER: _builtins.int
     ACKNOWLEDGED_AT_FIELD_NUMBER: _builtins.int
     VERSION_FIELD_NUMBER: _builtins.int
+    OVERDUE_FIELD_NUMBER: _builtins.int
+    HISTORY_FIELD_NUMBER: _builtins.int
+    EXTENSIONS_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     critique_id: _builtins.str
     agency_id: _builtins.str
@@ -219,6 +373,8 @@ class Case(_message.Message):
     answered_late: _builtins.bool
     version: _builtins.int
     """1 as submitted; each amendment by the organisation adds one."""
+    overdue: _builtins.bool
+    """The due date has passed without an answer."""
     @_builtins.property
     def points(self) -> _containers.RepeatedCompositeFieldContainer[Global___Point]: ...
     @_builtins.property
@@ -231,6 +387,12 @@ class Case(_message.Message):
     def answered_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def acknowledged_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoryEntry]:
+        """Everything that happened to the case, oldest first (GetCase only)."""
+
+    @_builtins.property
+    def extensions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Extension]: ...
     def __init__(
         self,
         *,
@@ -251,14 +413,48 @@ class Case(_message.Message):
         answered_late: _builtins.bool = ...,
         acknowledged_at: _timestamp_pb2.Timestamp | None = ...,
         version: _builtins.int = ...,
+        overdue: _builtins.bool = ...,
+        history: _abc.Iterable[Global___HistoryEntry] | None = ...,
+        extensions: _abc.Iterable[Global___Extension] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "answered_at", b"answered_at", "due_rule", b"due_rule", "opened_at", b"opened_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "agency_id", b"agency_id", "answered_at", b"answered_at", "answered_late", b"answered_late", "answers", b"answers", "case_id", b"case_id", "critique_id", b"critique_id", "due_date", b"due_date", "due_rule", b"due_rule", "kind", b"kind", "opened_at", b"opened_at", "organisation_id", b"organisation_id", "organisation_name", b"organisation_name", "points", b"points", "status", b"status", "title", b"title", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "agency_id", b"agency_id", "answered_at", b"answered_at", "answered_late", b"answered_late", "answers", b"answers", "case_id", b"case_id", "critique_id", b"critique_id", "due_date", b"due_date", "due_rule", b"due_rule", "extensions", b"extensions", "history", b"history", "kind", b"kind", "opened_at", b"opened_at", "organisation_id", b"organisation_id", "organisation_name", b"organisation_name", "overdue", b"overdue", "points", b"points", "status", b"status", "title", b"title", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Case: _TypeAlias = Case  # noqa: Y015
+
+@_typing.final
+class CaseChange(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSOR_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    CASE_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """Pass to WatchCases to resume after this change."""
+    change: Global___ChangeKind.ValueType
+    @_builtins.property
+    def at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def case(self) -> Global___Case: ...
+    def __init__(
+        self,
+        *,
+        cursor: _builtins.str = ...,
+        change: Global___ChangeKind.ValueType = ...,
+        at: _timestamp_pb2.Timestamp | None = ...,
+        case: Global___Case | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "case", b"case"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "case", b"case", "change", b"change", "cursor", b"cursor"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CaseChange: _TypeAlias = CaseChange  # noqa: Y015
 
 @_typing.final
 class ListCasesRequest(_message.Message):
@@ -267,26 +463,66 @@ class ListCasesRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     STATUS_FIELD_NUMBER: _builtins.int
+    OVERDUE_ONLY_FIELD_NUMBER: _builtins.int
+    DUE_BEFORE_FIELD_NUMBER: _builtins.int
+    DUE_AFTER_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """At most this many cases (default 50, at most 500)."""
     page_token: _builtins.str
     """From a previous response's next_page_token."""
     status: Global___CaseStatus.ValueType
     """Only cases in this status; unspecified means all."""
+    overdue_only: _builtins.bool
+    """Only cases whose due date has passed without an answer."""
+    due_before: _builtins.str
+    """Only cases due on or before / on or after this date (YYYY-MM-DD)."""
+    due_after: _builtins.str
+    kind: Global___CritiqueKind.ValueType
+    """Only cases of this kind; unspecified means all."""
     def __init__(
         self,
         *,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         status: Global___CaseStatus.ValueType = ...,
+        overdue_only: _builtins.bool = ...,
+        due_before: _builtins.str = ...,
+        due_after: _builtins.str = ...,
+        kind: Global___CritiqueKind.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["due_after", b"due_after", "due_before", b"due_before", "kind", b"kind", "overdue_only", b"overdue_only", "page_size", b"page_size", "page_token", b"page_token", "status", b"status"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListCasesRequest: _TypeAlias = ListCasesRequest  # noqa: Y015
+
+@_typing.final
+class WatchCasesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURSOR_FIELD_NUMBER: _builtins.int
+    FROM_BEGINNING_FIELD_NUMBER: _builtins.int
+    cursor: _builtins.str
+    """The cursor of the last change received; empty starts from the changes still to come,
+    unless from_beginning is set.
+    """
+    from_beginning: _builtins.bool
+    def __init__(
+        self,
+        *,
+        cursor: _builtins.str = ...,
+        from_beginning: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cursor", b"cursor", "from_beginning", b"from_beginning"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchCasesRequest: _TypeAlias = WatchCasesRequest  # noqa: Y015
 
 @_typing.final
 class ListCasesResponse(_message.Message):
@@ -348,6 +584,36 @@ class AcknowledgeCaseRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AcknowledgeCaseRequest: _TypeAlias = AcknowledgeCaseRequest  # noqa: Y015
+
+@_typing.final
+class RequestExtensionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUESTED_DUE_DATE_FIELD_NUMBER: _builtins.int
+    case_id: _builtins.str
+    request_id: _builtins.str
+    """Chosen by the caller: a retry with the same id is harmless."""
+    reason: _builtins.str
+    requested_due_date: _builtins.str
+    """The date asked for (YYYY-MM-DD), after the current due date."""
+    def __init__(
+        self,
+        *,
+        case_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        requested_due_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "reason", b"reason", "request_id", b"request_id", "requested_due_date", b"requested_due_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestExtensionRequest: _TypeAlias = RequestExtensionRequest  # noqa: Y015
 
 @_typing.final
 class SubmitAnswerRequest(_message.Message):

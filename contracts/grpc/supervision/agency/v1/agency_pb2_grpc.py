@@ -39,6 +39,11 @@ class AgencyServiceStub:
                 request_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.ListCasesRequest.SerializeToString,
                 response_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.ListCasesResponse.FromString,
                 _registered_method=True)
+        self.WatchCases = channel.unary_stream(
+                '/supervision.agency.v1.AgencyService/WatchCases',
+                request_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.WatchCasesRequest.SerializeToString,
+                response_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.CaseChange.FromString,
+                _registered_method=True)
         self.GetCase = channel.unary_unary(
                 '/supervision.agency.v1.AgencyService/GetCase',
                 request_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.GetCaseRequest.SerializeToString,
@@ -47,6 +52,11 @@ class AgencyServiceStub:
         self.AcknowledgeCase = channel.unary_unary(
                 '/supervision.agency.v1.AgencyService/AcknowledgeCase',
                 request_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.AcknowledgeCaseRequest.SerializeToString,
+                response_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.Case.FromString,
+                _registered_method=True)
+        self.RequestExtension = channel.unary_unary(
+                '/supervision.agency.v1.AgencyService/RequestExtension',
+                request_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.RequestExtensionRequest.SerializeToString,
                 response_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.Case.FromString,
                 _registered_method=True)
         self.SubmitAnswer = channel.unary_unary(
@@ -66,6 +76,14 @@ class AgencyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchCases(self, request, context):
+        """New and changed cases of the calling agency as they happen, so integrations need not poll.
+        Each change carries a cursor; reconnect with the last one seen to resume without a gap.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetCase(self, request, context):
         """One case with its points and how its due date was computed.
         """
@@ -76,6 +94,14 @@ class AgencyServiceServicer:
     def AcknowledgeCase(self, request, context):
         """Confirms receipt of a case. From then on the submitting organisation can no longer amend or
         withdraw it. Acknowledging again changes nothing.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestExtension(self, request, context):
+        """Asks the submitting organisation for a later due date (or time for a dialogue). The
+        organisation grants or refuses it; the decision arrives as a change of the case.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -97,6 +123,11 @@ def add_AgencyServiceServicer_to_server(servicer, server):
                     request_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.ListCasesRequest.FromString,
                     response_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.ListCasesResponse.SerializeToString,
             ),
+            'WatchCases': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchCases,
+                    request_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.WatchCasesRequest.FromString,
+                    response_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.CaseChange.SerializeToString,
+            ),
             'GetCase': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCase,
                     request_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.GetCaseRequest.FromString,
@@ -105,6 +136,11 @@ def add_AgencyServiceServicer_to_server(servicer, server):
             'AcknowledgeCase': grpc.unary_unary_rpc_method_handler(
                     servicer.AcknowledgeCase,
                     request_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.AcknowledgeCaseRequest.FromString,
+                    response_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.Case.SerializeToString,
+            ),
+            'RequestExtension': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestExtension,
+                    request_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.RequestExtensionRequest.FromString,
                     response_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.Case.SerializeToString,
             ),
             'SubmitAnswer': grpc.unary_unary_rpc_method_handler(
@@ -140,6 +176,33 @@ class AgencyService:
             '/supervision.agency.v1.AgencyService/ListCases',
             supervision_dot_agency_dot_v1_dot_agency__pb2.ListCasesRequest.SerializeToString,
             supervision_dot_agency_dot_v1_dot_agency__pb2.ListCasesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchCases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/supervision.agency.v1.AgencyService/WatchCases',
+            supervision_dot_agency_dot_v1_dot_agency__pb2.WatchCasesRequest.SerializeToString,
+            supervision_dot_agency_dot_v1_dot_agency__pb2.CaseChange.FromString,
             options,
             channel_credentials,
             insecure,
@@ -193,6 +256,33 @@ class AgencyService:
             target,
             '/supervision.agency.v1.AgencyService/AcknowledgeCase',
             supervision_dot_agency_dot_v1_dot_agency__pb2.AcknowledgeCaseRequest.SerializeToString,
+            supervision_dot_agency_dot_v1_dot_agency__pb2.Case.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestExtension(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/supervision.agency.v1.AgencyService/RequestExtension',
+            supervision_dot_agency_dot_v1_dot_agency__pb2.RequestExtensionRequest.SerializeToString,
             supervision_dot_agency_dot_v1_dot_agency__pb2.Case.FromString,
             options,
             channel_credentials,

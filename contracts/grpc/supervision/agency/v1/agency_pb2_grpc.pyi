@@ -41,11 +41,19 @@ class AgencyServiceStub:
     def __new__(cls, channel: _aio.Channel) -> AgencyServiceAsyncStub: ...
     ListCases: _grpc.UnaryUnaryMultiCallable[_agency_pb2.ListCasesRequest, _agency_pb2.ListCasesResponse]
     """Cases addressed to the calling agency, newest first."""
+    WatchCases: _grpc.UnaryStreamMultiCallable[_agency_pb2.WatchCasesRequest, _agency_pb2.CaseChange]
+    """New and changed cases of the calling agency as they happen, so integrations need not poll.
+    Each change carries a cursor; reconnect with the last one seen to resume without a gap.
+    """
     GetCase: _grpc.UnaryUnaryMultiCallable[_agency_pb2.GetCaseRequest, _agency_pb2.Case]
     """One case with its points and how its due date was computed."""
     AcknowledgeCase: _grpc.UnaryUnaryMultiCallable[_agency_pb2.AcknowledgeCaseRequest, _agency_pb2.Case]
     """Confirms receipt of a case. From then on the submitting organisation can no longer amend or
     withdraw it. Acknowledging again changes nothing.
+    """
+    RequestExtension: _grpc.UnaryUnaryMultiCallable[_agency_pb2.RequestExtensionRequest, _agency_pb2.Case]
+    """Asks the submitting organisation for a later due date (or time for a dialogue). The
+    organisation grants or refuses it; the decision arrives as a change of the case.
     """
     SubmitAnswer: _grpc.UnaryUnaryMultiCallable[_agency_pb2.SubmitAnswerRequest, _agency_pb2.SubmitAnswerResponse]
     """Answers every point of a case at once. Retrying with the same request_id returns the
@@ -57,11 +65,19 @@ class AgencyServiceAsyncStub(AgencyServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListCases: _aio.UnaryUnaryMultiCallable[_agency_pb2.ListCasesRequest, _agency_pb2.ListCasesResponse]  # type: ignore[assignment]
     """Cases addressed to the calling agency, newest first."""
+    WatchCases: _aio.UnaryStreamMultiCallable[_agency_pb2.WatchCasesRequest, _agency_pb2.CaseChange]  # type: ignore[assignment]
+    """New and changed cases of the calling agency as they happen, so integrations need not poll.
+    Each change carries a cursor; reconnect with the last one seen to resume without a gap.
+    """
     GetCase: _aio.UnaryUnaryMultiCallable[_agency_pb2.GetCaseRequest, _agency_pb2.Case]  # type: ignore[assignment]
     """One case with its points and how its due date was computed."""
     AcknowledgeCase: _aio.UnaryUnaryMultiCallable[_agency_pb2.AcknowledgeCaseRequest, _agency_pb2.Case]  # type: ignore[assignment]
     """Confirms receipt of a case. From then on the submitting organisation can no longer amend or
     withdraw it. Acknowledging again changes nothing.
+    """
+    RequestExtension: _aio.UnaryUnaryMultiCallable[_agency_pb2.RequestExtensionRequest, _agency_pb2.Case]  # type: ignore[assignment]
+    """Asks the submitting organisation for a later due date (or time for a dialogue). The
+    organisation grants or refuses it; the decision arrives as a change of the case.
     """
     SubmitAnswer: _aio.UnaryUnaryMultiCallable[_agency_pb2.SubmitAnswerRequest, _agency_pb2.SubmitAnswerResponse]  # type: ignore[assignment]
     """Answers every point of a case at once. Retrying with the same request_id returns the
@@ -76,6 +92,16 @@ class AgencyServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_agency_pb2.ListCasesResponse, _abc.Awaitable[_agency_pb2.ListCasesResponse]]:
         """Cases addressed to the calling agency, newest first."""
+
+    @_abc_1.abstractmethod
+    def WatchCases(
+        self,
+        request: _agency_pb2.WatchCasesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_agency_pb2.CaseChange], _abc.AsyncIterator[_agency_pb2.CaseChange]]:
+        """New and changed cases of the calling agency as they happen, so integrations need not poll.
+        Each change carries a cursor; reconnect with the last one seen to resume without a gap.
+        """
 
     @_abc_1.abstractmethod
     def GetCase(
@@ -93,6 +119,16 @@ class AgencyServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_agency_pb2.Case, _abc.Awaitable[_agency_pb2.Case]]:
         """Confirms receipt of a case. From then on the submitting organisation can no longer amend or
         withdraw it. Acknowledging again changes nothing.
+        """
+
+    @_abc_1.abstractmethod
+    def RequestExtension(
+        self,
+        request: _agency_pb2.RequestExtensionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agency_pb2.Case, _abc.Awaitable[_agency_pb2.Case]]:
+        """Asks the submitting organisation for a later due date (or time for a dialogue). The
+        organisation grants or refuses it; the decision arrives as a change of the case.
         """
 
     @_abc_1.abstractmethod
