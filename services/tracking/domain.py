@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from contracts.events import Disposition, DueDateRule, PointAnswer
+from contracts.events import Disposition, PointAnswer
 
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -24,25 +24,89 @@ class CaseStatus(enum.StrEnum):
         return self in {CaseStatus.AWAITING_ANSWER, CaseStatus.ACKNOWLEDGED}
 
 
+class Change(enum.StrEnum):
+    """What happened to a case: its history, and the agencies' change feed."""
+
+    OPENED = "opened"
+    AMENDED = "amended"
+    WITHDRAWN = "withdrawn"
+    ACKNOWLEDGED = "acknowledged"
+    EXTENSION_REQUESTED = "extension_requested"
+    EXTENSION_GRANTED = "extension_granted"
+    EXTENSION_REFUSED = "extension_refused"
+    REMINDER = "reminder"
+    OVERDUE = "overdue"
+    ESCALATED = "escalated"
+    ANSWERED = "answered"
+
+
+class Step(enum.StrEnum):
+    """Deadline steps the scheduler fires."""
+
+    REMINDER = "reminder"
+    OVERDUE = "overdue"
+    ESCALATION = "escalation"
+
+
 @dataclass(frozen=True)
-class DeadlinePolicy:
-    """The law sets no number of days for a written reply; 30 calendar days is our default
-    (DOMAIN.md, 'Deadlines'), to be made configurable per kind and level."""
+class ScheduledStep:
+    step: Step
+    days_before: int
+    """For reminders, the days left before the due date; 0 otherwise."""
+    fire_at: datetime
 
-    days: int = 30
+    @property
+    def key(self) -> str:
+        return f"{self.step.value}-{self.days_before}" if self.step is Step.REMINDER else self.step
 
-    def due(self, submitted_at: datetime) -> tuple[date, DueDateRule]:
-        start = submitted_at.astimezone(VIETNAM).date()
-        due_date = start + timedelta(days=self.days)
-        return due_date, DueDateRule(
-            days=self.days,
-            counting="calendar",
-            start=start,
-            explanation=(
-                f"{self.days} ngày theo lịch kể từ ngày nhận {start:%d/%m/%Y}"
-                f" / {self.days} calendar days from receipt on {start.isoformat()}"
-            ),
+
+@dataclass(frozen=True)
+class SchedulePolicy:
+    """When agencies are reminded (7, 3 and 1 days before, DOMAIN.md), when a case is overdue
+    (once its due date has ended, Vietnam time) and when it is escalated one Front level up."""
+
+    reminder_days: tuple[int, ...] = (7, 3, 1)
+    reminder_hour: int = 8
+    escalate_after_days: int = 0
+
+    def steps(self, due_date: date, *, after: datetime) -> list[ScheduledStep]:
+        """The steps for ``due_date`` still to come after ``after`` (a reminder whose time has
+        already passed when the case opens or its date moves would only be noise)."""
+        end_of_due_date = datetime.combine(due_date + timedelta(days=1), time(0), VIETNAM)
+        steps = [
+            ScheduledStep(
+                Step.REMINDER,
+                days,
+                datetime.combine(
+                    due_date - timedelta(days=days), time(self.reminder_hour), VIETNAM
+                ),
+            )
+            for days in sorted(set(self.reminder_days), reverse=True)
+        ]
+        steps = [step for step in steps if step.fire_at > after]
+        steps.append(ScheduledStep(Step.OVERDUE, 0, end_of_due_date))
+        steps.append(
+            ScheduledStep(
+                Step.ESCALATION, 0, end_of_due_date + timedelta(days=self.escalate_after_days)
+            )
         )
+        return steps
+
+
+def extension_problems(
+    *, requested: date, current_due_date: date, today: date, reason: str
+) -> list[AnswerProblem]:
+    """An extension must move the due date later, to a date still to come, for a stated reason."""
+    problems = []
+    if requested <= current_due_date:
+        problems.append(
+            AnswerProblem("requested_due_date", f"must be after the due date {current_due_date}")
+        )
+    elif requested <= today:
+        problems.append(AnswerProblem("requested_due_date", "must be in the future"))
+    if not reason.strip():
+        problems.append(AnswerProblem("reason", "say why more time is needed"))
+    return problems
 
 
 def is_late(answered_at: datetime, due_date: date) -> bool:

@@ -18,8 +18,10 @@ from contracts.events import Topic
 from contracts.grpc.supervision.agency.v1 import agency_pb2, agency_pb2_grpc
 from services.platform import runtime, settings, telemetry
 from services.platform.serve import configure_logging, instrument_database
-from services.tracking import consumers
-from services.tracking.domain import DeadlinePolicy
+from services.tracking import consumers, schedule
+from services.tracking.deadlines import DeadlinePolicy
+from services.tracking.domain import SchedulePolicy
+from services.tracking.feed import ChangeFeed
 from services.tracking.grpc_api import AgencyService
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,23 @@ class TrackingSettings(settings.CommonSettings):
     tracking_database_url: str = Field(description="PostgreSQL URL of tracking's database.")
     tracking_grpc_host: str = "127.0.0.1"
     tracking_grpc_port: int = Field(default=50051, ge=1, le=65535)
-    reply_days: int = Field(default=30, ge=1, description="Days an agency has to answer.")
+    deadline_policy: DeadlinePolicy = Field(
+        default_factory=DeadlinePolicy,
+        description="JSON: days and counting (calendar/working) by default, kind, kind/level.",
+    )
+    reminder_days: tuple[int, ...] = Field(
+        default=(7, 3, 1), description="JSON list: remind this many days before the due date."
+    )
+    escalate_after_days: int = Field(
+        default=0, ge=0, description="Days after the due date before escalating one level up."
+    )
+    scheduler_interval_seconds: float = Field(default=10.0, gt=0)
+
+    @property
+    def schedule_policy(self) -> SchedulePolicy:
+        return SchedulePolicy(
+            reminder_days=self.reminder_days, escalate_after_days=self.escalate_after_days
+        )
 
 
 async def serve(config: TrackingSettings) -> None:
@@ -40,17 +58,32 @@ async def serve(config: TrackingSettings) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
 
-    async with runtime.running(
-        name="tracking",
-        settings=config,
-        database_url=config.tracking_database_url,
-        migrations=MIGRATIONS,
-        topics=[Topic.CRITIQUES, Topic.CASES],
-        subscriptions=[consumers.subscription(DeadlinePolicy(days=config.reply_days))],
-    ) as running:
+    async with (
+        runtime.running(
+            name="tracking",
+            settings=config,
+            database_url=config.tracking_database_url,
+            migrations=MIGRATIONS,
+            topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES],
+            subscriptions=[
+                consumers.subscription(
+                    config.deadline_policy, config.schedule_policy, clock=schedule.system_clock
+                )
+            ],
+        ) as running,
+        schedule.running(
+            running.pool,
+            clock=schedule.system_clock,
+            interval=config.scheduler_interval_seconds,
+        ),
+    ):
+        feed = ChangeFeed(running.pool)
+        listening = asyncio.create_task(feed.listen())
         interceptor = aio_server_interceptor()  # type: ignore[no-untyped-call]
         server = grpc.aio.server(interceptors=[interceptor])
-        agency_pb2_grpc.add_AgencyServiceServicer_to_server(AgencyService(running.pool), server)
+        agency_pb2_grpc.add_AgencyServiceServicer_to_server(
+            AgencyService(running.pool, feed=feed, clock=schedule.system_clock), server
+        )
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
@@ -67,6 +100,9 @@ async def serve(config: TrackingSettings) -> None:
         for name in ("", SERVICE_NAME):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await server.stop(grace=10)
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
 
 
 def main() -> None:

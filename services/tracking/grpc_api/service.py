@@ -1,14 +1,13 @@
-"""Tracking's gRPC API for agencies: translate protobuf to store calls and back, nothing more."""
+"""The AgencyService RPCs: authenticate the agency, check the request, call the store."""
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
-from typing import Any, NoReturn
+from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import date
+from typing import Any, NoReturn, TypeAlias
 
-import asyncpg
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -16,78 +15,44 @@ from grpc_status import rpc_status
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from contracts.events import CritiqueKind, Disposition, PointAnswer
+from contracts.events import PointAnswer
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
-from services.platform import cursor, telemetry, tokens
+from services.platform import cursor, db, telemetry, tokens
 from services.tracking import store
-from services.tracking.domain import AnswerProblem, CaseStatus, check_answer, is_late
+from services.tracking.domain import (
+    VIETNAM,
+    AnswerProblem,
+    CaseStatus,
+    check_answer,
+    extension_problems,
+    is_late,
+)
+from services.tracking.feed import ChangeFeed
+from services.tracking.grpc_api.messages import (
+    CHANGES,
+    DISPOSITIONS,
+    KINDS,
+    STATUSES,
+    case_message,
+    timestamp,
+)
+from services.tracking.schedule import Clock
 
 tracer = trace.get_tracer(__name__)
 
-_KINDS = {
-    CritiqueKind.SOCIAL_CRITICISM: pb.CRITIQUE_KIND_SOCIAL_CRITICISM,
-    CritiqueKind.SUPERVISION_RECOMMENDATION: pb.CRITIQUE_KIND_SUPERVISION_RECOMMENDATION,
-    CritiqueKind.GOVERNMENT_BUILDING_OPINION: pb.CRITIQUE_KIND_GOVERNMENT_BUILDING_OPINION,
-}
-_STATUSES = {
-    CaseStatus.AWAITING_ANSWER: pb.CASE_STATUS_AWAITING_ANSWER,
-    CaseStatus.ACKNOWLEDGED: pb.CASE_STATUS_ACKNOWLEDGED,
-    CaseStatus.ANSWERED: pb.CASE_STATUS_ANSWERED,
-    CaseStatus.WITHDRAWN: pb.CASE_STATUS_WITHDRAWN,
-}
-_DISPOSITIONS = {
-    Disposition.ACCEPTED: pb.DISPOSITION_ACCEPTED,
-    Disposition.PARTLY_ACCEPTED: pb.DISPOSITION_PARTLY_ACCEPTED,
-    Disposition.NOT_ACCEPTED: pb.DISPOSITION_NOT_ACCEPTED,
-}
-_DISPOSITIONS_IN = {wire: domain for domain, wire in _DISPOSITIONS.items()}
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
+WATCH_POLL_SECONDS = 5.0
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+
+_DISPOSITIONS_IN = {wire: domain for domain, wire in DISPOSITIONS.items()}
+_STATUSES_IN = {wire: domain for domain, wire in STATUSES.items()}
+_KINDS_IN = {wire: domain for domain, wire in KINDS.items()}
 
 
-def case_message(case: store.Case) -> pb.Case:
-    message = pb.Case(
-        case_id=str(case.id),
-        critique_id=str(case.critique_id),
-        agency_id=case.agency_id,
-        organisation_id=case.organisation_id,
-        organisation_name=case.organisation_name,
-        kind=_KINDS[case.kind],
-        title=case.title,
-        points=[
-            pb.Point(number=p.number, text=p.text, citation=p.citation or "") for p in case.points
-        ],
-        due_date=case.due_date.isoformat(),
-        due_rule=pb.DueDateRule(
-            days=case.due_rule.days,
-            counting=case.due_rule.counting,
-            start=case.due_rule.start.isoformat(),
-            explanation=case.due_rule.explanation,
-        ),
-        status=_STATUSES[case.status],
-        answers=[
-            pb.PointAnswer(
-                point_number=a.point_number,
-                disposition=_DISPOSITIONS[a.disposition],
-                explanation=a.explanation,
-            )
-            for a in case.answers
-        ],
-        answered_late=case.answered_late,
-        version=case.version,
-    )
-    message.opened_at.FromDatetime(case.opened_at)
-    if case.acknowledged_at is not None:
-        message.acknowledged_at.FromDatetime(case.acknowledged_at)
-    if case.answered_at is not None:
-        message.answered_at.FromDatetime(case.answered_at)
-    return message
-
-
-async def _abort_invalid(
-    context: grpc.aio.ServicerContext[Any, Any], problems: Sequence[AnswerProblem]
-) -> NoReturn:
+async def _abort_invalid(context: Context, problems: Sequence[AnswerProblem]) -> NoReturn:
+    """INVALID_ARGUMENT with a google.rpc.BadRequest naming every offending field."""
     bad_request = error_details_pb2.BadRequest(
         field_violations=[
             error_details_pb2.BadRequest.FieldViolation(field=p.field, description=p.message)
@@ -108,20 +73,23 @@ async def _abort_invalid(
     raise AssertionError("abort_with_status raises")
 
 
-def _after(token: str) -> tuple[datetime, uuid.UUID] | None:
-    if not token:
+def _date(value: str, field: str, problems: list[AnswerProblem]) -> date | None:
+    if not value:
         return None
     try:
-        return cursor.decode(token)
-    except cursor.BadCursor as error:
-        raise AnswerProblem("page_token", "not a token this server gave") from error
+        return date.fromisoformat(value)
+    except ValueError:
+        problems.append(AnswerProblem(field, "a date as YYYY-MM-DD"))
+        return None
 
 
 class AgencyService(pb_grpc.AgencyServiceServicer):
-    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+    def __init__(self, pool: db.Pool, *, feed: ChangeFeed, clock: Clock) -> None:
         self._pool = pool
+        self._feed = feed
+        self._clock = clock
 
-    async def _agency(self, context: grpc.aio.ServicerContext[Any, Any]) -> str:
+    async def _agency(self, context: Context) -> str:
         metadata = dict(context.invocation_metadata() or ())
         authorization = metadata.get("authorization")
         token = tokens.bearer(authorization if isinstance(authorization, str) else None)
@@ -137,15 +105,18 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
 
     async def _own_case(
         self,
-        context: grpc.aio.ServicerContext[Any, Any],
-        executor: store.Executor,
+        context: Context,
+        executor: db.Executor,
         agency_id: str,
         case_id: str,
         *,
         for_update: bool = False,
+        with_history: bool = False,
     ) -> store.Case:
         try:
-            case = await store.get_case(executor, uuid.UUID(case_id), for_update=for_update)
+            case = await store.get_case(
+                executor, uuid.UUID(case_id), for_update=for_update, with_history=with_history
+            )
         except ValueError:
             await _abort_invalid(context, [AnswerProblem("case_id", "not a UUID")])
         except store.NotFound:
@@ -158,51 +129,6 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
         span.set_attribute(telemetry.ATTR_CASE_ID, str(case.id))
         span.set_attribute(telemetry.ATTR_CRITIQUE_ID, str(case.critique_id))
         return case
-
-    async def ListCases(
-        self, request: pb.ListCasesRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> pb.ListCasesResponse:
-        agency_id = await self._agency(context)
-        if request.page_size > MAX_PAGE_SIZE:
-            await _abort_invalid(context, [AnswerProblem("page_size", f"at most {MAX_PAGE_SIZE}")])
-        try:
-            after = _after(request.page_token)
-        except AnswerProblem as problem:
-            await _abort_invalid(context, [problem])
-        limit = request.page_size or DEFAULT_PAGE_SIZE
-        wanted = {wire: domain for domain, wire in _STATUSES.items()}.get(request.status)
-        cases = await store.list_cases(
-            self._pool, agency_id=agency_id, limit=limit + 1, after=after, status=wanted
-        )
-        page, more = cases[:limit], len(cases) > limit
-        return pb.ListCasesResponse(
-            cases=[case_message(case) for case in page],
-            next_page_token=cursor.encode(page[-1].opened_at, page[-1].id) if more else "",
-        )
-
-    async def GetCase(
-        self, request: pb.GetCaseRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> pb.Case:
-        agency_id = await self._agency(context)
-        return case_message(await self._own_case(context, self._pool, agency_id, request.case_id))
-
-    async def AcknowledgeCase(
-        self, request: pb.AcknowledgeCaseRequest, context: grpc.aio.ServicerContext[Any, Any]
-    ) -> pb.Case:
-        agency_id = await self._agency(context)
-        async with self._pool.acquire() as connection, connection.transaction():
-            case = await self._own_case(
-                context, connection, agency_id, request.case_id, for_update=True
-            )
-            if case.status is CaseStatus.WITHDRAWN:
-                await context.abort(
-                    grpc.StatusCode.FAILED_PRECONDITION, f"case {case.id} was withdrawn"
-                )
-            if case.acknowledged_at is None and case.status is CaseStatus.AWAITING_ANSWER:
-                with self._journey("acknowledge case", case, agency_id):
-                    await store.acknowledge(connection, case, at=datetime.now(UTC))
-                case = await store.get_case(connection, case.id)
-        return case_message(case)
 
     @contextlib.contextmanager
     def _journey(self, step: str, case: store.Case, agency_id: str) -> Iterator[None]:
@@ -223,14 +149,148 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
             call.add_link(journey.get_span_context())
             yield
 
+    async def ListCases(
+        self, request: pb.ListCasesRequest, context: Context
+    ) -> pb.ListCasesResponse:
+        agency_id = await self._agency(context)
+        problems: list[AnswerProblem] = []
+        if request.page_size > MAX_PAGE_SIZE:
+            problems.append(AnswerProblem("page_size", f"at most {MAX_PAGE_SIZE}"))
+        after = None
+        if request.page_token:
+            try:
+                after = cursor.decode(request.page_token)
+            except cursor.BadCursor:
+                problems.append(AnswerProblem("page_token", "not a token this server gave"))
+        where = store.CaseFilter(
+            status=_STATUSES_IN.get(request.status),
+            overdue_only=request.overdue_only,
+            due_before=_date(request.due_before, "due_before", problems),
+            due_after=_date(request.due_after, "due_after", problems),
+            kind=_KINDS_IN.get(request.kind),
+        )
+        if problems:
+            await _abort_invalid(context, problems)
+        limit = request.page_size or DEFAULT_PAGE_SIZE
+        cases = await store.list_cases(
+            self._pool, agency_id=agency_id, limit=limit + 1, after=after, where=where
+        )
+        page, more = cases[:limit], len(cases) > limit
+        return pb.ListCasesResponse(
+            cases=[case_message(case) for case in page],
+            next_page_token=cursor.encode(page[-1].opened_at, page[-1].id) if more else "",
+        )
+
+    async def WatchCases(
+        self, request: pb.WatchCasesRequest, context: Context
+    ) -> AsyncIterator[pb.CaseChange]:
+        agency_id = await self._agency(context)
+        if request.cursor:
+            if not request.cursor.isdigit():
+                await _abort_invalid(
+                    context, [AnswerProblem("cursor", "not a cursor this server gave")]
+                )
+            position = int(request.cursor)
+        elif request.from_beginning:
+            position = 0
+        else:
+            position = await self._feed.latest(agency_id)
+        while True:
+            changes = await self._feed.after(agency_id, position)
+            if not changes:
+                await self._feed.wait(WATCH_POLL_SECONDS)
+                continue
+            for change in changes:
+                case = await store.get_case(self._pool, change.case_id)
+                yield pb.CaseChange(
+                    cursor=str(change.cursor),
+                    change=CHANGES[change.change],
+                    at=timestamp(change.at),
+                    case=case_message(case),
+                )
+                position = change.cursor
+
+    async def GetCase(self, request: pb.GetCaseRequest, context: Context) -> pb.Case:
+        agency_id = await self._agency(context)
+        case = await self._own_case(
+            context, self._pool, agency_id, request.case_id, with_history=True
+        )
+        return case_message(case)
+
+    async def AcknowledgeCase(
+        self, request: pb.AcknowledgeCaseRequest, context: Context
+    ) -> pb.Case:
+        agency_id = await self._agency(context)
+        async with self._pool.acquire() as connection, connection.transaction():
+            case = await self._own_case(
+                context, connection, agency_id, request.case_id, for_update=True
+            )
+            if case.status is CaseStatus.WITHDRAWN:
+                await context.abort(
+                    grpc.StatusCode.FAILED_PRECONDITION, f"case {case.id} was withdrawn"
+                )
+            if case.acknowledged_at is None and case.status is CaseStatus.AWAITING_ANSWER:
+                with self._journey("acknowledge case", case, agency_id):
+                    await store.acknowledge(connection, case, at=self._clock())
+            case = await store.get_case(connection, case.id, with_history=True)
+        return case_message(case)
+
+    async def RequestExtension(
+        self, request: pb.RequestExtensionRequest, context: Context
+    ) -> pb.Case:
+        agency_id = await self._agency(context)
+        problems: list[AnswerProblem] = []
+        if not request.request_id.strip():
+            problems.append(AnswerProblem("request_id", "required"))
+        requested = _date(request.requested_due_date, "requested_due_date", problems)
+        if requested is None and not problems:
+            problems.append(AnswerProblem("requested_due_date", "required"))
+        now = self._clock()
+        async with self._pool.acquire() as connection, connection.transaction():
+            case = await self._own_case(
+                context, connection, agency_id, request.case_id, for_update=True
+            )
+            retry = any(e.request_id == request.request_id for e in case.extensions)
+            if not retry:
+                if not case.status.answerable:
+                    await context.abort(
+                        grpc.StatusCode.FAILED_PRECONDITION, f"case {case.id} is {case.status}"
+                    )
+                if any(e.status == "pending" for e in case.extensions):
+                    await context.abort(
+                        grpc.StatusCode.FAILED_PRECONDITION,
+                        "an extension request is already awaiting the organisation's decision",
+                    )
+                if requested is not None:
+                    problems += extension_problems(
+                        requested=requested,
+                        current_due_date=case.due_date,
+                        today=now.astimezone(VIETNAM).date(),
+                        reason=request.reason,
+                    )
+                if problems:
+                    await _abort_invalid(context, problems)
+                assert requested is not None
+                with self._journey("request extension", case, agency_id):
+                    await store.request_extension(
+                        connection,
+                        case,
+                        request_id=request.request_id,
+                        reason=request.reason.strip(),
+                        requested_due_date=requested,
+                        at=now,
+                    )
+            case = await store.get_case(connection, case.id, with_history=True)
+        return case_message(case)
+
     async def SubmitAnswer(
-        self, request: pb.SubmitAnswerRequest, context: grpc.aio.ServicerContext[Any, Any]
+        self, request: pb.SubmitAnswerRequest, context: Context
     ) -> pb.SubmitAnswerResponse:
         agency_id = await self._agency(context)
-        if not request.request_id.strip():
-            await _abort_invalid(context, [AnswerProblem("request_id", "required")])
-        answers: list[PointAnswer] = []
         problems: list[AnswerProblem] = []
+        if not request.request_id.strip():
+            problems.append(AnswerProblem("request_id", "required"))
+        answers: list[PointAnswer] = []
         for index, answer in enumerate(request.answers):
             disposition = _DISPOSITIONS_IN.get(answer.disposition)
             if disposition is None:
@@ -268,7 +328,7 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
             problems += check_answer({p.number for p in case.points}, answers)
             if problems:
                 await _abort_invalid(context, problems)
-            answered_at = datetime.now(UTC)
+            answered_at = self._clock()
             with self._journey("answer case", case, agency_id):
                 await store.record_answer(
                     connection,

@@ -1,0 +1,78 @@
+"""The agencies' change feed: every case history entry, in order, with its id as the cursor.
+
+Watchers wait on one LISTEN connection per process (``case_history`` notifications at commit)
+and also poll, so a lost notification only delays a change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.platform import db
+from services.tracking.domain import Change
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CaseChange:
+    cursor: int
+    case_id: uuid.UUID
+    change: Change
+    at: datetime
+
+
+class ChangeFeed:
+    def __init__(self, pool: db.Pool) -> None:
+        self._pool = pool
+        self._changed = asyncio.Event()
+
+    async def listen(self) -> None:
+        """Hold a LISTEN connection until cancelled, reconnecting after failures."""
+        while True:
+            try:
+                async with self._pool.acquire() as connection:
+                    await connection.add_listener("case_history", self._wake)
+                    try:
+                        await asyncio.Event().wait()
+                    finally:
+                        with contextlib.suppress(Exception):
+                            await connection.remove_listener("case_history", self._wake)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("change feed lost the database; retrying", extra={"error": repr(error)})
+                await asyncio.sleep(1.0)
+
+    def _wake(self, *_: object) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    async def wait(self, seconds: float) -> None:
+        """Return at the next committed change, or after ``seconds``."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), seconds)
+
+    async def latest(self, agency_id: str) -> int:
+        cursor: int | None = await self._pool.fetchval(
+            "SELECT max(id) FROM case_history WHERE agency_id = $1", agency_id
+        )
+        return cursor or 0
+
+    async def after(self, agency_id: str, cursor: int, limit: int = 100) -> list[CaseChange]:
+        rows = await self._pool.fetch(
+            "SELECT id, case_id, change, at FROM case_history"
+            " WHERE agency_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            agency_id,
+            cursor,
+            limit,
+        )
+        return [
+            CaseChange(cursor=r["id"], case_id=r["case_id"], change=Change(r["change"]), at=r["at"])
+            for r in rows
+        ]

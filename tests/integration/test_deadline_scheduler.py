@@ -1,0 +1,210 @@
+"""The deadline scheduler on a real PostgreSQL, with time injected: reminders, overdue and
+escalation fire once each, whatever restarts, crashes and competing instances do."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from contracts.events import (
+    CritiqueKind,
+    CritiqueSubmitted,
+    ExtensionDecided,
+    Level,
+    OrganisationRef,
+    Point,
+    PointAnswer,
+)
+from services.platform import db, outbox
+from services.tracking import schedule, store
+from services.tracking.deadlines import DeadlinePolicy
+from services.tracking.domain import VIETNAM, SchedulePolicy
+from services.tracking.main import MIGRATIONS
+from tests.support.engines import Engines
+
+# Received Monday 2 March 2026 at 10:00 in Hanoi: 30 calendar days end on Wednesday 1 April.
+RECEIVED = datetime(2026, 3, 2, 10, 0, tzinfo=VIETNAM)
+DUE = date(2026, 4, 1)
+
+
+def hanoi(day: date, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=VIETNAM)
+
+
+@pytest.fixture
+async def pool(engines: Engines) -> AsyncIterator[db.Pool]:
+    url = await engines.create_database("tracking")
+    await db.migrate(url, component="tracking", folder=MIGRATIONS)
+    pool = await db.create_pool(url, min_size=1, max_size=6)
+    yield pool
+    await pool.close()
+
+
+async def open_case(pool: db.Pool, *, parent: str | None = "mttq-tinh-bac-ninh") -> store.Case:
+    submitted = CritiqueSubmitted(
+        critique_id=uuid.uuid4(),
+        organisation=OrganisationRef(
+            id="mttq-phuong-kinh-bac-bac-ninh",
+            name="Ủy ban MTTQ Việt Nam phường Kinh Bắc",
+            level=Level.COMMUNE,
+            parent_id=parent,
+        ),
+        agency_id="ubnd-phuong-kinh-bac-bac-ninh",
+        kind=CritiqueKind.SUPERVISION_RECOMMENDATION,
+        title="Kiến nghị sau giám sát việc thu phí chợ",
+        points=(Point(number=1, text="Niêm yết công khai mức phí."),),
+        submitted_at=RECEIVED,
+    )
+    async with pool.acquire() as connection, connection.transaction():
+        case_id = await store.open_case(
+            connection,
+            submitted,
+            policy=DeadlinePolicy(),
+            steps=SchedulePolicy(),
+            now=RECEIVED + timedelta(seconds=1),
+        )
+    assert case_id is not None
+    return await store.get_case(pool, case_id)
+
+
+async def events(pool: db.Pool, case: store.Case) -> list[tuple[str, dict[str, Any]]]:
+    rows = await pool.fetch(
+        "SELECT event_type, payload FROM outbox WHERE key = $1 ORDER BY id", str(case.critique_id)
+    )
+    return [(row["event_type"].split(".")[-2], json.loads(bytes(row["payload"]))) for row in rows]
+
+
+async def test_reminders_then_overdue_then_escalation_fire_once_each_at_their_time(
+    pool: db.Pool,
+) -> None:
+    case = await open_case(pool)
+    assert case.due_date == DUE
+
+    assert await schedule.fire_due(pool, now=hanoi(date(2026, 3, 25), 7, 59)) == 0
+    assert await schedule.fire_due(pool, now=hanoi(date(2026, 3, 25), 8, 0)) == 1
+    assert await schedule.fire_due(pool, now=hanoi(date(2026, 3, 31), 9)) == 2  # 3 and 1 days
+    assert await schedule.fire_due(pool, now=hanoi(DUE, 23, 59)) == 0
+    assert await schedule.fire_due(pool, now=hanoi(date(2026, 4, 2))) == 2
+    for _ in range(3):  # restarts find nothing left to do
+        assert await schedule.fire_due(pool, now=hanoi(date(2026, 6, 1))) == 0
+
+    fired = await events(pool, case)
+    assert [name for name, _ in fired] == [
+        "opened",
+        "reminder_due",
+        "reminder_due",
+        "reminder_due",
+        "overdue",
+        "escalated",
+    ]
+    assert [payload["days_left"] for name, payload in fired if name == "reminder_due"] == [7, 3, 1]
+    assert fired[-1][1]["escalated_to"] == "mttq-tinh-bac-ninh"
+    assert (await store.get_case(pool, case.id)).overdue_at == hanoi(date(2026, 4, 2))
+
+
+async def test_a_crash_while_firing_loses_nothing_and_repeats_nothing(
+    pool: db.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case = await open_case(pool)
+    real_record = outbox.record
+    calls = 0
+
+    async def crash_on_second_event(*args: Any, **kwargs: Any) -> uuid.UUID:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise ConnectionResetError("the process died here")
+        return await real_record(*args, **kwargs)
+
+    monkeypatch.setattr(outbox, "record", crash_on_second_event)
+    with pytest.raises(ConnectionResetError):
+        await schedule.fire_due(pool, now=hanoi(date(2026, 4, 2)))
+    monkeypatch.setattr(outbox, "record", real_record)
+    assert [name for name, _ in await events(pool, case)] == ["opened"]
+
+    assert await schedule.fire_due(pool, now=hanoi(date(2026, 4, 2))) == 5
+    assert await schedule.fire_due(pool, now=hanoi(date(2026, 4, 2))) == 0
+    assert len(await events(pool, case)) == 6
+
+
+async def test_competing_schedulers_never_fire_a_step_twice(pool: db.Pool) -> None:
+    cases = [await open_case(pool) for _ in range(20)]
+    fired = await asyncio.gather(
+        *(schedule.fire_due(pool, now=hanoi(date(2026, 4, 2)), limit=7) for _ in range(6))
+    )
+    while await schedule.fire_due(pool, now=hanoi(date(2026, 4, 2))):
+        pass
+    assert sum(fired) <= 5 * len(cases)
+    for case in cases:
+        assert [name for name, _ in await events(pool, case)].count("reminder_due") == 3
+        assert len(await events(pool, case)) == 6
+
+
+async def test_an_answered_case_is_neither_reminded_nor_overdue(pool: db.Pool) -> None:
+    case = await open_case(pool)
+    async with pool.acquire() as connection, connection.transaction():
+        await store.record_answer(
+            connection,
+            case,
+            request_id="r1",
+            answers=[PointAnswer(point_number=1, disposition="accepted")],
+            answered_at=hanoi(date(2026, 3, 20)),
+            late=False,
+        )
+    assert await schedule.fire_due(pool, now=hanoi(date(2026, 6, 1))) == 0
+
+
+async def test_a_granted_extension_moves_the_reminders_and_ends_the_overdue_state(
+    pool: db.Pool,
+) -> None:
+    case = await open_case(pool)
+    await schedule.fire_due(pool, now=hanoi(date(2026, 4, 2)))
+    assert (await store.get_case(pool, case.id)).overdue_at is not None
+    async with pool.acquire() as connection, connection.transaction():
+        await store.request_extension(
+            connection,
+            case,
+            request_id="x1",
+            reason="Cần khảo sát thêm",
+            requested_due_date=date(2026, 4, 30),
+            at=hanoi(date(2026, 4, 3)),
+        )
+    extension = (await store.get_case(pool, case.id)).extensions[0]
+    async with pool.acquire() as connection, connection.transaction():
+        await store.decide_extension(
+            connection,
+            ExtensionDecided(
+                critique_id=case.critique_id,
+                extension_id=extension.id,
+                granted=True,
+                decided_at=hanoi(date(2026, 4, 4)),
+            ),
+            steps=SchedulePolicy(),
+            now=hanoi(date(2026, 4, 4)),
+        )
+
+    extended = await store.get_case(pool, case.id)
+    assert extended.due_date == date(2026, 4, 30)
+    assert extended.overdue_at is None
+    assert extended.due_rule.source == "extension granted"
+    assert await schedule.fire_due(pool, now=hanoi(date(2026, 4, 23), 8)) == 1  # 7 days before
+    fired = [name for name, _ in await events(pool, case)]
+    assert fired[-3:] == ["extension_requested", "due_date_changed", "reminder_due"]
+
+
+async def test_a_central_committees_overdue_case_escalates_to_no_one_above(pool: db.Pool) -> None:
+    case = await open_case(pool, parent=None)
+    await schedule.fire_due(pool, now=hanoi(date(2026, 4, 2)))
+    name, payload = (await events(pool, case))[-1]
+    assert name == "escalated"
+    assert payload["escalated_to"] is None
+
+
+def test_the_clock_is_utc_by_default() -> None:
+    assert schedule.system_clock().tzinfo is UTC
