@@ -139,6 +139,7 @@ class CritiqueOut(BaseModel):
     answered_at: datetime | None
     answered_late: bool | None
     withdrawn_at: datetime | None
+    overdue: bool = Field(default=False, description="The due date passed without an answer.")
     answers: list[PointAnswer]
 
 
@@ -156,6 +157,13 @@ class HistoryStep(enum.StrEnum):
     ATTACHMENT_ADDED = "attachment_added"
     CASE_OPENED = "case_opened"
     ACKNOWLEDGED = "acknowledged"
+    EXTENSION_REQUESTED = "extension_requested"
+    EXTENSION_GRANTED = "extension_granted"
+    EXTENSION_REFUSED = "extension_refused"
+    DUE_DATE_CHANGED = "due_date_changed"
+    REMINDER_SENT = "reminder_sent"
+    OVERDUE = "overdue"
+    ESCALATED = "escalated"
     ANSWERED = "answered"
 
 
@@ -166,7 +174,10 @@ class HistoryOut(BaseModel):
     detail: dict[str, Any] = Field(
         description="submitted: {}; amended: {content}; withdrawn: {reason};"
         " attachment_added: {attachment_id, filename, sha256}; case_opened: {due_date, due_rule};"
-        " acknowledged: {}; answered: {late}."
+        " acknowledged: {}; extension_requested: {extension_id, requested_due_date, reason};"
+        " extension_granted / extension_refused: {extension_id, note};"
+        " due_date_changed: {due_date, due_rule}; reminder_sent: {days_left};"
+        " overdue: {due_date}; escalated: {escalated_to}; answered: {late}."
     )
 
 
@@ -207,3 +218,41 @@ class OrganisationOut(BaseModel):
     level: Level
     kind: OrganisationKind
     parent_id: str | None
+
+
+class ExtensionStatus(enum.StrEnum):
+    PENDING = "pending"
+    GRANTED = "granted"
+    REFUSED = "refused"
+
+
+class ExtensionOut(BaseModel):
+    """An agency's request for a later due date, which the submitting organisation decides."""
+
+    id: uuid.UUID
+    critique_id: uuid.UUID
+    reason: str
+    current_due_date: date
+    requested_due_date: date
+    requested_at: datetime
+    status: ExtensionStatus
+    decided_at: datetime | None
+    note: str
+
+
+class ExtensionDecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grant: bool
+    note: LongNote = ""
+
+
+class EscalationOut(BaseModel):
+    """An overdue critique of a committee one level below, escalated to the caller."""
+
+    critique_id: uuid.UUID
+    organisation_id: str
+    agency_id: str
+    title: str
+    due_date: date
+    at: datetime

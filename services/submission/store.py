@@ -15,9 +15,6 @@ from typing import Any
 
 from contracts.events import (
     AttachmentAdded,
-    CaseAcknowledged,
-    CaseAnswered,
-    CaseOpened,
     CritiqueAmended,
     CritiqueContent,
     CritiqueKind,
@@ -31,7 +28,6 @@ from contracts.events import (
 from contracts.submission_api import CritiqueStatus, HistoryStep
 from services.platform import db, outbox
 from services.submission.directory import Organisation
-from services.submission.domain import advance
 
 SOURCE = "urn:vn:mttq:supervision:submission"
 
@@ -52,6 +48,7 @@ class Critique:
     answered_at: datetime | None
     answered_late: bool | None
     withdrawn_at: datetime | None
+    overdue_at: datetime | None
     answers: tuple[PointAnswer, ...]
 
 
@@ -94,7 +91,7 @@ class VersionMismatch(ValueError):
         self.current = current
 
 
-async def _history(
+async def record_history(
     connection: db.Connection,
     critique_id: uuid.UUID,
     step: HistoryStep,
@@ -156,13 +153,16 @@ async def submit(
         content.legal_basis,
     )
     await _replace_points(connection, critique_id, content.points)
-    await _history(connection, critique_id, HistoryStep.SUBMITTED, at=now, version=1)
+    await record_history(connection, critique_id, HistoryStep.SUBMITTED, at=now, version=1)
     await outbox.record(
         connection,
         CritiqueSubmitted(
             critique_id=critique_id,
             organisation=OrganisationRef(
-                id=organisation.id, name=organisation.name, level=organisation.level
+                id=organisation.id,
+                name=organisation.name,
+                level=organisation.level,
+                parent_id=organisation.parent_id,
             ),
             agency_id=agency_id,
             kind=kind,
@@ -178,7 +178,7 @@ async def submit(
     return critique_id
 
 
-async def _locked(
+async def lock(
     connection: db.Connection, critique_id: uuid.UUID, organisation_id: str
 ) -> db.Record:
     row = await connection.fetchrow(
@@ -202,7 +202,7 @@ async def amend(
     expected_version: int | None,
 ) -> None:
     """Replace the content, unless the agency has acknowledged it or it was withdrawn."""
-    row = await _locked(connection, critique_id, organisation_id)
+    row = await lock(connection, critique_id, organisation_id)
     status = CritiqueStatus(row["status"])
     if not status.changeable:
         raise Unchangeable(status)
@@ -220,7 +220,7 @@ async def amend(
         now,
     )
     await _replace_points(connection, critique_id, content.points)
-    await _history(
+    await record_history(
         connection,
         critique_id,
         HistoryStep.AMENDED,
@@ -240,7 +240,7 @@ async def withdraw(
     connection: db.Connection, *, critique_id: uuid.UUID, organisation_id: str, reason: str
 ) -> None:
     """Withdraw, unless acknowledged by the agency; withdrawing twice changes nothing."""
-    row = await _locked(connection, critique_id, organisation_id)
+    row = await lock(connection, critique_id, organisation_id)
     status = CritiqueStatus(row["status"])
     if status is CritiqueStatus.WITHDRAWN:
         return
@@ -255,7 +255,7 @@ async def withdraw(
         now,
         reason,
     )
-    await _history(
+    await record_history(
         connection,
         critique_id,
         HistoryStep.WITHDRAWN,
@@ -280,7 +280,7 @@ async def add_attachment(
     media_type: str,
     content: bytes,
 ) -> Attachment:
-    row = await _locked(connection, critique_id, organisation_id)
+    row = await lock(connection, critique_id, organisation_id)
     if CritiqueStatus(row["status"]) is CritiqueStatus.WITHDRAWN:
         raise Unchangeable(CritiqueStatus.WITHDRAWN)
     attachment = Attachment(
@@ -304,7 +304,7 @@ async def add_attachment(
         content,
         attachment.added_at,
     )
-    await _history(
+    await record_history(
         connection,
         critique_id,
         HistoryStep.ATTACHMENT_ADDED,
@@ -356,6 +356,7 @@ def _critique(row: db.Record, points: list[db.Record], answers: list[db.Record])
         answered_at=row["answered_at"],
         answered_late=row["answered_late"],
         withdrawn_at=row["withdrawn_at"],
+        overdue_at=row["overdue_at"],
         answers=tuple(
             PointAnswer(
                 point_number=a["point_number"],
@@ -482,79 +483,4 @@ async def attachment_content(
     return (
         Attachment(**fields, sha256=row["sha256"], added_at=row["added_at"]),
         bytes(row["content"]),
-    )
-
-
-async def _report(
-    connection: db.Connection,
-    critique_id: uuid.UUID,
-    reported: CritiqueStatus,
-    step: HistoryStep,
-    *,
-    at: datetime,
-    detail: dict[str, Any],
-    columns: dict[str, Any],
-) -> None:
-    """Apply a step tracking reported: history always, status only forwards."""
-    row = await connection.fetchrow(
-        "SELECT status, version FROM critiques WHERE id = $1 FOR UPDATE", critique_id
-    )
-    if row is None:
-        return  # not ours: another submission deployment's critique
-    status = advance(CritiqueStatus(row["status"]), reported)
-    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=3))
-    await connection.execute(
-        f"UPDATE critiques SET status = $2{', ' if columns else ''}{assignments} WHERE id = $1",
-        critique_id,
-        status.value,
-        *columns.values(),
-    )
-    await _history(connection, critique_id, step, at=at, version=row["version"], detail=detail)
-
-
-async def case_opened(connection: db.Connection, event: CaseOpened) -> None:
-    await _report(
-        connection,
-        event.critique_id,
-        CritiqueStatus.AWAITING_REPLY,
-        HistoryStep.CASE_OPENED,
-        at=event.opened_at,
-        detail={"due_date": event.due_date.isoformat(), "due_rule": event.due_rule.explanation},
-        columns={"case_id": event.case_id, "due_date": event.due_date},
-    )
-
-
-async def case_acknowledged(connection: db.Connection, event: CaseAcknowledged) -> None:
-    await _report(
-        connection,
-        event.critique_id,
-        CritiqueStatus.ACKNOWLEDGED,
-        HistoryStep.ACKNOWLEDGED,
-        at=event.acknowledged_at,
-        detail={},
-        columns={"acknowledged_at": event.acknowledged_at},
-    )
-
-
-async def case_answered(connection: db.Connection, event: CaseAnswered) -> None:
-    await _report(
-        connection,
-        event.critique_id,
-        CritiqueStatus.ANSWERED,
-        HistoryStep.ANSWERED,
-        at=event.answered_at,
-        detail={"late": event.late},
-        columns={"answered_at": event.answered_at, "answered_late": event.late},
-    )
-    await connection.executemany(
-        """
-        INSERT INTO critique_answers (critique_id, point_number, disposition, explanation)
-        SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM critiques WHERE id = $1)
-        ON CONFLICT (critique_id, point_number) DO UPDATE
-            SET disposition = excluded.disposition, explanation = excluded.explanation
-        """,
-        [
-            (event.critique_id, a.point_number, a.disposition.value, a.explanation)
-            for a in event.answers
-        ],
     )

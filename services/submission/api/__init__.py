@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from services.platform.http import BodyLimit, install_problem_handlers
 from services.platform.ratelimit import RateLimiter
-from services.submission.api import attachments, critiques, directory
+from services.submission.api import attachments, critiques, directory, follow_up
 from services.submission.api.common import MAX_ATTACHMENT_BYTES, MAX_JSON_BYTES
 
 _ATTACHMENTS_PATH = re.compile(r"^/v1/critiques/[^/]+/attachments$")
@@ -29,7 +29,7 @@ def build_app(limiter: RateLimiter) -> FastAPI:
     )
     app.state.limiter = limiter
     install_problem_handlers(app)
-    for module in (directory, critiques, attachments):
+    for module in (directory, critiques, attachments, follow_up):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit_for=body_limit)
     return app

@@ -79,6 +79,7 @@ def critique_out(critique: store.Critique) -> CritiqueOut:
         answered_at=critique.answered_at,
         answered_late=critique.answered_late,
         withdrawn_at=critique.withdrawn_at,
+        overdue=critique.overdue_at is not None and critique.answered_at is None,
         answers=list(critique.answers),
     )
 
