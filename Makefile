@@ -8,7 +8,7 @@ UV := $(BOOTSTRAP)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help install kafka-libs tools run test test-unit test-integration test-e2e lint format protos openapi check-protos clean
+.PHONY: help install kafka-libs tools run test test-unit test-integration test-e2e lint format protos openapi clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
