@@ -10,12 +10,15 @@ positive_data_acceptance (see ``submission_api``)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
+import grpc
 import httpx
 import hypothesis
 import pytest
@@ -26,6 +29,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis.core.result import Ok
 from schemathesis.schemas import APIOperation, BaseSchema
 
+from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
+from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
 from tests.support.directory import Directory, register
 from tests.support.engines import Engines
 from tests.support.services import Deployment, start_services, wait_ready
@@ -82,11 +87,14 @@ class Known:
     critique_ids: tuple[str, ...]
     to_withdraw: str
     attachment: tuple[str, str]
+    extension: tuple[str, str]
 
     def aim(self, case: Case, pick: int) -> None:
         parameters = case.path_parameters or {}
         if "attachment_id" in parameters:
             parameters["critique_id"], parameters["attachment_id"] = self.attachment
+        elif "extension_id" in parameters:
+            parameters["critique_id"], parameters["extension_id"] = self.extension
         elif "critique_id" in parameters:
             parameters["critique_id"] = (
                 self.to_withdraw
@@ -147,12 +155,45 @@ async def known(deployment: Deployment, office: Directory) -> Known:
             headers={"Content-Type": "application/pdf"},
         )
         assert attached.status_code == 201, attached.text
+        extension = await _extension_requested(deployment, office, ids[1], http)
     return Known(
         agency_id=office.agency_id,
         critique_ids=tuple(ids[:2]),
         to_withdraw=ids[2],
         attachment=(ids[0], attached.json()["id"]),
+        extension=(ids[1], extension),
     )
+
+
+async def _extension_requested(
+    deployment: Deployment, office: Directory, critique_id: str, http: httpx.AsyncClient
+) -> str:
+    """The agency asks for more time on a critique, so that there is a request to decide."""
+    metadata = (("authorization", f"Bearer {office.agency_token}"),)
+    async with grpc.aio.insecure_channel(deployment.tracking_address) as channel:
+        agency = pb_grpc.AgencyServiceStub(channel)
+        async with asyncio.timeout(60):
+            while True:
+                listed = await agency.ListCases(pb.ListCasesRequest(), metadata=metadata)
+                case = next((c for c in listed.cases if c.critique_id == critique_id), None)
+                if case is not None:
+                    break
+                await asyncio.sleep(0.2)
+        later = date.fromisoformat(case.due_date) + timedelta(days=10)
+        await agency.RequestExtension(
+            pb.RequestExtensionRequest(
+                case_id=case.case_id,
+                request_id="fuzz",
+                reason="Cần thêm thời gian",
+                requested_due_date=later.isoformat(),
+            ),
+            metadata=metadata,
+        )
+    async with asyncio.timeout(60):
+        while not (found := (await http.get(f"/v1/critiques/{critique_id}/extensions")).json()):
+            await asyncio.sleep(0.2)
+    extension_id: str = found[0]["id"]
+    return extension_id
 
 
 @pytest.fixture(scope="module")
