@@ -9,11 +9,12 @@ from pathlib import Path
 
 import typer
 
-from services.cli import admin, critiques
+from services.cli import admin, agency, critiques
 
 app = typer.Typer(no_args_is_help=True, help="Social supervision and criticism services.")
 app.add_typer(admin.app, name="admin")
 app.add_typer(critiques.app, name="critique")
+app.add_typer(agency.app, name="agency")
 
 
 class Service(enum.StrEnum):
