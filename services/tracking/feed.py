@@ -31,6 +31,13 @@ class ChangeFeed:
     def __init__(self, pool: db.Pool) -> None:
         self._pool = pool
         self._changed = asyncio.Event()
+        self.closed = False
+
+    def close(self) -> None:
+        """Wake every watcher for good: the server is stopping, and streams should end now
+        rather than be cut at the end of the grace period."""
+        self.closed = True
+        self._wake()
 
     async def listen(self) -> None:
         """Hold a LISTEN connection until cancelled, reconnecting after failures."""

@@ -97,6 +97,7 @@ async def serve(config: TrackingSettings) -> None:
         log.info("tracking gRPC listening", extra={"address": address})
         await stop.wait()
         log.info("tracking stopping: draining calls")
+        feed.close()
         for name in ("", SERVICE_NAME):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await server.stop(grace=10)

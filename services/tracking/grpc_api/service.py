@@ -195,7 +195,7 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
             position = 0
         else:
             position = await self._feed.latest(agency_id)
-        while True:
+        while not self._feed.closed:
             changes = await self._feed.after(agency_id, position)
             if not changes:
                 await self._feed.wait(WATCH_POLL_SECONDS)

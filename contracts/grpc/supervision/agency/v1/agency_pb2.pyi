@@ -389,7 +389,9 @@ class Case(_message.Message):
     def acknowledged_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def history(self) -> _containers.RepeatedCompositeFieldContainer[Global___HistoryEntry]:
-        """Everything that happened to the case, oldest first (GetCase only)."""
+        """Everything that happened to the case, oldest first (in the replies of GetCase,
+        AcknowledgeCase and RequestExtension; empty elsewhere).
+        """
 
     @_builtins.property
     def extensions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Extension]: ...
