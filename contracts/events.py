@@ -142,6 +142,11 @@ class CritiqueContent(BaseModel):
     legal_basis: LongNote | None = Field(
         default=None, description="The legal basis, e.g. 'Điều 33 Luật MTTQ Việt Nam'."
     )
+    redact_names: tuple[ShortText, ...] = Field(
+        default=(),
+        max_length=50,
+        description="Names of private persons in the text, to be hidden before publication.",
+    )
 
 
 class CritiqueSubmitted(CritiqueEvent):
@@ -157,6 +162,7 @@ class CritiqueSubmitted(CritiqueEvent):
     points: tuple[Point, ...] = Field(min_length=1, max_length=MAX_POINTS)
     draft: DraftReference | None = None
     legal_basis: str | None = None
+    redact_names: tuple[str, ...] = ()
     submitted_at: datetime
 
 

@@ -93,6 +93,11 @@ class ContentIn(BaseModel):
     legal_basis: LongNote | None = Field(
         default=None, description="e.g. 'Điều 33 Luật Mặt trận Tổ quốc Việt Nam'."
     )
+    redact_names: list[ShortText] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Names of private persons in the text, hidden before publication.",
+    )
     classification: Classification = Field(
         default=Classification.UNCLASSIFIED,
         description="Classified material (mat, toi_mat, tuyet_mat) is refused and not stored.",
@@ -132,6 +137,7 @@ class CritiqueOut(BaseModel):
     points: list[Point]
     draft: DraftOut | None
     legal_basis: str | None
+    redact_names: list[str] = Field(default_factory=list)
     submitted_at: datetime
     updated_at: datetime
     due_date: date | None

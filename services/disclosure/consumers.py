@@ -1,63 +1,71 @@
-"""Disclosure's event handlers: every event updates the public read model."""
+"""Disclosure's event handlers: each event updates the raw read model, then the record's public
+document is refreshed (published, republished, or left as it is)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
 from contracts.events import (
+    AgencyRegistered,
     CaseAcknowledged,
     CaseAnswered,
     CaseOpened,
+    CaseOverdue,
     CritiqueAmended,
+    CritiqueEvent,
     CritiqueSubmitted,
     CritiqueWithdrawn,
+    DueDateChanged,
+    Event,
     Topic,
 )
-from services.disclosure import store
+from services.disclosure import public, store
+from services.disclosure.domain import DisclosurePolicy
 from services.platform import db
 from services.platform.cloudevents import Envelope
-from services.platform.consumer import Subscription
+from services.platform.consumer import Handler, Subscription
+
+Apply = Callable[[db.Connection, uuid.UUID, Any], Awaitable[None]]
+
+_APPLY: dict[type[CritiqueEvent], Apply] = {
+    CritiqueSubmitted: store.apply_submitted,
+    CritiqueAmended: store.apply_amended,
+    CritiqueWithdrawn: store.apply_withdrawn,
+    CaseOpened: store.apply_opened,
+    CaseAcknowledged: store.apply_acknowledged,
+    DueDateChanged: store.apply_due_date_changed,
+    CaseOverdue: store.apply_overdue,
+    CaseAnswered: store.apply_answered,
+}
 
 
-async def _on_submitted(
-    connection: db.Connection, envelope: Envelope, event: CritiqueSubmitted
-) -> None:
-    await store.apply_submitted(connection, envelope.id, event)
+def subscription(
+    policy: DisclosurePolicy, *, append: public.Appender | None = None
+) -> Subscription:
+    def critique_handler(apply: Apply) -> Handler:
+        async def handle(connection: db.Connection, envelope: Envelope, event: Any) -> None:
+            await apply(connection, envelope.id, event)
+            await public.refresh(
+                connection, event.critique_id, policy=policy, now=datetime.now(UTC), append=append
+            )
 
+        return handle
 
-async def _on_opened(connection: db.Connection, envelope: Envelope, event: CaseOpened) -> None:
-    await store.apply_opened(connection, envelope.id, event)
+    async def on_agency(connection: db.Connection, _: Envelope, event: AgencyRegistered) -> None:
+        for critique_id in await store.apply_agency(connection, event):
+            await public.refresh(
+                connection, critique_id, policy=policy, now=datetime.now(UTC), append=append
+            )
 
-
-async def _on_answered(connection: db.Connection, envelope: Envelope, event: CaseAnswered) -> None:
-    await store.apply_answered(connection, envelope.id, event)
-
-
-async def _on_amended(
-    connection: db.Connection, envelope: Envelope, event: CritiqueAmended
-) -> None:
-    await store.apply_amended(connection, envelope.id, event)
-
-
-async def _on_withdrawn(
-    connection: db.Connection, envelope: Envelope, event: CritiqueWithdrawn
-) -> None:
-    await store.apply_withdrawn(connection, envelope.id, event)
-
-
-async def _on_acknowledged(
-    connection: db.Connection, envelope: Envelope, event: CaseAcknowledged
-) -> None:
-    await store.apply_acknowledged(connection, envelope.id, event)
-
-
-SUBSCRIPTION = Subscription(
-    name="disclosure",
-    topics=(Topic.CRITIQUES, Topic.CASES),
-    handlers={
-        CritiqueSubmitted: _on_submitted,
-        CritiqueAmended: _on_amended,
-        CritiqueWithdrawn: _on_withdrawn,
-        CaseOpened: _on_opened,
-        CaseAcknowledged: _on_acknowledged,
-        CaseAnswered: _on_answered,
-    },
-)
+    handlers: dict[type[Event], Handler] = {
+        kind: critique_handler(apply) for kind, apply in _APPLY.items()
+    }
+    handlers[AgencyRegistered] = on_agency
+    return Subscription(
+        name="disclosure",
+        topics=(Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES),
+        handlers=handlers,
+    )

@@ -1,15 +1,37 @@
-"""What the public sees of a critique: status and timeline labels; pure rules, no I/O."""
+"""What the public sees of a critique: status, the disclosure policy, redaction of personal data,
+and the folding that lets "quy hoach" find "quy hoạch". Pure rules, no I/O."""
 
 from __future__ import annotations
 
 import enum
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
 
 
 class RecordStatus(enum.StrEnum):
     AWAITING = "awaiting"
     ANSWERED = "answered"
     ANSWERED_LATE = "answered_late"
+    OVERDUE = "overdue"
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def label(self) -> str:
+        return _STATUS_LABELS[self]
+
+
+_STATUS_LABELS = {
+    RecordStatus.AWAITING: "Đang chờ trả lời / Awaiting an answer",
+    RecordStatus.ANSWERED: "Đã trả lời / Answered",
+    RecordStatus.ANSWERED_LATE: "Trả lời quá hạn / Answered late",
+    RecordStatus.OVERDUE: "Quá hạn, chưa trả lời / Overdue, no answer",
+    RecordStatus.WITHDRAWN: "Đã rút / Withdrawn",
+}
 
 
 class Step(enum.StrEnum):
@@ -19,6 +41,8 @@ class Step(enum.StrEnum):
     AMENDED = "amended"
     CASE_OPENED = "case_opened"
     ACKNOWLEDGED = "acknowledged"
+    DUE_DATE_CHANGED = "due_date_changed"
+    OVERDUE = "overdue"
     ANSWERED = "answered"
     WITHDRAWN = "withdrawn"
 
@@ -32,18 +56,120 @@ _LABELS = {
     Step.AMENDED: "Đã sửa đổi / Amended",
     Step.CASE_OPENED: "Đã chuyển đến cơ quan / Delivered to the agency",
     Step.ACKNOWLEDGED: "Cơ quan đã tiếp nhận / Acknowledged by the agency",
+    Step.DUE_DATE_CHANGED: "Gia hạn trả lời / Due date extended",
+    Step.OVERDUE: "Quá hạn trả lời / No answer by the due date",
     Step.ANSWERED: "Đã trả lời / Answered",
     Step.WITHDRAWN: "Đã rút / Withdrawn",
 }
 
 
-def status(*, answered_at: datetime | None, late: bool | None) -> RecordStatus:
-    if answered_at is None:
-        return RecordStatus.AWAITING
-    return RecordStatus.ANSWERED_LATE if late else RecordStatus.ANSWERED
+def status(
+    *,
+    answered_at: datetime | None,
+    late: bool | None,
+    overdue_at: datetime | None,
+    withdrawn_at: datetime | None,
+) -> RecordStatus:
+    if withdrawn_at is not None:
+        return RecordStatus.WITHDRAWN
+    if answered_at is not None:
+        return RecordStatus.ANSWERED_LATE if late else RecordStatus.ANSWERED
+    if overdue_at is not None:
+        return RecordStatus.OVERDUE
+    return RecordStatus.AWAITING
 
 
-def is_publishable(*, has_content: bool, answered: bool, withdrawn: bool) -> bool:
-    """Disclosure policy (DOMAIN.md): a record is published once answered, with its content;
-    a withdrawn critique's content is never published."""
-    return has_content and answered and not withdrawn
+class DisclosurePolicy(BaseModel):
+    """When a record becomes public (DOMAIN.md: when answered, and when it falls overdue — "no
+    answer by the due date" is itself public information). A withdrawn critique's content is
+    never published."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    publish_when_answered: bool = True
+    publish_when_overdue: bool = True
+
+    def reason_to_publish(
+        self, *, has_content: bool, answered: bool, overdue: bool, withdrawn: bool
+    ) -> str | None:
+        """Why the record may now be public ('answered', 'overdue'), or None."""
+        if not has_content or withdrawn:
+            return None
+        if answered and self.publish_when_answered:
+            return "answered"
+        if overdue and self.publish_when_overdue:
+            return "overdue"
+        return None
+
+
+class RedactionKind(enum.StrEnum):
+    CITIZEN_ID = "citizen_id"
+    PHONE = "phone"
+    EMAIL = "email"
+    NAME = "name"
+
+    @property
+    def placeholder(self) -> str:
+        return _PLACEHOLDERS[self]
+
+
+_PLACEHOLDERS = {
+    RedactionKind.CITIZEN_ID: "[đã ẩn số định danh / ID number redacted]",
+    RedactionKind.PHONE: "[đã ẩn số điện thoại / phone number redacted]",
+    RedactionKind.EMAIL: "[đã ẩn thư điện tử / e-mail redacted]",
+    RedactionKind.NAME: "[đã ẩn họ tên / name redacted]",
+}
+
+REDACTION_REASON = (
+    "Dữ liệu cá nhân, Luật Bảo vệ dữ liệu cá nhân 91/2025/QH15"
+    " / Personal data, Personal Data Protection Law 91/2025/QH15"
+)
+
+# A CCCD (citizen identity card) number has exactly 12 digits.
+_CITIZEN_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
+# Vietnamese phone numbers: 0 or +84 then 9 or 10 digits, maybe grouped by spaces, dots, dashes.
+_PHONE = re.compile(r"(?<![\d+])(?:\+84|0)(?:[ .-]?\d){9,10}(?!\d)")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """One redaction, for the public log: what kind, where, why — never the content."""
+
+    kind: RedactionKind
+    field: str
+    count: int
+    reason: str = REDACTION_REASON
+
+
+@dataclass
+class Redactor:
+    """Redacts personal data from the texts of one record, noting each redaction."""
+
+    names: tuple[str, ...] = ()
+    log: list[Redaction] = field(default_factory=list)
+
+    def __call__(self, text: str | None, where: str) -> str | None:
+        if text is None:
+            return None
+        for kind, pattern in self._patterns():
+            text, count = pattern.subn(kind.placeholder, text)
+            if count:
+                self.log.append(Redaction(kind=kind, field=where, count=count))
+        return text
+
+    def _patterns(self) -> Iterable[tuple[RedactionKind, re.Pattern[str]]]:
+        # Citizen ids first: a 12-digit number is not to be read as a phone number.
+        yield RedactionKind.CITIZEN_ID, _CITIZEN_ID
+        yield RedactionKind.EMAIL, _EMAIL
+        yield RedactionKind.PHONE, _PHONE
+        names = sorted({n.strip() for n in self.names if n.strip()}, key=len, reverse=True)
+        if names:
+            alternatives = "|".join(re.escape(unicodedata.normalize("NFC", n)) for n in names)
+            yield RedactionKind.NAME, re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+
+
+def fold(text: str) -> str:
+    """Lower case without diacritics, so that "quy hoach" matches "quy hoạch" (đ becomes d)."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()

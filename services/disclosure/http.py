@@ -1,86 +1,187 @@
-"""Disclosure's public HTTP API: read-only, no login."""
+"""Disclosure's public JSON API: read-only, no login, cacheable, rate-limited per client."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date
+from typing import Annotated
 
-from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 
-from contracts.events import DueDateRule
-from contracts.problems import Problem
-from services.disclosure import store
+from contracts.disclosure_api import ChangeFeed, PublicRecord, RecordPage
+from contracts.problems import FieldViolation, Problem
+from services.disclosure import public
 from services.disclosure.domain import RecordStatus
-from services.platform.http import (
-    DatabasePool,
-    ProblemError,
-    install_problem_handlers,
+from services.platform import cursor
+from services.platform.http import DatabasePool, ProblemError, install_problem_handlers
+from services.platform.ratelimit import RateLimiter, retry_after
+
+router = APIRouter()
+MAX_PAGE = 200
+
+
+def _problem(*statuses: int) -> dict[int | str, dict[str, object]]:
+    return {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in statuses}
+
+
+def limited(request: Request) -> None:
+    """Public but not unlimited: one client (by address) cannot starve the others."""
+    limiter: RateLimiter = request.app.state.limiter
+    client = request.client.host if request.client else "unknown"
+    wait = limiter.take(client)
+    if wait:
+        raise ProblemError(
+            429,
+            "rate-limited",
+            "Too many requests",
+            detail=f"retry in {retry_after(wait)} s",
+            headers={"Retry-After": retry_after(wait)},
+        )
+
+
+Limited = Annotated[None, Depends(limited)]
+
+
+def _filter(
+    agency: Annotated[str | None, Query(max_length=64, description="Agency id.")] = None,
+    organisation: Annotated[
+        str | None, Query(max_length=64, description="Organisation id.")
+    ] = None,
+    level: Annotated[
+        str | None, Query(pattern="^(central|provincial|commune)$", description="Submitter level.")
+    ] = None,
+    kind: Annotated[
+        str | None,
+        Query(
+            pattern="^(social_criticism|supervision_recommendation|government_building_opinion)$"
+        ),
+    ] = None,
+    status: RecordStatus | None = None,
+    overdue: Annotated[bool | None, Query(description="Only overdue (or only not).")] = None,
+    submitted_from: date | None = None,
+    submitted_to: date | None = None,
+    answered_from: date | None = None,
+    answered_to: date | None = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Full-text search; diacritics are ignored ('quy hoach' finds 'quy hoạch').",
+        ),
+    ] = None,
+) -> public.RecordFilter:
+    return public.RecordFilter(
+        agency_id=agency,
+        organisation_id=organisation,
+        level=level,
+        kind=kind,
+        status=status,
+        overdue=overdue,
+        submitted_from=submitted_from,
+        submitted_to=submitted_to,
+        answered_from=answered_from,
+        answered_to=answered_to,
+        query=q,
+    )
+
+
+Filter = Annotated[public.RecordFilter, Depends(_filter)]
+
+
+@router.get(
+    "/v1/records",
+    response_model=RecordPage,
+    responses=_problem(422, 429),
+    tags=["records"],
+    summary="Disclosed records, most recently published first",
 )
+async def list_records(
+    pool: DatabasePool,
+    where: Filter,
+    _: Limited,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor_: Annotated[str | None, Query(alias="cursor", max_length=200)] = None,
+) -> RecordPage:
+    after = None
+    if cursor_:
+        try:
+            after = cursor.decode(cursor_)
+        except cursor.BadCursor:
+            raise ProblemError(
+                422,
+                "invalid-cursor",
+                "The cursor is not one this API gave",
+                errors=[FieldViolation(field="cursor", message="not from a previous page")],
+            ) from None
+    found = await public.records(pool, where=where, after=after, limit=limit + 1)
+    page = found[:limit]
+    last = page[-1].record if page else None
+    return RecordPage(
+        items=[p.record for p in page],
+        next_cursor=(
+            cursor.encode(last.published_at, last.critique_id)
+            if last is not None and len(found) > limit
+            else None
+        ),
+    )
 
 
-class _FromRecord(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+@router.get(
+    "/v1/records/{critique_id}",
+    response_model=PublicRecord,
+    responses={304: {"description": "Not modified (If-None-Match)"}, **_problem(404, 429)},
+    tags=["records"],
+    summary="One disclosed record, with its ETag",
+)
+async def get_record(
+    critique_id: uuid.UUID,
+    pool: DatabasePool,
+    _: Limited,
+    response: Response,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> PublicRecord | Response:
+    found = await public.record(pool, critique_id)
+    if found is None:
+        raise ProblemError(
+            404,
+            "not-found",
+            "No disclosed record with this id",
+            detail="It may not exist, or not be answered or overdue yet.",
+        )
+    etag = f'"{found.change}"'
+    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers={"ETag": etag})
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return found.record
 
 
-class PointOut(_FromRecord):
-    number: int
-    text: str
-    citation: str | None
-    disposition: str | None = Field(description="accepted, partly_accepted or not_accepted.")
-    explanation: str | None
+@router.get(
+    "/v1/changes",
+    response_model=ChangeFeed,
+    responses=_problem(422, 429),
+    tags=["records"],
+    summary="Records published or changed since a change number, for mirrors",
+)
+async def changes(
+    pool: DatabasePool,
+    _: Limited,
+    since: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ChangeFeed:
+    found = await public.changes_since(pool, since, limit)
+    return ChangeFeed(
+        items=[p.record for p in found], next_since=found[-1].change if found else since
+    )
 
 
-class TimelineOut(_FromRecord):
-    at: datetime
-    step: str
-    label: str = Field(description="For people, Vietnamese first.")
-
-
-class RecordOut(_FromRecord):
-    """A disclosed critique: what was asked, what was answered point by point, and when."""
-
-    critique_id: uuid.UUID
-    organisation_id: str
-    organisation_name: str
-    organisation_level: str
-    agency_id: str
-    kind: str
-    title: str
-    status: RecordStatus
-    submitted_at: datetime
-    due_date: date | None
-    due_rule: DueDateRule | None
-    answered_at: datetime | None
-    published_at: datetime
-    points: list[PointOut]
-    timeline: list[TimelineOut]
-
-
-def build_app() -> FastAPI:
+def build_app(limiter: RateLimiter) -> FastAPI:
     app = FastAPI(
         title="Supervision — public disclosure API",
         version="1.0.0",
         description="Critiques of the Fatherland Front, the agencies' answers, and lateness.",
     )
+    app.state.limiter = limiter
     install_problem_handlers(app)
-
-    @app.get(
-        "/v1/records/{critique_id}",
-        response_model=RecordOut,
-        responses={404: {"model": Problem, "content": {"application/problem+json": {}}}},
-        tags=["records"],
-        summary="One disclosed record",
-    )
-    async def get_record(critique_id: uuid.UUID, pool: DatabasePool) -> RecordOut:
-        try:
-            return RecordOut.model_validate(await store.published_record(pool, critique_id))
-        except store.NotPublished:
-            raise ProblemError(
-                404,
-                "not-found",
-                "No disclosed record with this id",
-                detail="It may not exist, or not be answered or overdue yet.",
-            ) from None
-
+    app.include_router(router)
     return app

@@ -1,32 +1,38 @@
-"""Disclosure's SQL: the public read model, upserted from events in any order."""
+"""Disclosure's raw read model, built only from events, in any order.
+
+Events of one critique arrive on two topics whose relative order is not guaranteed, so every
+column a later event fills is nullable and every table is upserted. What the public sees is
+derived from this by :mod:`services.disclosure.public`.
+"""
 
 from __future__ import annotations
 
-import json
 import uuid
-from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
-
-import asyncpg
+from datetime import datetime
 
 from contracts.events import (
+    AgencyRegistered,
     CaseAcknowledged,
     CaseAnswered,
     CaseOpened,
+    CaseOverdue,
     CritiqueAmended,
     CritiqueSubmitted,
     CritiqueWithdrawn,
-    DueDateRule,
+    DueDateChanged,
+    Point,
 )
-from services.disclosure.domain import RecordStatus, Step, is_publishable, status
+from services.disclosure.domain import Step
 from services.platform import db
-
-Connection = db.Connection
 
 
 async def _timeline(
-    connection: Connection, *, event_id: uuid.UUID, critique_id: uuid.UUID, at: datetime, step: Step
+    connection: db.Connection,
+    *,
+    event_id: uuid.UUID,
+    critique_id: uuid.UUID,
+    at: datetime,
+    step: Step,
 ) -> None:
     await connection.execute(
         "INSERT INTO record_timeline (event_id, critique_id, at, step) VALUES ($1, $2, $3, $4)"
@@ -38,35 +44,32 @@ async def _timeline(
     )
 
 
-async def _publish_if_due(connection: Connection, critique_id: uuid.UUID) -> None:
-    row = await connection.fetchrow(
-        "SELECT title IS NOT NULL AS has_content, answered_at IS NOT NULL AS answered,"
-        " withdrawn_at IS NOT NULL AS withdrawn, published_at FROM records WHERE critique_id = $1",
-        critique_id,
+async def _ensure(connection: db.Connection, critique_id: uuid.UUID) -> None:
+    await connection.execute(
+        "INSERT INTO records (critique_id) VALUES ($1) ON CONFLICT DO NOTHING", critique_id
     )
-    assert row is not None, "the caller has just upserted the record"
-    if row["published_at"] is None and is_publishable(
-        has_content=row["has_content"], answered=row["answered"], withdrawn=row["withdrawn"]
-    ):
-        await connection.execute(
-            "UPDATE records SET published_at = now() WHERE critique_id = $1", critique_id
-        )
+
+
+async def _replace_points(
+    connection: db.Connection, critique_id: uuid.UUID, points: tuple[Point, ...]
+) -> None:
+    await connection.execute("DELETE FROM record_points WHERE critique_id = $1", critique_id)
+    await connection.executemany(
+        "INSERT INTO record_points (critique_id, number, text, citation) VALUES ($1, $2, $3, $4)",
+        [(critique_id, p.number, p.text, p.citation) for p in points],
+    )
 
 
 async def apply_submitted(
-    connection: Connection, event_id: uuid.UUID, event: CritiqueSubmitted
+    connection: db.Connection, event_id: uuid.UUID, event: CritiqueSubmitted
 ) -> None:
+    await _ensure(connection, event.critique_id)
     await connection.execute(
         """
-        INSERT INTO records (critique_id, organisation_id, organisation_name, organisation_level,
-                             agency_id, kind, title, submitted_at, version)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1)
-        ON CONFLICT (critique_id) DO UPDATE SET
-            organisation_id = excluded.organisation_id,
-            organisation_name = excluded.organisation_name,
-            organisation_level = excluded.organisation_level,
-            agency_id = excluded.agency_id, kind = excluded.kind, title = excluded.title,
-            submitted_at = excluded.submitted_at, version = 1, updated_at = now()
+        UPDATE records SET organisation_id = $2, organisation_name = $3, organisation_level = $4,
+            agency_id = $5, kind = $6, title = $7, submitted_at = $8, redact_names = $9,
+            version = 1, updated_at = now()
+        WHERE critique_id = $1 AND version < 1
         """,
         event.critique_id,
         event.organisation.id,
@@ -76,12 +79,12 @@ async def apply_submitted(
         event.kind.value,
         event.title,
         event.submitted_at,
+        list(event.redact_names),
     )
-    await connection.execute("DELETE FROM record_points WHERE critique_id = $1", event.critique_id)
-    await connection.executemany(
-        "INSERT INTO record_points (critique_id, number, text, citation) VALUES ($1, $2, $3, $4)",
-        [(event.critique_id, p.number, p.text, p.citation) for p in event.points],
-    )
+    if not await connection.fetchval(
+        "SELECT true FROM record_points WHERE critique_id = $1 LIMIT 1", event.critique_id
+    ):
+        await _replace_points(connection, event.critique_id, event.points)
     await _timeline(
         connection,
         event_id=event_id,
@@ -89,36 +92,23 @@ async def apply_submitted(
         at=event.submitted_at,
         step=Step.SUBMITTED,
     )
-    await _publish_if_due(connection, event.critique_id)
-
-
-async def _ensure(connection: Connection, critique_id: uuid.UUID) -> None:
-    await connection.execute(
-        "INSERT INTO records (critique_id) VALUES ($1) ON CONFLICT DO NOTHING", critique_id
-    )
 
 
 async def apply_amended(
-    connection: Connection, event_id: uuid.UUID, event: CritiqueAmended
+    connection: db.Connection, event_id: uuid.UUID, event: CritiqueAmended
 ) -> None:
     """Take the newer content only: amendments may be re-delivered after a later one."""
     await _ensure(connection, event.critique_id)
     newer = await connection.fetchval(
-        "UPDATE records SET title = $2, version = $3, updated_at = now()"
+        "UPDATE records SET title = $2, version = $3, redact_names = $4, updated_at = now()"
         " WHERE critique_id = $1 AND version < $3 RETURNING true",
         event.critique_id,
         event.content.title,
         event.version,
+        list(event.content.redact_names),
     )
     if newer:
-        await connection.execute(
-            "DELETE FROM record_points WHERE critique_id = $1", event.critique_id
-        )
-        await connection.executemany(
-            "INSERT INTO record_points (critique_id, number, text, citation)"
-            " VALUES ($1, $2, $3, $4)",
-            [(event.critique_id, p.number, p.text, p.citation) for p in event.content.points],
-        )
+        await _replace_points(connection, event.critique_id, event.content.points)
     await _timeline(
         connection,
         event_id=event_id,
@@ -128,80 +118,105 @@ async def apply_amended(
     )
 
 
-async def apply_withdrawn(
-    connection: Connection, event_id: uuid.UUID, event: CritiqueWithdrawn
+async def _set(
+    connection: db.Connection,
+    critique_id: uuid.UUID,
+    step: Step,
+    *,
+    event_id: uuid.UUID,
+    at: datetime,
+    **columns: object,
 ) -> None:
-    await _ensure(connection, event.critique_id)
-    await connection.execute(
-        "UPDATE records SET withdrawn_at = $2, updated_at = now() WHERE critique_id = $1",
-        event.critique_id,
-        event.withdrawn_at,
-    )
-    await _timeline(
+    await _ensure(connection, critique_id)
+    if columns:
+        assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
+        await connection.execute(
+            f"UPDATE records SET {assignments}, updated_at = now() WHERE critique_id = $1",
+            critique_id,
+            *columns.values(),
+        )
+    await _timeline(connection, event_id=event_id, critique_id=critique_id, at=at, step=step)
+
+
+async def apply_withdrawn(
+    connection: db.Connection, event_id: uuid.UUID, event: CritiqueWithdrawn
+) -> None:
+    await _set(
         connection,
+        event.critique_id,
+        Step.WITHDRAWN,
         event_id=event_id,
-        critique_id=event.critique_id,
         at=event.withdrawn_at,
-        step=Step.WITHDRAWN,
+        withdrawn_at=event.withdrawn_at,
+    )
+
+
+async def apply_opened(connection: db.Connection, event_id: uuid.UUID, event: CaseOpened) -> None:
+    await _set(
+        connection,
+        event.critique_id,
+        Step.CASE_OPENED,
+        event_id=event_id,
+        at=event.opened_at,
+        agency_id=event.agency_id,
+        case_id=event.case_id,
+        due_date=event.due_date,
+        due_rule=event.due_rule.model_dump_json(),
     )
 
 
 async def apply_acknowledged(
-    connection: Connection, event_id: uuid.UUID, event: CaseAcknowledged
+    connection: db.Connection, event_id: uuid.UUID, event: CaseAcknowledged
 ) -> None:
-    await _ensure(connection, event.critique_id)
-    await connection.execute(
-        "UPDATE records SET acknowledged_at = $2, updated_at = now() WHERE critique_id = $1",
-        event.critique_id,
-        event.acknowledged_at,
-    )
-    await _timeline(
+    await _set(
         connection,
+        event.critique_id,
+        Step.ACKNOWLEDGED,
         event_id=event_id,
-        critique_id=event.critique_id,
         at=event.acknowledged_at,
-        step=Step.ACKNOWLEDGED,
+        acknowledged_at=event.acknowledged_at,
     )
 
 
-async def apply_opened(connection: Connection, event_id: uuid.UUID, event: CaseOpened) -> None:
-    await connection.execute(
-        """
-        INSERT INTO records (critique_id, agency_id, case_id, due_date, due_rule)
-        VALUES ($1, $2, $3, $4, $5)
-        ON CONFLICT (critique_id) DO UPDATE SET
-            case_id = excluded.case_id, due_date = excluded.due_date,
-            due_rule = excluded.due_rule, updated_at = now()
-        """,
-        event.critique_id,
-        event.agency_id,
-        event.case_id,
-        event.due_date,
-        event.due_rule.model_dump_json(),
-    )
-    await _timeline(
+async def apply_due_date_changed(
+    connection: db.Connection, event_id: uuid.UUID, event: DueDateChanged
+) -> None:
+    await _set(
         connection,
+        event.critique_id,
+        Step.DUE_DATE_CHANGED,
         event_id=event_id,
-        critique_id=event.critique_id,
-        at=event.opened_at,
-        step=Step.CASE_OPENED,
+        at=event.changed_at,
+        due_date=event.due_date,
+        due_rule=event.due_rule.model_dump_json(),
+        overdue_at=None,
     )
 
 
-async def apply_answered(connection: Connection, event_id: uuid.UUID, event: CaseAnswered) -> None:
-    await connection.execute(
-        """
-        INSERT INTO records (critique_id, agency_id, case_id, answered_at, answered_late)
-        VALUES ($1, $2, $3, $4, $5)
-        ON CONFLICT (critique_id) DO UPDATE SET
-            answered_at = excluded.answered_at, answered_late = excluded.answered_late,
-            updated_at = now()
-        """,
+async def apply_overdue(connection: db.Connection, event_id: uuid.UUID, event: CaseOverdue) -> None:
+    await _set(
+        connection,
         event.critique_id,
-        event.agency_id,
-        event.case_id,
-        event.answered_at,
-        event.late,
+        Step.OVERDUE,
+        event_id=event_id,
+        at=event.at,
+        overdue_at=event.at,
+    )
+
+
+async def apply_answered(
+    connection: db.Connection, event_id: uuid.UUID, event: CaseAnswered
+) -> None:
+    await _set(
+        connection,
+        event.critique_id,
+        Step.ANSWERED,
+        event_id=event_id,
+        at=event.answered_at,
+        agency_id=event.agency_id,
+        case_id=event.case_id,
+        answered_at=event.answered_at,
+        answered_late=event.late,
     )
     await connection.executemany(
         """
@@ -215,96 +230,24 @@ async def apply_answered(connection: Connection, event_id: uuid.UUID, event: Cas
             for a in event.answers
         ],
     )
-    await _timeline(
-        connection,
-        event_id=event_id,
-        critique_id=event.critique_id,
-        at=event.answered_at,
-        step=Step.ANSWERED,
+
+
+async def apply_agency(connection: db.Connection, event: AgencyRegistered) -> list[uuid.UUID]:
+    """Remember the agency; return the published records that name it, to refresh."""
+    await connection.execute(
+        """
+        INSERT INTO agencies (id, name, level, kind, parent_id) VALUES ($1, $2, $3, $4, $5)
+        ON CONFLICT (id) DO UPDATE SET name = excluded.name, level = excluded.level,
+            kind = excluded.kind, parent_id = excluded.parent_id, updated_at = now()
+        """,
+        event.agency_id,
+        event.name,
+        event.level.value,
+        event.kind.value,
+        event.parent_id,
     )
-    await _publish_if_due(connection, event.critique_id)
-
-
-@dataclass(frozen=True)
-class PublicPoint:
-    number: int
-    text: str
-    citation: str | None
-    disposition: str | None
-    explanation: str | None
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    at: datetime
-    step: Step
-
-    @property
-    def label(self) -> str:
-        return self.step.label
-
-
-@dataclass(frozen=True)
-class PublicRecord:
-    critique_id: uuid.UUID
-    organisation_id: str
-    organisation_name: str
-    organisation_level: str
-    agency_id: str
-    kind: str
-    title: str
-    status: RecordStatus
-    submitted_at: datetime
-    due_date: date | None
-    due_rule: DueDateRule | None
-    answered_at: datetime | None
-    published_at: datetime
-    points: tuple[PublicPoint, ...]
-    timeline: tuple[TimelineEntry, ...]
-
-
-class NotPublished(LookupError):
-    """No such record, or not (yet) public."""
-
-
-async def published_record(pool: asyncpg.Pool[Any], critique_id: uuid.UUID) -> PublicRecord:
-    async with pool.acquire() as connection:
-        row = await connection.fetchrow(
-            "SELECT * FROM records WHERE critique_id = $1 AND published_at IS NOT NULL",
-            critique_id,
-        )
-        if row is None:
-            raise NotPublished(critique_id)
-        points = await connection.fetch(
-            """
-            SELECT p.number, p.text, p.citation, a.disposition, a.explanation
-            FROM record_points p
-            LEFT JOIN record_answers a
-                ON a.critique_id = p.critique_id AND a.point_number = p.number
-            WHERE p.critique_id = $1 ORDER BY p.number
-            """,
-            critique_id,
-        )
-        timeline = await connection.fetch(
-            "SELECT at, step FROM record_timeline WHERE critique_id = $1 ORDER BY at, step",
-            critique_id,
-        )
-    return PublicRecord(
-        critique_id=row["critique_id"],
-        organisation_id=row["organisation_id"],
-        organisation_name=row["organisation_name"],
-        organisation_level=row["organisation_level"],
-        agency_id=row["agency_id"],
-        kind=row["kind"],
-        title=row["title"],
-        status=status(answered_at=row["answered_at"], late=row["answered_late"]),
-        submitted_at=row["submitted_at"],
-        due_date=row["due_date"],
-        due_rule=(
-            DueDateRule.model_validate(json.loads(row["due_rule"])) if row["due_rule"] else None
-        ),
-        answered_at=row["answered_at"],
-        published_at=row["published_at"],
-        points=tuple(PublicPoint(**dict(point)) for point in points),
-        timeline=tuple(TimelineEntry(at=t["at"], step=Step(t["step"])) for t in timeline),
+    rows = await connection.fetch(
+        "SELECT critique_id FROM records WHERE agency_id = $1 AND published_at IS NOT NULL",
+        event.agency_id,
     )
+    return [row["critique_id"] for row in rows]

@@ -139,8 +139,8 @@ async def submit(
     await connection.execute(
         """
         INSERT INTO critiques (id, organisation_id, agency_id, kind, title, status, submitted_at,
-                               updated_at, draft, legal_basis)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)
+                               updated_at, draft, legal_basis, redact_names)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)
         """,
         critique_id,
         organisation.id,
@@ -151,6 +151,7 @@ async def submit(
         now,
         _draft_json(content.draft),
         content.legal_basis,
+        list(content.redact_names),
     )
     await _replace_points(connection, critique_id, content.points)
     await record_history(connection, critique_id, HistoryStep.SUBMITTED, at=now, version=1)
@@ -170,6 +171,7 @@ async def submit(
             points=content.points,
             draft=content.draft,
             legal_basis=content.legal_basis,
+            redact_names=content.redact_names,
             submitted_at=now,
         ),
         source=SOURCE,
@@ -211,13 +213,14 @@ async def amend(
     now, version = datetime.now(UTC), row["version"] + 1
     await connection.execute(
         "UPDATE critiques SET title = $2, draft = $3, legal_basis = $4, version = $5,"
-        " updated_at = $6 WHERE id = $1",
+        " updated_at = $6, redact_names = $7 WHERE id = $1",
         critique_id,
         content.title,
         _draft_json(content.draft),
         content.legal_basis,
         version,
         now,
+        list(content.redact_names),
     )
     await _replace_points(connection, critique_id, content.points)
     await record_history(
@@ -347,6 +350,7 @@ def _critique(row: db.Record, points: list[db.Record], answers: list[db.Record])
             ),
             draft=DraftReference.model_validate_json(row["draft"]) if row["draft"] else None,
             legal_basis=row["legal_basis"],
+            redact_names=tuple(row["redact_names"]),
         ),
         status=CritiqueStatus(row["status"]),
         submitted_at=row["submitted_at"],

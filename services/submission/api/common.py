@@ -72,6 +72,7 @@ def critique_out(critique: store.Critique) -> CritiqueOut:
         points=list(content.points),
         draft=DraftOut(**content.draft.model_dump()) if content.draft else None,
         legal_basis=content.legal_basis,
+        redact_names=list(content.redact_names),
         submitted_at=critique.submitted_at,
         updated_at=critique.updated_at,
         due_date=critique.due_date,

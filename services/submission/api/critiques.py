@@ -102,6 +102,7 @@ def _content(body: ContentIn, kind: CritiqueKind) -> CritiqueContent:
                 "points": [point.model_dump() for point in body.points],
                 "draft": body.draft.model_dump() if body.draft else None,
                 "legal_basis": body.legal_basis,
+                "redact_names": body.redact_names,
             }
         )
     except ValidationError as invalid:

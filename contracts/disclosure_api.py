@@ -1,0 +1,86 @@
+"""The public record as the disclosure API serves it, feeds and exports carry it, and the
+transparency log holds it: one model, so that what is verified is what was published."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.events import DueDateRule
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class OrganisationView(_Public):
+    id: str
+    name: str
+    level: str
+
+
+class AgencyView(_Public):
+    id: str
+    name: str | None = Field(description="As in tracking's directory, when known.")
+    level: str | None = None
+
+
+class PointView(_Public):
+    number: int
+    text: str
+    citation: str | None
+    disposition: str | None = Field(description="accepted, partly_accepted or not_accepted.")
+    explanation: str | None
+
+
+class TimelineView(_Public):
+    at: datetime
+    step: str
+    label: str = Field(description="For people, Vietnamese first.")
+
+
+class RedactionView(_Public):
+    """What was hidden, where and why — never the content."""
+
+    field: str
+    kind: str = Field(description="citizen_id, phone, email or name.")
+    count: int
+    reason: str
+
+
+class PublicRecord(_Public):
+    """A disclosed critique: what was asked, what was answered point by point, and when."""
+
+    critique_id: uuid.UUID
+    organisation: OrganisationView
+    agency: AgencyView
+    kind: str
+    title: str
+    status: str = Field(
+        description="awaiting, answered, answered_late, overdue or withdrawn (content hidden)."
+    )
+    status_label: str
+    submitted_at: datetime
+    due_date: date | None
+    due_rule: DueDateRule | None
+    answered_at: datetime | None
+    overdue_at: datetime | None
+    published_at: datetime
+    publication_reason: str = Field(description="answered or overdue.")
+    points: list[PointView]
+    timeline: list[TimelineView]
+    redactions: list[RedactionView]
+
+
+class RecordPage(BaseModel):
+    items: list[PublicRecord]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class ChangeFeed(BaseModel):
+    """Records published or changed after ``since``, oldest change first (for mirrors)."""
+
+    items: list[PublicRecord]
+    next_since: int = Field(description="Pass as `since` to continue; unchanged when caught up.")

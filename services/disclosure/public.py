@@ -1,0 +1,303 @@
+"""The public side of the read model: when a record is published, the redacted document it is
+published as, and the queries of the public API, feeds and exports.
+
+After every event, :func:`refresh` rebuilds the record's public document from the raw model. A
+document that differs from the one last published is stored with a new change number (for
+mirrors and ETags), its redactions are logged, and it is appended to the transparency log.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from contracts.disclosure_api import (
+    AgencyView,
+    OrganisationView,
+    PointView,
+    PublicRecord,
+    RedactionView,
+    TimelineView,
+)
+from contracts.events import DueDateRule
+from services.disclosure.domain import (
+    DisclosurePolicy,
+    RecordStatus,
+    Redactor,
+    Step,
+    fold,
+    status,
+)
+from services.platform import db
+
+WITHDRAWN_TITLE = "Đã rút / Withdrawn"
+
+Appender = Callable[[db.Connection, uuid.UUID, bytes, datetime], Awaitable[object]]
+"""Appends a published document to the transparency log, in the caller's transaction."""
+
+
+def canonical(record: PublicRecord) -> bytes:
+    """The exact bytes published and logged: JSON, keys sorted, no spaces, UTF-8."""
+    document = record.model_dump(mode="json")
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+async def _document(
+    connection: db.Connection, row: db.Record, published_at: datetime, reason: str
+) -> tuple[PublicRecord, str]:
+    """The public document of a record, redacted, and the text search matches."""
+    critique_id = row["critique_id"]
+    points = await connection.fetch(
+        """
+        SELECT p.number, p.text, p.citation, a.disposition, a.explanation
+        FROM record_points p
+        LEFT JOIN record_answers a ON a.critique_id = p.critique_id AND a.point_number = p.number
+        WHERE p.critique_id = $1 ORDER BY p.number
+        """,
+        critique_id,
+    )
+    timeline = await connection.fetch(
+        "SELECT at, step FROM record_timeline WHERE critique_id = $1 ORDER BY at, step",
+        critique_id,
+    )
+    agency = await connection.fetchrow(
+        "SELECT name, level FROM agencies WHERE id = $1", row["agency_id"]
+    )
+    record_status = status(
+        answered_at=row["answered_at"],
+        late=row["answered_late"],
+        overdue_at=row["overdue_at"],
+        withdrawn_at=row["withdrawn_at"],
+    )
+    redact = Redactor(names=tuple(row["redact_names"]))
+    withdrawn = record_status is RecordStatus.WITHDRAWN
+    title = WITHDRAWN_TITLE if withdrawn else redact(row["title"], "title") or ""
+    public_points = (
+        []
+        if withdrawn  # never the content of a withdrawn critique
+        else [
+            PointView(
+                number=p["number"],
+                text=redact(p["text"], f"points[{i}].text") or "",
+                citation=redact(p["citation"], f"points[{i}].citation"),
+                disposition=p["disposition"],
+                explanation=redact(p["explanation"], f"points[{i}].explanation"),
+            )
+            for i, p in enumerate(points)
+        ]
+    )
+    record = PublicRecord(
+        critique_id=critique_id,
+        organisation=OrganisationView(
+            id=row["organisation_id"],
+            name=row["organisation_name"],
+            level=row["organisation_level"],
+        ),
+        agency=AgencyView(
+            id=row["agency_id"],
+            name=agency["name"] if agency else None,
+            level=agency["level"] if agency else None,
+        ),
+        kind=row["kind"],
+        title=title,
+        status=record_status.value,
+        status_label=record_status.label,
+        submitted_at=row["submitted_at"],
+        due_date=row["due_date"],
+        due_rule=DueDateRule.model_validate_json(row["due_rule"]) if row["due_rule"] else None,
+        answered_at=row["answered_at"],
+        overdue_at=row["overdue_at"],
+        published_at=published_at,
+        publication_reason=reason,
+        points=public_points,
+        timeline=[
+            TimelineView(at=t["at"], step=t["step"], label=Step(t["step"]).label) for t in timeline
+        ],
+        redactions=[
+            RedactionView(field=r.field, kind=r.kind.value, count=r.count, reason=r.reason)
+            for r in redact.log
+        ],
+    )
+    searchable = " ".join(
+        [title, *(p.text for p in public_points), *(p.citation or "" for p in public_points)]
+        + [p.explanation or "" for p in public_points]
+    )
+    return record, fold(searchable)
+
+
+async def refresh(
+    connection: db.Connection,
+    critique_id: uuid.UUID,
+    *,
+    policy: DisclosurePolicy,
+    now: datetime,
+    append: Appender | None = None,
+) -> bool:
+    """Publish the record if the policy now allows it, and republish it if what the public sees
+    has changed; return whether a new document was published."""
+    row = await connection.fetchrow(
+        "SELECT * FROM records WHERE critique_id = $1 FOR UPDATE", critique_id
+    )
+    if row is None:
+        return False
+    published_at, reason = row["published_at"], row["publication_reason"]
+    if published_at is None:
+        reason = policy.reason_to_publish(
+            has_content=row["title"] is not None and row["submitted_at"] is not None,
+            answered=row["answered_at"] is not None,
+            overdue=row["overdue_at"] is not None,
+            withdrawn=row["withdrawn_at"] is not None,
+        )
+        if reason is None:
+            return False
+        published_at = now
+    elif row["title"] is None:
+        return False
+    record, search_text = await _document(connection, row, published_at, reason)
+    document = canonical(record)
+    if row["public_document"] is not None and json.loads(row["public_document"]) == json.loads(
+        document
+    ):
+        return False
+    await connection.execute(
+        """
+        UPDATE records SET published_at = $2, publication_reason = $3, public_status = $4,
+            public_document = $5, search_text = $6, change_seq = nextval('record_changes')
+        WHERE critique_id = $1
+        """,
+        critique_id,
+        published_at,
+        reason,
+        record.status,
+        document.decode(),
+        search_text,
+    )
+    await connection.execute("DELETE FROM redactions WHERE critique_id = $1", critique_id)
+    await connection.executemany(
+        "INSERT INTO redactions (critique_id, field, kind, count, reason)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        [(critique_id, r.field, r.kind, r.count, r.reason) for r in record.redactions],
+    )
+    if append is not None:
+        await append(connection, critique_id, document, now)
+    return True
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    agency_id: str | None = None
+    organisation_id: str | None = None
+    level: str | None = None
+    kind: str | None = None
+    status: RecordStatus | None = None
+    overdue: bool | None = None
+    submitted_from: date | None = None
+    submitted_to: date | None = None
+    answered_from: date | None = None
+    answered_to: date | None = None
+    query: str | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    record: PublicRecord
+    change: int
+
+
+def _published(row: db.Record) -> Published:
+    return Published(
+        record=PublicRecord.model_validate_json(row["public_document"]), change=row["change_seq"]
+    )
+
+
+async def record(executor: db.Executor, critique_id: uuid.UUID) -> Published | None:
+    row = await executor.fetchrow(
+        "SELECT public_document, change_seq FROM records"
+        " WHERE critique_id = $1 AND public_document IS NOT NULL",
+        critique_id,
+    )
+    return None if row is None else _published(row)
+
+
+_WHERE = """
+    public_document IS NOT NULL
+    AND ($1::text IS NULL OR agency_id = $1)
+    AND ($2::text IS NULL OR organisation_id = $2)
+    AND ($3::text IS NULL OR organisation_level = $3)
+    AND ($4::text IS NULL OR kind = $4)
+    AND ($5::text IS NULL OR public_status = $5)
+    AND ($6::boolean IS NULL OR (public_status = 'overdue') = $6)
+    AND ($7::date IS NULL OR submitted_at >= $7)
+    AND ($8::date IS NULL OR submitted_at < $8 + 1)
+    AND ($9::date IS NULL OR answered_at >= $9)
+    AND ($10::date IS NULL OR answered_at < $10 + 1)
+    AND ($11::text IS NULL OR search @@ plainto_tsquery('simple', $11))
+"""
+
+
+def _arguments(where: RecordFilter) -> list[Any]:
+    return [
+        where.agency_id,
+        where.organisation_id,
+        where.level,
+        where.kind,
+        where.status.value if where.status else None,
+        where.overdue,
+        where.submitted_from,
+        where.submitted_to,
+        where.answered_from,
+        where.answered_to,
+        fold(where.query) if where.query and where.query.strip() else None,
+    ]
+
+
+async def records(
+    executor: db.Executor,
+    *,
+    where: RecordFilter,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Published]:
+    """Published records, most recently published first, keyset-paginated."""
+    rows = await executor.fetch(
+        f"""
+        SELECT public_document, change_seq FROM records
+        WHERE {_WHERE}
+          AND ($12::timestamptz IS NULL OR (published_at, critique_id) < ($12, $13::uuid))
+        ORDER BY published_at DESC, critique_id DESC
+        LIMIT $14
+        """,
+        *_arguments(where),
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return [_published(row) for row in rows]
+
+
+async def changes_since(executor: db.Executor, since: int, limit: int) -> list[Published]:
+    rows = await executor.fetch(
+        "SELECT public_document, change_seq FROM records WHERE change_seq > $1"
+        " ORDER BY change_seq LIMIT $2",
+        since,
+        limit,
+    )
+    return [_published(row) for row in rows]
+
+
+async def stream(
+    pool: db.Pool, *, where: RecordFilter, batch: int = 500
+) -> AsyncIterator[Published]:
+    """Every matching record, oldest publication first, read in batches inside one snapshot
+    (a server-side cursor): exports never hold the whole set in memory."""
+    async with pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
+        query = f"""
+            SELECT public_document, change_seq FROM records WHERE {_WHERE}
+            ORDER BY published_at, critique_id
+        """
+        async for row in connection.cursor(query, *_arguments(where), prefetch=batch):
+            yield _published(row)
