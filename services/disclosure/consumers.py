@@ -43,7 +43,7 @@ _APPLY: dict[type[CritiqueEvent], Apply] = {
 
 
 def subscription(
-    policy: DisclosurePolicy, *, append: public.Appender | None = None
+    policy: DisclosurePolicy, *, name: str = "disclosure", append: public.Appender | None = None
 ) -> Subscription:
     def critique_handler(apply: Apply) -> Handler:
         async def handle(connection: db.Connection, envelope: Envelope, event: Any) -> None:
@@ -65,7 +65,7 @@ def subscription(
     }
     handlers[AgencyRegistered] = on_agency
     return Subscription(
-        name="disclosure",
+        name=name,
         topics=(Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES),
         handlers=handlers,
     )

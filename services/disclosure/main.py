@@ -27,6 +27,10 @@ class DisclosureSettings(settings.CommonSettings):
         default_factory=DisclosurePolicy,
         description="JSON: publish_when_answered, publish_when_overdue (both true by default).",
     )
+    disclosure_consumer_group: str = Field(
+        default="disclosure",
+        description="A new name (with a new database) rebuilds the read model from the topics.",
+    )
     disclosure_rate_per_second: float = Field(default=50.0, gt=0)
     disclosure_rate_burst: int = Field(default=200, ge=1)
 
@@ -43,7 +47,11 @@ def create_app(config: DisclosureSettings) -> FastAPI:
             database_url=config.disclosure_database_url,
             migrations=MIGRATIONS,
             topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES],
-            subscriptions=[consumers.subscription(config.disclosure_policy)],
+            subscriptions=[
+                consumers.subscription(
+                    config.disclosure_policy, name=config.disclosure_consumer_group
+                )
+            ],
         ),
     )
 

@@ -154,7 +154,9 @@ async def refresh(
         )
         if reason is None:
             return False
-        published_at = now
+        # The moment it became publishable, not the moment we heard of it: rebuilding the read
+        # model from the topics then gives the same documents.
+        published_at = row["answered_at"] if reason == "answered" else row["overdue_at"]
     elif row["title"] is None:
         return False
     record, search_text = await _document(connection, row, published_at, reason)
@@ -290,14 +292,17 @@ async def changes_since(executor: db.Executor, since: int, limit: int) -> list[P
 
 
 async def stream(
-    pool: db.Pool, *, where: RecordFilter, batch: int = 500
+    pool: db.Pool, *, where: RecordFilter, batch: int = 500, changed_since: int | None = None
 ) -> AsyncIterator[Published]:
     """Every matching record, oldest publication first, read in batches inside one snapshot
-    (a server-side cursor): exports never hold the whole set in memory."""
+    (a server-side cursor): exports never hold the whole set in memory. With ``changed_since``
+    (a change number), only the records published or changed after it (for mirrors)."""
     async with pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
         query = f"""
             SELECT public_document, change_seq FROM records WHERE {_WHERE}
+              AND ($12::bigint IS NULL OR change_seq > $12)
             ORDER BY published_at, critique_id
         """
-        async for row in connection.cursor(query, *_arguments(where), prefetch=batch):
+        arguments = [*_arguments(where), changed_since]
+        async for row in connection.cursor(query, *arguments, prefetch=batch):
             yield _published(row)
