@@ -9,11 +9,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
 
 from contracts.disclosure_api import ChangeFeed, PublicRecord, RecordPage
-from contracts.problems import FieldViolation, Problem
+from contracts.problems import Problem
 from services.disclosure import public
 from services.disclosure.domain import RecordStatus
 from services.platform import cursor
-from services.platform.http import DatabasePool, ProblemError, install_problem_handlers
+from services.platform.http import (
+    DatabasePool,
+    ProblemError,
+    install_problem_handlers,
+    page_after,
+)
 from services.platform.ratelimit import RateLimiter, retry_after
 
 router = APIRouter()
@@ -102,18 +107,7 @@ async def list_records(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor_: Annotated[str | None, Query(alias="cursor", max_length=200)] = None,
 ) -> RecordPage:
-    after = None
-    if cursor_:
-        try:
-            after = cursor.decode(cursor_)
-        except cursor.BadCursor:
-            raise ProblemError(
-                422,
-                "invalid-cursor",
-                "The cursor is not one this API gave",
-                errors=[FieldViolation(field="cursor", message="not from a previous page")],
-            ) from None
-    found = await public.records(pool, where=where, after=after, limit=limit + 1)
+    found = await public.records(pool, where=where, after=page_after(cursor_), limit=limit + 1)
     page = found[:limit]
     last = page[-1].record if page else None
     return RecordPage(
@@ -184,4 +178,10 @@ def build_app(limiter: RateLimiter) -> FastAPI:
     app.state.limiter = limiter
     install_problem_handlers(app)
     app.include_router(router)
+    from services.disclosure import feeds  # here: feeds imports this module
+
+    app.include_router(feeds.router)
+    from services.disclosure import pages  # here too: pages imports this module
+
+    app.include_router(pages.router)
     return app

@@ -112,6 +112,20 @@ async def migrate(dsn: str, *, component: str, folder: Path) -> list[Migration]:
     return applied
 
 
+async def children(
+    executor: Executor, table: str, *, parent: str, order: str, ids: list[Any]
+) -> dict[Any, list[Record]]:
+    """The rows of ``table`` belonging to each of ``ids`` (by the ``parent`` column), in order:
+    one query for a whole page of parents."""
+    rows = await executor.fetch(
+        f"SELECT * FROM {table} WHERE {parent} = ANY($1) ORDER BY {parent}, {order}", ids
+    )
+    grouped: dict[Any, list[Record]] = {parent_id: [] for parent_id in ids}
+    for row in rows:
+        grouped[row[parent]].append(row)
+    return grouped
+
+
 async def create_pool(dsn: str, *, min_size: int, max_size: int) -> asyncpg.Pool[Any]:
     pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size)
     assert pool is not None

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import asyncpg
@@ -16,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.problems import FieldViolation, Problem
-from services.platform import telemetry
+from services.platform import cursor, telemetry
 from services.platform.consumer import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
@@ -192,6 +194,21 @@ def problems_as_served(document: dict[str, Any]) -> dict[str, Any]:
         if definition is not None and f'"{_SCHEMAS}{name}"' in json.dumps(document):
             schemas[name] = definition
     return document
+
+
+def page_after(value: str | None, field: str = "cursor") -> tuple[datetime, uuid.UUID] | None:
+    """The position a ``cursor`` parameter names, or a 422 problem naming the parameter."""
+    if not value:
+        return None
+    try:
+        return cursor.decode(value)
+    except cursor.BadCursor:
+        raise ProblemError(
+            422,
+            "invalid-cursor",
+            "The cursor is not one this API gave",
+            errors=[FieldViolation(field=field, message="not a cursor from a previous page")],
+        ) from None
 
 
 class BodyLimit:

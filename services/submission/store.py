@@ -372,23 +372,14 @@ def _critique(row: db.Record, points: list[db.Record], answers: list[db.Record])
     )
 
 
-async def _children(
-    executor: db.Executor, table: str, order: str, ids: list[uuid.UUID]
-) -> dict[uuid.UUID, list[db.Record]]:
-    rows = await executor.fetch(
-        f"SELECT * FROM {table} WHERE critique_id = ANY($1::uuid[]) ORDER BY critique_id, {order}",
-        ids,
-    )
-    grouped: dict[uuid.UUID, list[db.Record]] = {critique_id: [] for critique_id in ids}
-    for row in rows:
-        grouped[row["critique_id"]].append(row)
-    return grouped
-
-
 async def _load(executor: db.Executor, rows: list[db.Record]) -> list[Critique]:
     ids = [row["id"] for row in rows]
-    points = await _children(executor, "critique_points", "number", ids)
-    answers = await _children(executor, "critique_answers", "point_number", ids)
+    points = await db.children(
+        executor, "critique_points", parent="critique_id", order="number", ids=ids
+    )
+    answers = await db.children(
+        executor, "critique_answers", parent="critique_id", order="point_number", ids=ids
+    )
     return [_critique(row, points[row["id"]], answers[row["id"]]) for row in rows]
 
 

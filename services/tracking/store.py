@@ -10,7 +10,6 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
 
 from opentelemetry import trace
 
@@ -278,26 +277,19 @@ def _case(
     )
 
 
-async def _children(
-    executor: db.Executor, table: str, order: str, case_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, list[Any]]:
-    rows = await executor.fetch(
-        f"SELECT * FROM {table} WHERE case_id = ANY($1::uuid[]) ORDER BY case_id, {order}",
-        case_ids,
-    )
-    grouped: dict[uuid.UUID, list[Any]] = {case_id: [] for case_id in case_ids}
-    for row in rows:
-        grouped[row["case_id"]].append(row)
-    return grouped
-
-
 async def _load(
     executor: db.Executor, rows: list[db.Record], *, with_history: bool = False
 ) -> list[Case]:
     ids = [row["id"] for row in rows]
-    points = await _children(executor, "case_points", "number", ids)
-    extensions = await _children(executor, "extensions", "requested_at", ids)
-    history = await _children(executor, "case_history", "id", ids) if with_history else {}
+    points = await db.children(executor, "case_points", parent="case_id", order="number", ids=ids)
+    extensions = await db.children(
+        executor, "extensions", parent="case_id", order="requested_at", ids=ids
+    )
+    history = (
+        await db.children(executor, "case_history", parent="case_id", order="id", ids=ids)
+        if with_history
+        else {}
+    )
     return [
         _case(row, points[row["id"]], extensions[row["id"]], history.get(row["id"])) for row in rows
     ]

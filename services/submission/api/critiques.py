@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
@@ -30,6 +29,7 @@ from services.platform.http import (
     DatabasePool,
     ProblemError,
     field_path,
+    page_after,
 )
 from services.submission import directory, store
 from services.submission.api.common import (
@@ -132,20 +132,6 @@ def _content(body: ContentIn, kind: CritiqueKind) -> CritiqueContent:
     return content.model_copy(
         update={"points": tuple(sorted(content.points, key=lambda p: p.number))}
     )
-
-
-def _after(value: str | None) -> tuple[datetime, uuid.UUID] | None:
-    if not value:
-        return None
-    try:
-        return cursor.decode(value)
-    except cursor.BadCursor:
-        raise ProblemError(
-            422,
-            "invalid-cursor",
-            "The cursor is not one this API gave",
-            errors=[FieldViolation(field="cursor", message="not a cursor from a previous page")],
-        ) from None
 
 
 def _version_precondition(if_match: str | None) -> int | None:
@@ -256,7 +242,7 @@ async def list_critiques(
         organisation_id=organisation.id,
         status=status,
         limit=limit + 1,
-        after=_after(cursor_),
+        after=page_after(cursor_),
     )
     page = found[:limit]
     return CritiquePage(
