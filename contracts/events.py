@@ -6,7 +6,8 @@ the event and its version (``vn.mttq.supervision.<aggregate>.<event>.v<N>``); wi
 changes are additive only, and readers ignore fields they do not know.
 
 All events of one submission share its ``critique_id`` as the Kafka key, so they keep their order;
-directory events are keyed by the agency's id.
+directory events are keyed by the agency's id, and the transparency log's checkpoints by the log's
+origin.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Topic(enum.StrEnum):
     CRITIQUES = "submission.critiques"
     CASES = "tracking.cases"
     AGENCIES = "tracking.agencies"
+    CHECKPOINTS = "disclosure.checkpoints"
 
 
 class Event(BaseModel):
@@ -382,6 +384,27 @@ class AgencyRegistered(Event):
         return self.agency_id
 
 
+class CheckpointSigned(Event):
+    """Disclosure signed a checkpoint of its transparency log: a C2SP signed note stating the
+    log's size and Merkle root (RFC 9162). Witnesses and monitors keep these to check that the
+    public record is only ever appended to; keyed by the log's origin."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.log.checkpoint_signed.v1"
+    topic: ClassVar[Topic] = Topic.CHECKPOINTS
+
+    origin: str = Field(min_length=1, description="The log's identity, the note's first line.")
+    size: int = Field(ge=0, description="How many leaves the tree has.")
+    root_hash: str = Field(
+        pattern=r"^[A-Za-z0-9+/]{43}=$", description="Base64 of the tree's SHA-256 root."
+    )
+    note: str = Field(description="The signed note, exactly as served at /v1/log/checkpoint.")
+    signed_at: datetime
+
+    @property
+    def key(self) -> str:
+        return self.origin
+
+
 EVENT_TYPES: Final[dict[str, type[Event]]] = {
     model.ce_type: model
     for model in (
@@ -399,6 +422,7 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         CaseEscalated,
         CaseAnswered,
         AgencyRegistered,
+        CheckpointSigned,
     )
 }
 """Every known ``ce_type`` and the payload model that reads it."""

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import typer
 
-from services.cli import admin, agency, critiques
+from services.cli import admin, agency, critiques, verify
 
 app = typer.Typer(no_args_is_help=True, help="Social supervision and criticism services.")
 app.add_typer(admin.app, name="admin")
 app.add_typer(critiques.app, name="critique")
 app.add_typer(agency.app, name="agency")
+app.add_typer(verify.app, name="verify")
 
 
 class Service(enum.StrEnum):
