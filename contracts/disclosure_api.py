@@ -84,3 +84,42 @@ class ChangeFeed(BaseModel):
 
     items: list[PublicRecord]
     next_since: int = Field(description="Pass as `since` to continue; unchanged when caught up.")
+
+
+class Rate(BaseModel):
+    """A share of a sample, published only once the sample is large enough to mean something."""
+
+    value: float | None = Field(
+        description="Between 0 and 1, three decimals; null while the sample is insufficient."
+    )
+    sample: int = Field(description="How many records the rate is taken over.")
+    insufficient_sample: bool = Field(description="True while `sample` is below `min_sample`.")
+
+
+class AgencyScorecard(BaseModel):
+    """How an agency answers: counts of its records, the median time it takes, and rates."""
+
+    answered_on_time: int = Field(description="Published records answered by the due date.")
+    answered_late: int = Field(description="Published records answered after the due date.")
+    overdue: int = Field(description="Published records past the due date with no answer yet.")
+    open: int = Field(
+        description="Critiques awaiting an answer, not yet overdue, published or not: how many is"
+        " public, what they say is not until they are answered or overdue."
+    )
+    median_days_to_answer: float | None = Field(
+        description="From submission to answer, in days with one decimal; null with no answer."
+    )
+    on_time_rate: Rate = Field(description="Answered on time / answered.")
+    late_rate: Rate = Field(description="Answered late / answered.")
+    overdue_rate: Rate = Field(description="Overdue / (answered + overdue).")
+    min_sample: int = Field(description="The smallest sample a rate is shown for.")
+
+
+class AgencyReport(BaseModel):
+    agency: AgencyView
+    scorecard: AgencyScorecard
+
+
+class AgencyPage(BaseModel):
+    items: list[AgencyReport] = Field(description="Agencies by id.")
+    next_after: str | None = Field(description="Pass as `after` for the next page.")

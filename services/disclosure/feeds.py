@@ -1,0 +1,601 @@
+"""Disclosure for readers and mirrors: Atom feeds of the latest records, streamed exports (JSON
+Lines and CSV) of every record a filter selects, and agency scorecards.
+
+Feeds are Atom 1.0 (RFC 4287), built with ElementTree so that no text of a critique or an answer
+can break out of its element. Exports are streamed from one database snapshot through a
+server-side cursor: never built in memory, whatever their size.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import xml.etree.ElementTree as ET
+import zlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from contracts.disclosure_api import AgencyPage, AgencyReport, PublicRecord
+from contracts.problems import Problem
+from services.disclosure import public, scorecards
+from services.disclosure.http import Filter, Limited
+from services.platform import db
+from services.platform.http import DatabasePool, ProblemError
+
+router = APIRouter()
+
+FEED_SIZE = 50
+MAX_AGENCY_PAGE = 1000
+ATOM = "http://www.w3.org/2005/Atom"
+ATOM_MEDIA_TYPE = "application/atom+xml; charset=utf-8"
+NDJSON_MEDIA_TYPE = "application/x-ndjson"
+CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
+FEED_TITLE = "Giám sát và phản biện xã hội / Social supervision and criticism"
+FEED_SUBTITLE = (
+    "Kiến nghị, phản biện của Mặt trận Tổ quốc Việt Nam và trả lời của cơ quan nhà nước"
+    " / The Vietnam Fatherland Front's critiques and state agencies' answers"
+)
+VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+"""Dates shown to people are Vietnam's."""
+TAG = "tag:supervision.mttq.vn,2025:"
+"""Feed ids and category schemes: tag URIs (RFC 4151), which do not change with the host."""
+CHUNK = 64 * 1024
+"""Exports are sent in chunks of about this many bytes."""
+
+KIND_LABELS = {
+    "social_criticism": "Phản biện xã hội / Social criticism",
+    "supervision_recommendation": "Kiến nghị sau giám sát / Supervision recommendation",
+    "government_building_opinion": (
+        "Góp ý xây dựng Đảng, xây dựng chính quyền / Opinion on Party and government building"
+    ),
+}
+DISPOSITION_LABELS = {
+    "accepted": "Tiếp thu / Accepted",
+    "partly_accepted": "Tiếp thu một phần / Partly accepted",
+    "not_accepted": "Không tiếp thu / Not accepted",
+}
+
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in statuses}
+
+
+# ---------------------------------------------------------------------------------------------
+# Atom feeds
+
+# Characters XML 1.0 does not allow, even escaped: a point's text may hold a stray control
+# character (only NUL is refused on submission), and it must not make the feed ill-formed.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+
+def _text(value: str) -> str:
+    return _NOT_XML.sub("", value)
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: str) -> ET.Element:
+    """A child element; ElementTree escapes ``text`` and the attributes when serialising."""
+    element = ET.SubElement(parent, tag, {k: _text(v) for k, v in attributes.items()})
+    if text is not None:
+        element.text = _text(text)
+    return element
+
+
+def _timestamp(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _day(value: date) -> str:
+    return f"{value:%d/%m/%Y}"
+
+
+def updated(record: PublicRecord) -> datetime:
+    """When the record last changed: its publication or the latest step of its timeline."""
+    return max([record.published_at, *(step.at for step in record.timeline)])
+
+
+def summary_html(record: PublicRecord) -> str:
+    """The record for a feed reader: who asked whom, the due date, each point and its answer.
+
+    Built as elements and serialised by ElementTree, so every text is escaped; the caller puts
+    the result in ``<content type="html">``, which escapes it once more, as Atom wants.
+    """
+    root = ET.Element("div")
+    agency = record.agency.name or record.agency.id
+    _sub(root, "p", f"{record.organisation.name} → {agency}")
+    facts = [
+        f"{KIND_LABELS.get(record.kind, record.kind)}",
+        f"Tình trạng / Status: {record.status_label}",
+    ]
+    if record.due_date is not None:
+        facts.append(f"Hạn trả lời / Due: {_day(record.due_date)}")
+    if record.answered_at is not None:
+        facts.append(
+            f"Ngày trả lời / Answered: {_day(record.answered_at.astimezone(VIETNAM).date())}"
+        )
+    _sub(root, "p", " · ".join(facts))
+    points = _sub(root, "ol")
+    for point in record.points:
+        item = _sub(points, "li", value=str(point.number))
+        _sub(item, "p", point.text)
+        if point.citation:
+            _sub(_sub(item, "p"), "em", point.citation)
+        if point.disposition is not None:
+            answer = _sub(item, "p")
+            _sub(answer, "strong", DISPOSITION_LABELS.get(point.disposition, point.disposition))
+            if point.explanation:
+                _sub(answer, "span", f" — {point.explanation}")
+    if not record.points:
+        _sub(root, "p", "Nội dung không được công khai / Content not disclosed")
+    return _text(ET.tostring(root, encoding="unicode", method="html"))
+
+
+def entry(feed: ET.Element, record: PublicRecord, base: str) -> None:
+    critique = str(record.critique_id)
+    node = _sub(feed, "entry")
+    _sub(node, "id", record.critique_id.urn)
+    _sub(node, "title", f"{record.title} — {record.status_label}")
+    _sub(node, "updated", _timestamp(updated(record)))
+    _sub(node, "published", _timestamp(record.published_at))
+    _sub(
+        node,
+        "link",
+        rel="alternate",
+        type="text/html",
+        href=f"{base}/records/{critique}",
+    )
+    _sub(
+        node,
+        "link",
+        rel="related",
+        type="application/json",
+        href=f"{base}/v1/records/{critique}",
+    )
+    author = _sub(node, "author")
+    _sub(author, "name", record.organisation.name)
+    _sub(author, "uri", f"{base}/feeds/organisations/{quote(record.organisation.id)}.atom")
+    _sub(
+        node,
+        "category",
+        term=record.kind,
+        scheme=f"{TAG}kind",
+        label=KIND_LABELS.get(record.kind, record.kind),
+    )
+    _sub(
+        node,
+        "category",
+        term=record.status,
+        scheme=f"{TAG}status",
+        label=record.status_label,
+    )
+    _sub(node, "content", summary_html(record), type="html")
+
+
+def feed_document(
+    *, feed_id: str, title: str, self_url: str, base: str, records: Iterable[PublicRecord]
+) -> bytes:
+    """An Atom feed of ``records``, in the order given."""
+    records = list(records)
+    # Atom is declared as the default namespace by hand, elements then named without it: Python
+    # 3.11's ``default_namespace`` refuses attributes without a namespace, like ``href``.
+    feed = ET.Element("feed", {"xmlns": ATOM, "xml:lang": "vi"})
+    _sub(feed, "id", feed_id)
+    _sub(feed, "title", title)
+    _sub(feed, "subtitle", FEED_SUBTITLE)
+    latest = max((updated(r) for r in records), default=datetime.now(UTC))
+    _sub(feed, "updated", _timestamp(latest))
+    _sub(feed, "link", rel="self", type="application/atom+xml", href=self_url)
+    _sub(feed, "link", rel="alternate", type="text/html", href=f"{base}/")
+    _sub(feed, "generator", "supervision disclosure")
+    for record in records:
+        entry(feed, record, base)
+    document: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
+    return document
+
+
+async def _latest(
+    executor: db.Executor, *, agency_id: str | None = None, organisation_id: str | None = None
+) -> list[public.Published]:
+    """The records published or changed last (by change number), newest first."""
+    rows = await executor.fetch(
+        """
+        SELECT public_document, change_seq FROM records
+        WHERE public_document IS NOT NULL
+          AND ($1::text IS NULL OR agency_id = $1)
+          AND ($2::text IS NULL OR organisation_id = $2)
+        ORDER BY change_seq DESC
+        LIMIT $3
+        """,
+        agency_id,
+        organisation_id,
+        FEED_SIZE,
+    )
+    return [
+        public.Published(
+            record=PublicRecord.model_validate_json(row["public_document"]),
+            change=row["change_seq"],
+        )
+        for row in rows
+    ]
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _atom_response(
+    request: Request,
+    if_none_match: str | None,
+    *,
+    feed_id: str,
+    title: str,
+    found: list[public.Published],
+) -> Response:
+    # The newest change number identifies the records the feed holds (any change to one of them
+    # gives it a new, higher one); the title's checksum, a renamed agency's empty feed.
+    etag = f'"feed-{found[0].change if found else 0}-{zlib.crc32(title.encode()):08x}"'
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=60"}
+    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers=headers)
+    document = feed_document(
+        feed_id=feed_id,
+        title=title,
+        self_url=str(request.url.replace(query="", fragment="")),
+        base=_base(request),
+        records=[p.record for p in found],
+    )
+    return Response(document, media_type=ATOM_MEDIA_TYPE, headers=headers)
+
+
+_ATOM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/atom+xml": {}}, "description": "An Atom 1.0 feed"},
+    304: {"description": "Not modified (If-None-Match)"},
+}
+IfNoneMatch = Annotated[str | None, Header()]
+Slug = Annotated[str, Path(max_length=64)]
+
+
+@router.get(
+    "/feeds/records.atom",
+    response_class=Response,
+    responses={**_ATOM_RESPONSES, **_problems(429)},
+    tags=["feeds"],
+    summary="Atom feed of the records published or changed last",
+)
+async def records_feed(
+    request: Request, pool: DatabasePool, _: Limited, if_none_match: IfNoneMatch = None
+) -> Response:
+    return _atom_response(
+        request,
+        if_none_match,
+        feed_id=f"{TAG}feeds/records",
+        title=FEED_TITLE,
+        found=await _latest(pool),
+    )
+
+
+@router.get(
+    "/feeds/agencies/{agency_id}.atom",
+    response_class=Response,
+    responses={**_ATOM_RESPONSES, **_problems(404, 422, 429)},
+    tags=["feeds"],
+    summary="Atom feed of one agency's records published or changed last",
+)
+async def agency_feed(
+    agency_id: Slug,
+    request: Request,
+    pool: DatabasePool,
+    _: Limited,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    found = await _latest(pool, agency_id=agency_id)
+    name = await pool.fetchval("SELECT name FROM agencies WHERE id = $1", agency_id)
+    if name is None and not found:
+        raise _unknown_agency()
+    return _atom_response(
+        request,
+        if_none_match,
+        feed_id=f"{TAG}feeds/agencies/{quote(agency_id)}",
+        title=f"{FEED_TITLE} — {name or agency_id}",
+        found=found,
+    )
+
+
+@router.get(
+    "/feeds/organisations/{organisation_id}.atom",
+    response_class=Response,
+    responses={**_ATOM_RESPONSES, **_problems(422, 429)},
+    tags=["feeds"],
+    summary="Atom feed of one organisation's records published or changed last",
+    description="Disclosure keeps no directory of organisations: an organisation with no"
+    " published record yet has an empty feed, which a reader may subscribe to all the same.",
+)
+async def organisation_feed(
+    organisation_id: Slug,
+    request: Request,
+    pool: DatabasePool,
+    _: Limited,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    found = await _latest(pool, organisation_id=organisation_id)
+    name = found[0].record.organisation.name if found else organisation_id
+    return _atom_response(
+        request,
+        if_none_match,
+        feed_id=f"{TAG}feeds/organisations/{quote(organisation_id)}",
+        title=f"{FEED_TITLE} — {name}",
+        found=found,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Exports
+
+CSV_COLUMNS = (
+    "critique_id",
+    "published_at",
+    "organisation_id",
+    "organisation_name",
+    "organisation_level",
+    "agency_id",
+    "agency_name",
+    "kind",
+    "title",
+    "status",
+    "submitted_at",
+    "due_date",
+    "answered_at",
+    "point_number",
+    "point_text",
+    "citation",
+    "disposition",
+    "explanation",
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str | None) -> str:
+    """A free-text cell for a spreadsheet: text a spreadsheet would run as a formula (CSV
+    injection) is prefixed with an apostrophe, which spreadsheets show as plain text. The JSON
+    Lines export carries the texts unchanged."""
+    if text is None:
+        return ""
+    return f"'{text}" if text.startswith(_FORMULA_START) else text
+
+
+def _when(at: datetime | date | None) -> str:
+    return "" if at is None else at.isoformat()
+
+
+def csv_rows(record: PublicRecord) -> list[list[str]]:
+    """One row per point; a record without points (withdrawn: content hidden) has one row with
+    the point columns empty, so that it is not missing from the export."""
+    common = [
+        str(record.critique_id),
+        _when(record.published_at),
+        record.organisation.id,
+        _cell(record.organisation.name),
+        record.organisation.level,
+        record.agency.id,
+        _cell(record.agency.name),
+        record.kind,
+        _cell(record.title),
+        record.status,
+        _when(record.submitted_at),
+        _when(record.due_date),
+        _when(record.answered_at),
+    ]
+    if not record.points:
+        return [[*common, "", "", "", "", ""]]
+    return [
+        [
+            *common,
+            str(point.number),
+            _cell(point.text),
+            _cell(point.citation),
+            point.disposition or "",
+            _cell(point.explanation),
+        ]
+        for point in record.points
+    ]
+
+
+async def _jsonl(rows: AsyncIterator[public.Published]) -> AsyncGenerator[bytes]:
+    buffer = bytearray()
+    async for published in rows:
+        buffer += public.canonical(published.record) + b"\n"
+        if len(buffer) >= CHUNK:
+            yield bytes(buffer)
+            buffer.clear()
+    yield bytes(buffer)
+
+
+async def _csv(rows: AsyncIterator[public.Published]) -> AsyncGenerator[bytes]:
+    text = io.StringIO()
+    writer = csv.writer(text)  # RFC 4180: quoted as needed, CRLF line ends
+    text.write("\ufeff")  # the BOM that makes Excel read UTF-8 (Vietnamese) correctly
+    writer.writerow(CSV_COLUMNS)
+    async for published in rows:
+        writer.writerows(csv_rows(published.record))
+        if text.tell() >= CHUNK:
+            yield text.getvalue().encode()
+            text.seek(0)
+            text.truncate()
+    yield text.getvalue().encode()
+
+
+async def _started(chunks: AsyncGenerator[bytes]) -> AsyncIterator[bytes]:
+    """Read the first chunk before answering, so that a database that does not answer gives a
+    problem response rather than a cut-off 200; then stream the rest. However the response ends
+    (a client gone midway included), the export's connection goes back to the pool."""
+    first = await anext(chunks)
+
+    async def rest() -> AsyncIterator[bytes]:
+        try:
+            yield first
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            await chunks.aclose()
+
+    return rest()
+
+
+_CHANGED_SINCE = Annotated[
+    int | None,
+    Query(ge=0, description="Only records published or changed after this change number."),
+]
+_LAST_CHANGE = {
+    "X-Last-Change": {
+        "description": "The latest change number when the export began: pass it as"
+        " `changed_since` next time (records changed meanwhile may come twice).",
+        "schema": {"type": "integer"},
+    }
+}
+
+
+async def _export(
+    pool: db.Pool,
+    where: public.RecordFilter,
+    changed_since: int | None,
+    *,
+    render: Callable[[AsyncIterator[public.Published]], AsyncGenerator[bytes]],
+    media_type: str,
+    filename: str,
+) -> StreamingResponse:
+    last = await pool.fetchval("SELECT coalesce(max(change_seq), 0) FROM records")
+    rows = public.stream(pool, where=where, changed_since=changed_since)
+    return StreamingResponse(
+        await _started(render(rows)),
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "X-Last-Change": str(last),
+            "Cache-Control": "public, max-age=60",
+        },
+    )
+
+
+@router.get(
+    "/exports/records.jsonl",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {NDJSON_MEDIA_TYPE: {}},
+            "description": "One PublicRecord per line, as /v1/records/{id} gives it",
+            "headers": _LAST_CHANGE,
+        },
+        **_problems(422, 429),
+    },
+    tags=["exports"],
+    summary="Every matching record as JSON Lines, oldest publication first (streamed)",
+)
+async def export_jsonl(
+    pool: DatabasePool, where: Filter, _: Limited, changed_since: _CHANGED_SINCE = None
+) -> StreamingResponse:
+    return await _export(
+        pool,
+        where,
+        changed_since,
+        render=_jsonl,
+        media_type=NDJSON_MEDIA_TYPE,
+        filename="records.jsonl",
+    )
+
+
+@router.get(
+    "/exports/records.csv",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/csv": {}},
+            "description": "UTF-8 with a BOM; one row per point: "
+            + ", ".join(CSV_COLUMNS)
+            + ". Free text that a spreadsheet would run as a formula starts with an apostrophe.",
+            "headers": _LAST_CHANGE,
+        },
+        **_problems(422, 429),
+    },
+    tags=["exports"],
+    summary="Every matching record's points as CSV, oldest publication first (streamed)",
+)
+async def export_csv(
+    pool: DatabasePool, where: Filter, _: Limited, changed_since: _CHANGED_SINCE = None
+) -> StreamingResponse:
+    return await _export(
+        pool,
+        where,
+        changed_since,
+        render=_csv,
+        media_type=CSV_MEDIA_TYPE,
+        filename="records.csv",
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Agency scorecards
+
+
+SCORECARD_DESCRIPTION = f"""\
+Answered on time, answered late and overdue count the agency's **published** records.
+`open` counts the critiques it has in hand, not yet answered nor overdue, **published or not**:
+how many is public information, what they say is not until answered or overdue. The median time
+to answer runs from submission to answer, in days. A rate is shown only over a sample of at least
+{scorecards.SCORECARD_MIN_SAMPLE} records; below that it is null, with `insufficient_sample`."""
+
+
+def _unknown_agency() -> ProblemError:
+    return ProblemError(
+        404,
+        "not-found",
+        "No agency with this id",
+        detail="Neither tracking's directory nor any disclosed record names it.",
+    )
+
+
+@router.get(
+    "/v1/agencies",
+    response_model=AgencyPage,
+    responses=_problems(422, 429),
+    tags=["agencies"],
+    summary="Known agencies with their scorecards, by id",
+    description=SCORECARD_DESCRIPTION,
+)
+async def list_agencies(
+    pool: DatabasePool,
+    _: Limited,
+    response: Response,
+    after: Annotated[str | None, Query(max_length=64, description="An agency id.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_AGENCY_PAGE)] = 200,
+) -> AgencyPage:
+    found = await scorecards.page(pool, after=after, limit=limit + 1)
+    items = found[:limit]
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return AgencyPage(
+        items=items,
+        next_after=items[-1].agency.id if items and len(found) > limit else None,
+    )
+
+
+@router.get(
+    "/v1/agencies/{agency_id}",
+    response_model=AgencyReport,
+    responses=_problems(404, 422, 429),
+    tags=["agencies"],
+    summary="One agency with its scorecard",
+    description=SCORECARD_DESCRIPTION,
+)
+async def get_agency(
+    agency_id: Slug, pool: DatabasePool, _: Limited, response: Response
+) -> AgencyReport:
+    found = await scorecards.one(pool, agency_id)
+    if found is None:
+        raise _unknown_agency()
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return found
