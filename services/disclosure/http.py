@@ -6,7 +6,7 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from contracts.disclosure_api import ChangeFeed, PublicRecord, RecordPage
 from contracts.problems import Problem
@@ -16,7 +16,6 @@ from services.platform import cursor
 from services.platform.http import (
     DatabasePool,
     ProblemError,
-    install_problem_handlers,
     page_after,
 )
 from services.platform.ratelimit import RateLimiter, retry_after
@@ -167,21 +166,3 @@ async def changes(
     return ChangeFeed(
         items=[p.record for p in found], next_since=found[-1].change if found else since
     )
-
-
-def build_app(limiter: RateLimiter) -> FastAPI:
-    app = FastAPI(
-        title="Supervision — public disclosure API",
-        version="1.0.0",
-        description="Critiques of the Fatherland Front, the agencies' answers, and lateness.",
-    )
-    app.state.limiter = limiter
-    install_problem_handlers(app)
-    app.include_router(router)
-    from services.disclosure import feeds  # here: feeds imports this module
-
-    app.include_router(feeds.router)
-    from services.disclosure import pages  # here too: pages imports this module
-
-    app.include_router(pages.router)
-    return app

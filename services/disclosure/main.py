@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from contracts.events import Topic
-from services.disclosure import consumers
+from services.disclosure import checkpoints, consumers, transparency
+from services.disclosure.app import build_app
 from services.disclosure.domain import DisclosurePolicy
-from services.disclosure.http import build_app
-from services.platform import runtime, settings
+from services.platform import db, runtime, settings
 from services.platform.http import attach_runtime
 from services.platform.ratelimit import RateLimiter
 from services.platform.serve import serve_http
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -31,29 +38,88 @@ class DisclosureSettings(settings.CommonSettings):
         default="disclosure",
         description="A new name (with a new database) rebuilds the read model from the topics.",
     )
+    disclosure_log_key: SecretStr | None = Field(
+        default=None,
+        description="The transparency log's private key (PRIVATE+KEY+…, from "
+        "`supervision verify keygen`); without it nothing is signed.",
+    )
+    disclosure_log_origin: str | None = Field(
+        default=None, description="The log's origin line; by default the key's name."
+    )
+    disclosure_log_sign_interval_seconds: float = Field(default=10.0, gt=0)
     disclosure_rate_per_second: float = Field(default=50.0, gt=0)
     disclosure_rate_burst: int = Field(default=200, ge=1)
+
+
+async def _append(
+    connection: db.Connection, critique_id: uuid.UUID, document: bytes, at: datetime
+) -> None:
+    await transparency.append(connection, critique_id=critique_id, document=document, at=at)
+
+
+async def _sign_regularly(
+    pool: db.Pool, signer: checkpoints.Signer, *, origin: str, interval: float
+) -> None:
+    """Sign a checkpoint whenever the log has grown (several instances may run this: signing
+    is serialised and a checkpoint is only signed for a larger tree)."""
+    while True:
+        try:
+            await transparency.sign(pool, signer, origin=origin)
+        except transparency.HistoryRewritten:
+            log.critical("the transparency log no longer matches its last checkpoint; not signing")
+        except Exception as error:
+            log.warning("checkpoint signing interrupted", extra={"error": repr(error)})
+        await asyncio.sleep(interval)
 
 
 def create_app(config: DisclosureSettings) -> FastAPI:
     limiter = RateLimiter(
         per_second=config.disclosure_rate_per_second, burst=config.disclosure_rate_burst
     )
-    return attach_runtime(
-        build_app(limiter),
-        lambda: runtime.running(
+    signer = (
+        checkpoints.Signer.from_key(config.disclosure_log_key.get_secret_value())
+        if config.disclosure_log_key
+        else None
+    )
+    origin = config.disclosure_log_origin or (signer.name if signer else "")
+
+    @contextlib.asynccontextmanager
+    async def running() -> AsyncIterator[runtime.Runtime]:
+        async with runtime.running(
             name="disclosure",
             settings=config,
             database_url=config.disclosure_database_url,
             migrations=MIGRATIONS,
-            topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES],
+            topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES, Topic.CHECKPOINTS],
             subscriptions=[
                 consumers.subscription(
-                    config.disclosure_policy, name=config.disclosure_consumer_group
+                    config.disclosure_policy, name=config.disclosure_consumer_group, append=_append
                 )
             ],
-        ),
-    )
+        ) as started:
+            signing = (
+                asyncio.create_task(
+                    _sign_regularly(
+                        started.pool,
+                        signer,
+                        origin=origin,
+                        interval=config.disclosure_log_sign_interval_seconds,
+                    )
+                )
+                if signer
+                else None
+            )
+            try:
+                yield started
+            finally:
+                if signing is not None:
+                    signing.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await signing
+
+    app = build_app(limiter)
+    app.state.log_signer = signer
+    return attach_runtime(app, running)
 
 
 def main() -> None:

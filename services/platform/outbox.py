@@ -162,7 +162,7 @@ class OutboxRelay:
                 "messaging.destination.name": row["topic"],
                 "messaging.message.id": str(row["event_id"]),
                 telemetry.ATTR_EVENT_TYPE: row["event_type"],
-                telemetry.ATTR_CRITIQUE_ID: row["key"],
+                "messaging.kafka.message.key": row["key"],
             },
         ):
             envelope = Envelope(

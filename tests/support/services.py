@@ -15,6 +15,7 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.disclosure import checkpoints
 from tests.support.engines import Engines, Process, free_port, start
 
 SERVICES = ("submission", "tracking", "disclosure")
@@ -28,6 +29,7 @@ class Deployment:
     database_urls: dict[str, str]
     traces_dir: Path
     processes: dict[str, Process]
+    log_verifier_key: str = ""
 
     def stop(self, signum: int = signal.SIGTERM) -> dict[str, int]:
         return {name: process.stop(signum) for name, process in self.processes.items()}
@@ -83,6 +85,7 @@ def start_services(
     workdir.mkdir(parents=True, exist_ok=True)
     traces = workdir / "traces"
     ports = {name: free_port() for name in SERVICES}
+    log_key = checkpoints.Signer.generate("supervision.test/disclosure")
     env = {
         "SUPERVISION_KAFKA_BOOTSTRAP_SERVERS": engines.kafka_bootstrap,
         "SUPERVISION_SUBMISSION_DATABASE_URL": database_urls["submission"],
@@ -95,6 +98,11 @@ def start_services(
         "OTEL_TRACES_EXPORTER": "otlp_json_file",
         "SUPERVISION_OTEL_JSON_FILE": str(traces / "{service}.jsonl"),
         "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "SUPERVISION_DISCLOSURE_LOG_KEY": log_key.private_key,
+        "SUPERVISION_DISCLOSURE_LOG_SIGN_INTERVAL_SECONDS": "1",
+        # Tests poll the public API hard; its rate limit has tests of its own.
+        "SUPERVISION_DISCLOSURE_RATE_PER_SECOND": "10000",
+        "SUPERVISION_DISCLOSURE_RATE_BURST": "10000",
         **(extra_env or {}),
     }
     processes = {}
@@ -114,4 +122,5 @@ def start_services(
         database_urls=database_urls,
         traces_dir=traces,
         processes=processes,
+        log_verifier_key=log_key.verifier_key,
     )

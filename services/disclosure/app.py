@@ -1,0 +1,24 @@
+"""The disclosure service's web application: the JSON API, feeds and exports, the pages for
+people, and the transparency log."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.disclosure import feeds, http, log_api, pages
+from services.platform.http import install_problem_handlers
+from services.platform.ratelimit import RateLimiter
+
+
+def build_app(limiter: RateLimiter) -> FastAPI:
+    app = FastAPI(
+        title="Supervision — public disclosure API",
+        version="1.0.0",
+        description="Critiques of the Fatherland Front, the agencies' answers, and lateness.",
+    )
+    app.state.limiter = limiter
+    app.state.log_signer = None
+    install_problem_handlers(app)
+    for module in (http, feeds, log_api, pages):
+        app.include_router(module.router)
+    return app
