@@ -129,7 +129,8 @@ REDACTION_REASON = (
 _CITIZEN_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
 # Vietnamese phone numbers: 0 or +84 then 9 or 10 digits, maybe grouped by spaces, dots, dashes.
 _PHONE = re.compile(r"(?<![\d+])(?:\+84|0)(?:[ .-]?\d){9,10}(?!\d)")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Starting only where a local part can start keeps the search linear on long runs of letters.
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}")
 
 
 @dataclass(frozen=True)

@@ -273,4 +273,7 @@ async def test_rebuilding_the_read_model_from_the_topics_gives_the_same_records(
                 copies = [r for r in await everything(copy) if r["critique_id"] in wanted]
                 return copies if copies == expected else None
 
-            assert await eventually(caught_up, timeout=90) == expected
+            try:
+                assert await eventually(caught_up, timeout=120) == expected
+            except TimeoutError:
+                pytest.fail(f"the rebuilt read model did not catch up:\n{rebuilt.log_tail(80)}")
