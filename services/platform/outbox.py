@@ -29,6 +29,9 @@ tracer = trace.get_tracer(__name__)
 
 _RELAY_LOCK: Final = 0x4F55_5442_4F58  # "OUTBOX"
 BATCH_SIZE: Final = 500
+MAX_EVENT_BYTES: Final = 8 * 1024 * 1024
+"""The largest event: above the largest request any service accepts (the broker and the
+consumers are configured to match)."""
 
 
 async def record(
@@ -72,6 +75,7 @@ def new_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer:
         "acks": "all",
         "linger_ms": 5,
         "request_timeout_ms": 30_000,
+        "max_request_size": MAX_EVENT_BYTES,
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)

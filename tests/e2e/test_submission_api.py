@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator
@@ -404,3 +405,36 @@ async def test_one_organisations_flood_is_limited_without_starving_another(
     ) as other:
         served = await other.post("/v1/critiques", json=critique(neighbour))
     assert served.status_code == 201
+
+
+async def test_the_largest_critique_accepted_travels_on_to_the_agency(
+    deployment: Deployment, http: httpx.AsyncClient, office: Directory
+) -> None:
+    # Close to the 1 MiB request limit: the event is as large, and must still reach tracking
+    # rather than stop the outbox behind it.
+    text = ("Đề nghị rà soát lại quy hoạch sử dụng đất của xã. " * 200)[:5000]
+    points = [{"number": n, "text": text} for n in range(1, 148)]
+    body = critique(office, points=points)
+
+    def encoded() -> bytes:
+        return json.dumps(body, ensure_ascii=False).encode()
+
+    while len(encoded()) > 1024 * 1024 - 200:
+        points[-1]["text"] = points[-1]["text"][:-20]
+    assert len(encoded()) > 1024 * 1024 - 400
+    created = await http.post(
+        "/v1/critiques", content=encoded(), headers={"Content-Type": "application/json"}
+    )
+    assert created.status_code == 201, created.text[:500]
+
+    metadata = (("authorization", f"Bearer {office.agency_token}"),)
+    async with grpc.aio.insecure_channel(deployment.tracking_address) as channel:
+        agency = pb_grpc.AgencyServiceStub(channel)
+        async with asyncio.timeout(60):
+            while True:
+                listed = await agency.ListCases(pb.ListCasesRequest(), metadata=metadata)
+                if any(c.critique_id == created.json()["id"] for c in listed.cases):
+                    break
+                await asyncio.sleep(0.3)
+    later = await http.post("/v1/critiques", json=critique(office))
+    assert later.status_code == 201
