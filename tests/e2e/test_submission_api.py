@@ -413,7 +413,7 @@ async def test_the_largest_critique_accepted_travels_on_to_the_agency(
     # Close to the 1 MiB request limit: the event is as large, and must still reach tracking
     # rather than stop the outbox behind it.
     text = ("Đề nghị rà soát lại quy hoạch sử dụng đất của xã. " * 200)[:5000]
-    points = [{"number": n, "text": text} for n in range(1, 148)]
+    points: list[dict[str, Any]] = [{"number": n, "text": text} for n in range(1, 148)]
     body = critique(office, points=points)
 
     def encoded() -> bytes:
