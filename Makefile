@@ -8,7 +8,7 @@ UV := $(BOOTSTRAP)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help install kafka-libs tools run test test-unit test-integration test-e2e lint format protos openapi clean
+.PHONY: help install kafka-libs zipkin-libs tools run test test-unit test-integration test-e2e lint format protos openapi clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -26,13 +26,16 @@ install: .venv/.synced ## Install the Python dependencies (locked) into .venv
 kafka-libs: ## Assemble Apache Kafka from Maven Central (cached in .cache/)
 	@infra/bin/kafka-libs >/dev/null
 
+zipkin-libs: ## Fetch the Zipkin server (trace UI) from Maven Central (cached in .cache/)
+	@infra/bin/zipkin-libs >/dev/null
+
 tools: ## Build the pinned grpcurl the tests drive, with Go (cached in .cache/bin)
 	@infra/bin/tools
 
-run: install kafka-libs ## Start PostgreSQL, Kafka and the three services on loopback (Ctrl-C stops)
+run: install kafka-libs zipkin-libs ## Start PostgreSQL, Kafka, Zipkin and the three services on loopback (Ctrl-C stops)
 	@PATH="$(CURDIR)/.venv/bin:$$PATH" infra/bin/run
 
-test: install kafka-libs tools lint ## Lint, then run the whole suite on the real engines
+test: install kafka-libs zipkin-libs tools lint ## Lint, then run the whole suite on the real engines
 	$(RUN) pytest
 
 test-unit: install ## Only the fast unit tests
@@ -41,7 +44,7 @@ test-unit: install ## Only the fast unit tests
 test-integration: install kafka-libs tools ## Only the integration tests (real PostgreSQL and Kafka)
 	$(RUN) pytest -m integration
 
-test-e2e: install kafka-libs tools ## Only the end-to-end tests (services as processes)
+test-e2e: install kafka-libs zipkin-libs tools ## Only the end-to-end tests (services as processes)
 	$(RUN) pytest -m e2e
 
 lint: install ## ruff (format and lint) and mypy --strict

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 
 import pytest
 
 from tests.support.engines import Engines
 from tests.support.services import Deployment, start_services, wait_ready
+from tests.support.zipkin import Zipkin, start_zipkin
 
 
 @pytest.fixture(scope="module")
@@ -23,3 +24,10 @@ async def deployment(engines: Engines) -> AsyncIterator[Deployment]:
         )
         await wait_ready(running)
         yield running
+
+
+@pytest.fixture(scope="session")
+def zipkin() -> Iterator[Zipkin]:
+    """A real Zipkin server (in-memory) on a free loopback port, for the whole session."""
+    with ExitStack() as stack:
+        yield start_zipkin(stack)

@@ -51,7 +51,7 @@ def alive(pid: int) -> bool:
 
 def stop_and_check(process: subprocess.Popen[bytes], log: Path, signum: int) -> None:
     children = [int(pid) for pid in re.findall(r"started \(pid=(\d+)\)", log.read_text())]
-    assert len(children) == 7  # postgres, kafka, three services, the demo agency, welcome
+    assert len(children) == 8  # postgres, kafka, zipkin, three services, the demo agency, welcome
     process.send_signal(signum)
     process.wait(60)
     deadline = time.monotonic() + 15
