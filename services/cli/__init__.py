@@ -9,13 +9,14 @@ from pathlib import Path
 
 import typer
 
-from services.cli import admin, agency, critiques, verify
+from services.cli import admin, agency, critiques, ops, verify
 
 app = typer.Typer(no_args_is_help=True, help="Social supervision and criticism services.")
 app.add_typer(admin.app, name="admin")
 app.add_typer(critiques.app, name="critique")
 app.add_typer(agency.app, name="agency")
 app.add_typer(verify.app, name="verify")
+app.add_typer(ops.app, name="ops")
 
 
 class Service(enum.StrEnum):

@@ -17,16 +17,18 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import asyncpg
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.subscriber.usecase import BatchSubscriber
 from faststream.message import StreamMessage
 from opentelemetry import trace
 
 from contracts.events import CritiqueEvent, Event
-from services.platform import db, telemetry
+from services.platform import db, metrics, telemetry
 from services.platform.cloudevents import Envelope, UndecodableEvent, decode, header_map
+from services.platform.outbox import MAX_EVENT_BYTES
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -83,21 +85,29 @@ class EventConsumer:
         self._pool = pool
         self._producer = producer
         self._max_attempts = max_attempts
+        self._subscriber: BatchSubscriber | None = None
+
+    @property
+    def kafka_consumer(self) -> AIOKafkaConsumer | None:
+        """The group's Kafka consumer while the broker runs (for its lag), else None."""
+        return self._subscriber.consumer if self._subscriber is not None else None
 
     def register(self, broker: KafkaBroker) -> None:
         """Subscribe to the topics on ``broker``; offsets are committed by us, after the DB."""
         subscription = self.subscription
-
-        @broker.subscriber(
+        self._subscriber = broker.subscriber(
             *subscription.topics,
             group_id=subscription.name,
             batch=True,
             max_records=subscription.max_records,
             auto_offset_reset="earliest",
+            max_partition_fetch_bytes=MAX_EVENT_BYTES,
             ack_policy=AckPolicy.MANUAL,
             decoder=_raw_body,
             title=f"{subscription.name}",
         )
+
+        @self._subscriber
         async def on_batch(message: KafkaMessage) -> None:
             records: Sequence[ConsumerRecord[bytes, bytes]] = (
                 message.raw_message
@@ -236,6 +246,9 @@ class EventConsumer:
             f"{record.topic}.dlq", value=record.value, key=record.key, headers=headers
         )
         await delivery
+        metrics.dead_lettered(
+            group=self.subscription.name, topic=record.topic, error_kind=letter.kind
+        )
         log.error(
             "event dead-lettered",
             extra={

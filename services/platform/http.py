@@ -131,18 +131,21 @@ def install_problem_handlers(app: FastAPI) -> None:
             )
         )
 
-    async def on_unexpected(_: Request, error: Exception) -> JSONResponse:
+    async def on_unavailable(_: Request, error: Exception) -> JSONResponse:
+        log.warning("a dependency is unavailable", extra={"error": repr(error)})
+        return problem_response(
+            Problem(
+                type=PROBLEM_TYPE_BASE + "unavailable",
+                title="The service is briefly unavailable",
+                status=503,
+                detail="Nothing was changed; retry shortly.",
+            ),
+            headers={"Retry-After": "5"},
+        )
+
+    async def on_unexpected(request: Request, error: Exception) -> JSONResponse:
         if isinstance(error, TRANSIENT_ERRORS):
-            log.warning("a dependency is unavailable", extra={"error": repr(error)})
-            return problem_response(
-                Problem(
-                    type=PROBLEM_TYPE_BASE + "unavailable",
-                    title="The service is briefly unavailable",
-                    status=503,
-                    detail="Nothing was changed; retry shortly.",
-                ),
-                headers={"Retry-After": "5"},
-            )
+            return await on_unavailable(request, error)
         log.exception("unexpected error", exc_info=error)
         return problem_response(
             Problem(type=PROBLEM_TYPE_BASE + "internal", title="Internal error", status=500)
@@ -154,6 +157,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
     for unstorable in _UNSTORABLE_TEXT:
         app.add_exception_handler(unstorable, on_unstorable_text)
+    # By class too: the catch-all handler above also answers 503, but the server then re-raises
+    # the error and logs it with a traceback on every request for as long as a database is down.
+    for transient in TRANSIENT_ERRORS:
+        app.add_exception_handler(transient, on_unavailable)
     _document_problems(app)
 
 

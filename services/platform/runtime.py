@@ -16,7 +16,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 
-from services.platform import db
+from services.platform import db, metrics
 from services.platform.consumer import EventConsumer, Subscription
 from services.platform.kafka import ensure_topics
 from services.platform.outbox import OutboxRelay, new_producer
@@ -69,20 +69,32 @@ async def running(
         name=f"{name}-outbox-relay",
     )
     broker = KafkaBroker(settings.kafka_bootstrap_servers, logger=log)
-    for subscription in subscriptions:
+    consumers = [
         EventConsumer(
             subscription,
             pool=pool,
             producer=producer,
             max_attempts=settings.consumer_max_attempts,
-        ).register(broker)
+        )
+        for subscription in subscriptions
+    ]
+    for consumer in consumers:
+        consumer.register(broker)
     await broker.start()
+    unobserve = metrics.observe_runtime(
+        pool, {consumer.subscription.name: _lookup(consumer) for consumer in consumers}
+    )
     try:
         yield Runtime(name=name, pool=pool, producer=producer, broker=broker)
     finally:
+        unobserve()
         await broker.stop()
         relay.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await relay
         await producer.stop()
         await pool.close()
+
+
+def _lookup(consumer: EventConsumer) -> metrics.ConsumerLookup:
+    return lambda: consumer.kafka_consumer

@@ -13,7 +13,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-from services.platform import telemetry
+from services.platform import metrics, telemetry
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
@@ -58,7 +58,8 @@ def serve_http(name: str, app: FastAPI, *, host: str, port: int) -> None:
     configure_logging()
     provider = telemetry.setup(name)
     instrument_database()
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    metrics.metrics_endpoint(app)
     config = uvicorn.Config(
         app,
         host=host,

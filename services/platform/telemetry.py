@@ -29,6 +29,8 @@ from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
+from services.platform import metrics
+
 log = logging.getLogger(__name__)
 
 # Span attributes, named once. Never personal data: ids, levels and kinds only.
@@ -100,11 +102,12 @@ def _exporters() -> list[SpanExporter]:
 
 
 def setup(service_name: str) -> TracerProvider:
-    """Install the global tracer provider for this process; call once, at start-up."""
+    """Install the global tracer and meter providers for this process; call once, at start-up."""
     os.environ.setdefault("OTEL_SERVICE_NAME", service_name)
     resource = Resource.create({"service.name": service_name}).merge(
         OTELResourceDetector().detect()
     )
+    metrics.setup(resource)
     provider = TracerProvider(resource=resource)
     for exporter in _exporters():
         provider.add_span_processor(BatchSpanProcessor(exporter))

@@ -16,9 +16,10 @@ from pydantic import Field
 
 from contracts.events import Topic
 from contracts.grpc.supervision.agency.v1 import agency_pb2, agency_pb2_grpc
-from services.platform import runtime, settings, telemetry
+from services.platform import metrics, runtime, settings, telemetry
+from services.platform.health import follow_dependencies
 from services.platform.serve import configure_logging, instrument_database
-from services.tracking import consumers, schedule
+from services.tracking import consumers, schedule, store
 from services.tracking.deadlines import DeadlinePolicy
 from services.tracking.domain import SchedulePolicy
 from services.tracking.feed import ChangeFeed
@@ -33,6 +34,10 @@ class TrackingSettings(settings.CommonSettings):
     tracking_database_url: str = Field(description="PostgreSQL URL of tracking's database.")
     tracking_grpc_host: str = "127.0.0.1"
     tracking_grpc_port: int = Field(default=50051, ge=1, le=65535)
+    tracking_metrics_host: str = "127.0.0.1"
+    tracking_metrics_port: int = Field(
+        default=9464, ge=1, le=65535, description="Port of the Prometheus /metrics listener."
+    )
     deadline_policy: DeadlinePolicy = Field(
         default_factory=DeadlinePolicy,
         description="JSON: days and counting (calendar/working) by default, kind, kind/level.",
@@ -44,6 +49,9 @@ class TrackingSettings(settings.CommonSettings):
         default=0, ge=0, description="Days after the due date before escalating one level up."
     )
     scheduler_interval_seconds: float = Field(default=10.0, gt=0)
+    health_check_interval_seconds: float = Field(
+        default=5.0, gt=0, description="How often gRPC health re-checks the database and Kafka."
+    )
 
     @property
     def schedule_policy(self) -> SchedulePolicy:
@@ -79,8 +87,11 @@ async def serve(config: TrackingSettings) -> None:
     ):
         feed = ChangeFeed(running.pool)
         listening = asyncio.create_task(feed.listen())
+        pool = running.pool
+        unobserve = metrics.observe_cases(lambda: store.open_by_level(pool))
+        scrapes = metrics.start_listener(config.tracking_metrics_host, config.tracking_metrics_port)
         interceptor = aio_server_interceptor()  # type: ignore[no-untyped-call]
-        server = grpc.aio.server(interceptors=[interceptor])
+        server = grpc.aio.server(interceptors=[interceptor, metrics.RpcMetricsInterceptor()])
         agency_pb2_grpc.add_AgencyServiceServicer_to_server(
             AgencyService(running.pool, feed=feed, clock=schedule.system_clock), server
         )
@@ -92,15 +103,27 @@ async def serve(config: TrackingSettings) -> None:
         address = f"{config.tracking_grpc_host}:{config.tracking_grpc_port}"
         server.add_insecure_port(address)
         await server.start()
-        for name in ("", SERVICE_NAME):
-            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        following = asyncio.create_task(
+            follow_dependencies(
+                health_servicer,
+                ("", SERVICE_NAME),
+                {"database": running.check_database, "kafka": running.check_kafka},
+                interval=config.health_check_interval_seconds,
+            )
+        )
         log.info("tracking gRPC listening", extra={"address": address})
         await stop.wait()
+        metrics_closed = asyncio.create_task(scrapes.aclose())
         log.info("tracking stopping: draining calls")
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await following
         feed.close()
         for name in ("", SERVICE_NAME):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await server.stop(grace=10)
+        unobserve()
+        await metrics_closed
         listening.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listening

@@ -362,6 +362,23 @@ async def list_cases(
         return await _load(connection, list(rows))
 
 
+async def open_by_level(executor: db.Executor) -> dict[str, tuple[int, int]]:
+    """Cases awaiting an answer and, of them, the overdue ones, by organisation level (every
+    level, zero included), in one query."""
+    rows = await executor.fetch(
+        """
+        SELECT organisation_level AS level, count(*) AS open,
+               count(*) FILTER (WHERE overdue_at IS NOT NULL) AS overdue
+        FROM cases WHERE status = ANY($1::text[])
+        GROUP BY organisation_level
+        """,
+        [status.value for status in CaseStatus if status.answerable],
+    )
+    counts = {level.value: (0, 0) for level in Level}
+    counts.update({row["level"]: (int(row["open"]), int(row["overdue"])) for row in rows})
+    return counts
+
+
 async def record_answer(
     connection: db.Connection,
     case: Case,

@@ -30,6 +30,8 @@ class Deployment:
     traces_dir: Path
     processes: dict[str, Process]
     log_verifier_key: str = ""
+    tracking_metrics_url: str = ""
+    """Tracking's Prometheus listener (``…/metrics``); the HTTP services serve ``/metrics``."""
 
     def stop(self, signum: int = signal.SIGTERM) -> dict[str, int]:
         return {name: process.stop(signum) for name, process in self.processes.items()}
@@ -81,19 +83,23 @@ def start_services(
     database_urls: dict[str, str],
     workdir: Path,
     extra_env: dict[str, str] | None = None,
+    kafka_bootstrap: str | None = None,
 ) -> Deployment:
+    """Start the three services on ``engines`` (Kafka at ``kafka_bootstrap`` if given)."""
     workdir.mkdir(parents=True, exist_ok=True)
     traces = workdir / "traces"
     ports = {name: free_port() for name in SERVICES}
-    log_key = checkpoints.Signer.generate("supervision.test/disclosure")
+    metrics_port = free_port()
+    log_key = checkpoints.Signer.generate(f"supervision.test/{workdir.name}")
     env = {
-        "SUPERVISION_KAFKA_BOOTSTRAP_SERVERS": engines.kafka_bootstrap,
+        "SUPERVISION_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap or engines.kafka_bootstrap,
         "SUPERVISION_SUBMISSION_DATABASE_URL": database_urls["submission"],
         "SUPERVISION_TRACKING_DATABASE_URL": database_urls["tracking"],
         "SUPERVISION_DISCLOSURE_DATABASE_URL": database_urls["disclosure"],
         "SUPERVISION_SUBMISSION_HTTP_PORT": str(ports["submission"]),
         "SUPERVISION_TRACKING_GRPC_PORT": str(ports["tracking"]),
         "SUPERVISION_DISCLOSURE_HTTP_PORT": str(ports["disclosure"]),
+        "SUPERVISION_TRACKING_METRICS_PORT": str(metrics_port),
         "SUPERVISION_OUTBOX_POLL_INTERVAL_SECONDS": "0.5",
         "OTEL_TRACES_EXPORTER": "otlp_json_file",
         "SUPERVISION_OTEL_JSON_FILE": str(traces / "{service}.jsonl"),
@@ -123,4 +129,5 @@ def start_services(
         traces_dir=traces,
         processes=processes,
         log_verifier_key=log_key.verifier_key,
+        tracking_metrics_url=f"http://127.0.0.1:{metrics_port}",
     )

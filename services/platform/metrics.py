@@ -1,0 +1,548 @@
+"""Metrics for Prometheus: one OpenTelemetry meter provider per process, read at scrape time.
+
+Every instrument is named here, once (Prometheus sees the names with ``_`` for ``.`` and the
+unit appended: ``http_server_request_duration_seconds``). What is measured:
+
+* ``http.server.request.duration`` (s, histogram): recorded by the FastAPI instrumentation for
+  every request but ``/healthz``, ``/readyz`` and ``/metrics``, labelled with the route template
+  (``http.route``), never the raw path; its count gives the request rate.
+* ``rpc.server.call.duration`` (s, histogram): every gRPC call, by fully-qualified method and
+  status code (the OpenTelemetry gRPC instrumentation records spans only, so this module's
+  :class:`RpcMetricsInterceptor` records it).
+* ``supervision.consumer.lag`` (gauge): records not yet committed by a consumer group, per topic
+  and partition (log end offset minus the group's committed offset).
+* ``supervision.outbox.backlog`` (gauge) and ``supervision.outbox.age`` (s, gauge): how many
+  outbox rows are not yet published, and how long ago the oldest of them was written.
+* ``supervision.consumer.dead_letters`` (counter): events published to a ``.dlq`` topic, by
+  consumer group, topic and error kind.
+* ``supervision.cases.open`` and ``supervision.cases.overdue`` (gauges, tracking only): cases
+  awaiting an answer, and those of them past their due date, by the organisation's level.
+
+Gauges that read the database or Kafka run their query on the service's event loop when they are
+scraped, under a short timeout, and keep the result for a few seconds; a query that fails or is
+too slow leaves the gauge without a sample for that scrape rather than reporting a stale value.
+Scrapes are served from a thread (``/metrics`` through :func:`metrics_endpoint`, or the
+standalone listener of :func:`start_listener`), so that thread may wait for the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import threading
+import time
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
+from wsgiref.simple_server import WSGIServer
+
+import grpc
+from fastapi import FastAPI
+from fastapi.responses import Response
+from opentelemetry import metrics as otel_metrics
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest, start_http_server
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer
+
+    from services.platform import db
+
+log = logging.getLogger(__name__)
+
+# Instrument names, once.
+HTTP_SERVER_REQUEST_DURATION: Final = "http.server.request.duration"
+"""Recorded by the FastAPI instrumentation, not here; named for reference."""
+RPC_SERVER_CALL_DURATION: Final = "rpc.server.call.duration"
+CONSUMER_LAG: Final = "supervision.consumer.lag"
+CONSUMER_DEAD_LETTERS: Final = "supervision.consumer.dead_letters"
+OUTBOX_BACKLOG: Final = "supervision.outbox.backlog"
+OUTBOX_AGE: Final = "supervision.outbox.age"
+CASES_OPEN: Final = "supervision.cases.open"
+CASES_OVERDUE: Final = "supervision.cases.overdue"
+
+# Attribute names (OpenTelemetry semantic conventions where they have one).
+ATTR_CONSUMER_GROUP: Final = "messaging.consumer.group.name"
+ATTR_DESTINATION: Final = "messaging.destination.name"
+ATTR_PARTITION: Final = "messaging.destination.partition.id"
+ATTR_ERROR_TYPE: Final = "error.type"
+ATTR_RPC_SYSTEM: Final = "rpc.system.name"
+ATTR_RPC_METHOD: Final = "rpc.method"
+ATTR_RPC_STATUS: Final = "rpc.response.status_code"
+ATTR_LEVEL: Final = "supervision.organisation.level"
+
+PROBE_TTL_SECONDS: Final = 5.0
+"""How long a database or Kafka reading is reused: scrapes closer together cost nothing."""
+PROBE_TIMEOUT_SECONDS: Final = 2.0
+"""How long a scrape waits for one reading before that gauge goes without a sample."""
+
+METRICS_PATH: Final = "/metrics"
+
+_SEMCONV_OPT_IN: Final = "OTEL_SEMCONV_STABILITY_OPT_IN"
+
+_meter = otel_metrics.get_meter("supervision")
+_provider_lock = threading.Lock()
+_provider: MeterProvider | None = None
+
+
+def setup(resource: Resource) -> MeterProvider:
+    """Install the global meter provider, read by Prometheus; once per process (later calls return
+    the first provider). Call before instrumenting FastAPI, asyncpg or gRPC.
+
+    HTTP metrics follow the stable semantic conventions (``http.server.request.duration`` in
+    seconds, ``http.route``) unless ``OTEL_SEMCONV_STABILITY_OPT_IN`` says otherwise.
+    """
+    global _provider
+    with _provider_lock:
+        if _provider is None:
+            os.environ.setdefault(_SEMCONV_OPT_IN, "http")
+            _provider = MeterProvider(resource=resource, metric_readers=[PrometheusMetricReader()])
+            otel_metrics.set_meter_provider(_provider)
+        return _provider
+
+
+def exposition() -> bytes:
+    """Every metric in the Prometheus text format (blocks while gauges are read: not on a loop)."""
+    return generate_latest(REGISTRY)
+
+
+# Readings taken on the service's loop, for gauges observed from a scraping thread.
+
+T = TypeVar("T")
+
+
+class Probe(Generic[T]):
+    """An async reading taken on ``loop`` when a gauge is observed, kept for ``ttl`` seconds.
+
+    :meth:`read` is called from the scraping thread; it waits at most ``timeout`` for the loop
+    and returns None when the reading failed or took too long (a failure is kept for ``ttl``
+    too, so the gauges sharing a probe do not each wait for it).
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[], Awaitable[T]],
+        *,
+        loop: asyncio.AbstractEventLoop,
+        ttl: float = PROBE_TTL_SECONDS,
+        timeout: float = PROBE_TIMEOUT_SECONDS,
+    ) -> None:
+        self._fetch = fetch
+        self._loop = loop
+        self._ttl = ttl
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._value: T | None = None
+        self._read_at = float("-inf")
+
+    def read(self) -> T | None:
+        with self._lock:
+            if time.monotonic() - self._read_at < self._ttl:
+                return self._value
+            self._value = self._take()
+            self._read_at = time.monotonic()
+            return self._value
+
+    def _take(self) -> T | None:
+        if self._loop.is_closed() or _running_loop() is self._loop:
+            return None  # a reading cannot wait for the loop it would run on
+        try:
+            future = asyncio.run_coroutine_threadsafe(self._timed(), self._loop)
+        except RuntimeError:  # the loop is shutting down
+            return None
+        try:
+            return future.result(self._timeout + 0.5)
+        except Exception as error:
+            future.cancel()
+            log.warning("a metric could not be read", extra={"error": repr(error)})
+            return None
+
+    async def _timed(self) -> T:
+        async with asyncio.timeout(self._timeout):
+            return await self._fetch()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+class _Sources(Generic[T]):
+    """The probes a gauge family reads, registered by running services."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._probes: list[Probe[T]] = []
+
+    def add(self, probe: Probe[T]) -> Callable[[], None]:
+        with self._lock:
+            self._probes.append(probe)
+
+        def remove() -> None:
+            with self._lock:
+                if probe in self._probes:
+                    self._probes.remove(probe)
+
+        return remove
+
+    def readings(self) -> Iterator[T]:
+        with self._lock:
+            probes = list(self._probes)
+        for probe in probes:
+            value = probe.read()
+            if value is not None:
+                yield value
+
+
+# The outbox.
+
+
+@dataclass(frozen=True)
+class OutboxState:
+    backlog: int
+    oldest_age_seconds: float
+
+
+async def read_outbox(executor: db.Executor) -> OutboxState:
+    """One query: the unpublished rows (through the ``outbox_pending`` partial index)."""
+    row = await executor.fetchrow(
+        """
+        SELECT count(*) AS backlog,
+               coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age
+        FROM outbox WHERE published_at IS NULL
+        """
+    )
+    assert row is not None
+    return OutboxState(backlog=int(row["backlog"]), oldest_age_seconds=float(row["age"]))
+
+
+_outboxes: _Sources[OutboxState] = _Sources()
+
+
+def _observe_backlog(_: CallbackOptions) -> Iterable[Observation]:
+    return [Observation(state.backlog) for state in _outboxes.readings()]
+
+
+def _observe_outbox_age(_: CallbackOptions) -> Iterable[Observation]:
+    return [Observation(state.oldest_age_seconds) for state in _outboxes.readings()]
+
+
+_meter.create_observable_gauge(
+    OUTBOX_BACKLOG,
+    [_observe_backlog],
+    unit="{event}",
+    description="Outbox rows not yet published to Kafka.",
+)
+_meter.create_observable_gauge(
+    OUTBOX_AGE,
+    [_observe_outbox_age],
+    unit="s",
+    description="Seconds since the oldest outbox row not yet published was written (0 if none).",
+)
+
+
+# Consumers: lag and dead letters.
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    group: str
+    topic: str
+    partition: int
+    lag: int
+
+
+ConsumerLookup = Callable[[], "AIOKafkaConsumer | None"]
+"""The running Kafka consumer of a group, or None before it starts or after it stops."""
+
+
+async def read_lag(consumers: Mapping[str, ConsumerLookup]) -> list[PartitionLag]:
+    """Log end offset minus committed offset, for each partition assigned to each group (from
+    the beginning of the partition where the group has committed nothing yet)."""
+    running = [
+        (group, consumer)
+        for group, lookup in consumers.items()
+        if (consumer := lookup()) is not None
+    ]
+    per_group = await asyncio.gather(*(_group_lag(group, consumer) for group, consumer in running))
+    return [lag for lags in per_group for lag in lags]
+
+
+async def _group_lag(group: str, consumer: AIOKafkaConsumer) -> list[PartitionLag]:
+    partitions = sorted(consumer.assignment())
+    if not partitions:
+        return []
+    # All at once: each request may wait behind the consumer's own long-polling fetch.
+    ends, starts, *committed = await asyncio.gather(
+        consumer.end_offsets(partitions),
+        consumer.beginning_offsets(partitions),
+        *(consumer.committed(tp) for tp in partitions),
+    )
+    found = []
+    for tp, done in zip(partitions, committed, strict=True):
+        start = starts[tp] if done is None else max(done, starts[tp])
+        found.append(PartitionLag(group, tp.topic, tp.partition, max(ends[tp] - start, 0)))
+    return found
+
+
+_lags: _Sources[list[PartitionLag]] = _Sources()
+
+
+def _observe_lag(_: CallbackOptions) -> Iterable[Observation]:
+    return [
+        Observation(
+            item.lag,
+            {
+                ATTR_CONSUMER_GROUP: item.group,
+                ATTR_DESTINATION: item.topic,
+                ATTR_PARTITION: str(item.partition),
+            },
+        )
+        for reading in _lags.readings()
+        for item in reading
+    ]
+
+
+_meter.create_observable_gauge(
+    CONSUMER_LAG,
+    [_observe_lag],
+    unit="{message}",
+    description="Records on a partition not yet committed by the consumer group.",
+)
+
+_dead_letters = _meter.create_counter(
+    CONSUMER_DEAD_LETTERS,
+    unit="{message}",
+    description="Records published to a dead-letter topic, by consumer group, topic and error.",
+)
+
+
+def dead_lettered(*, group: str, topic: str, error_kind: str) -> None:
+    """Count one record that ``group`` could not apply and published to ``topic``'s DLQ."""
+    _dead_letters.add(
+        1, {ATTR_CONSUMER_GROUP: group, ATTR_DESTINATION: topic, ATTR_ERROR_TYPE: error_kind}
+    )
+
+
+def observe_runtime(pool: db.Pool, consumers: Mapping[str, ConsumerLookup]) -> Callable[[], None]:
+    """Report this service's outbox and its consumers' lag until the returned function is
+    called; call on the service's loop."""
+    loop = asyncio.get_running_loop()
+    removers = [
+        _outboxes.add(Probe(lambda: read_outbox(pool), loop=loop)),
+        _lags.add(Probe(lambda: read_lag(consumers), loop=loop)),
+    ]
+
+    def remove() -> None:
+        for remover in removers:
+            remover()
+
+    return remove
+
+
+# Cases (tracking).
+
+CaseCounts = Mapping[str, tuple[int, int]]
+"""Open and overdue cases by level."""
+
+_cases: _Sources[CaseCounts] = _Sources()
+
+
+def _observe_cases(index: int) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def observe(_: CallbackOptions) -> Iterable[Observation]:
+        return [
+            Observation(counts[index], {ATTR_LEVEL: level})
+            for reading in _cases.readings()
+            for level, counts in sorted(reading.items())
+        ]
+
+    return observe
+
+
+_meter.create_observable_gauge(
+    CASES_OPEN,
+    [_observe_cases(0)],
+    unit="{case}",
+    description="Cases awaiting the agency's answer, by the organisation's level.",
+)
+_meter.create_observable_gauge(
+    CASES_OVERDUE,
+    [_observe_cases(1)],
+    unit="{case}",
+    description="Cases awaiting an answer past their due date, by the organisation's level.",
+)
+
+
+def observe_cases(read: Callable[[], Awaitable[CaseCounts]]) -> Callable[[], None]:
+    """Report the counts ``read`` returns until the returned function is called; call on the
+    service's loop."""
+    return _cases.add(Probe(read, loop=asyncio.get_running_loop()))
+
+
+# gRPC.
+
+DURATION_BUCKETS: Final = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1,
+    2.5,
+    5,
+    7.5,
+    10,
+)
+"""Seconds; the boundaries the semantic conventions give for request durations (and the HTTP
+instrumentation uses)."""
+
+_rpc_duration = _meter.create_histogram(
+    RPC_SERVER_CALL_DURATION,
+    unit="s",
+    description="Duration of incoming gRPC calls (of a stream: until it ends).",
+    explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+)
+
+
+def _status_of(context: Any, error: BaseException | None) -> str:
+    code = context.code()
+    if isinstance(code, grpc.StatusCode):
+        return str(code.name)
+    if isinstance(code, int):  # grpc.aio gives the number once a handler has set it
+        return next((status.name for status in grpc.StatusCode if status.value[0] == code), "")
+    if isinstance(error, asyncio.CancelledError):
+        return "CANCELLED"
+    return "OK" if error is None else "UNKNOWN"
+
+
+class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Records ``rpc.server.call.duration`` for every call (streams: until they end)."""
+
+    async def intercept_service(
+        self, continuation: Callable[[Any], Awaitable[Any]], details: Any
+    ) -> Any:
+        handler = await continuation(details)
+        if handler is None:
+            return None
+        method = str(details.method).lstrip("/")
+
+        def record(started: float, context: Any, error: BaseException | None) -> None:
+            _rpc_duration.record(
+                time.perf_counter() - started,
+                {
+                    ATTR_RPC_SYSTEM: "grpc",
+                    ATTR_RPC_METHOD: method,
+                    ATTR_RPC_STATUS: _status_of(context, error),
+                },
+            )
+
+        behaviour = (
+            handler.unary_unary
+            or handler.unary_stream
+            or handler.stream_unary
+            or handler.stream_stream
+        )
+        if inspect.isasyncgenfunction(behaviour):  # a stream of responses, yielded
+
+            async def streamed(request: Any, context: Any) -> AsyncIterator[Any]:
+                started, error = time.perf_counter(), None
+                try:
+                    async for response in behaviour(request, context):
+                        yield response
+                except BaseException as raised:
+                    error = raised
+                    raise
+                finally:
+                    record(started, context, error)
+
+            wrapped: Callable[..., Any] = streamed
+        else:  # one response returned, or a stream written with context.write()
+
+            async def called(request: Any, context: Any) -> Any:
+                started, error = time.perf_counter(), None
+                try:
+                    return await behaviour(request, context)
+                except BaseException as raised:
+                    error = raised
+                    raise
+                finally:
+                    record(started, context, error)
+
+            wrapped = called
+        factory = {
+            (False, False): grpc.unary_unary_rpc_method_handler,
+            (False, True): grpc.unary_stream_rpc_method_handler,
+            (True, False): grpc.stream_unary_rpc_method_handler,
+            (True, True): grpc.stream_stream_rpc_method_handler,
+        }[(handler.request_streaming, handler.response_streaming)]
+        return factory(
+            wrapped,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+# Serving the metrics.
+
+
+def metrics_endpoint(app: FastAPI) -> None:
+    """``GET /metrics`` on ``app``, in the Prometheus text format, outside the OpenAPI schema."""
+
+    async def serve_metrics() -> Response:
+        body = await asyncio.to_thread(exposition)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    app.add_api_route(METRICS_PATH, serve_metrics, methods=["GET"], include_in_schema=False)
+
+
+class Listener:
+    """A standalone HTTP listener serving the metrics from a thread (for a service without an
+    HTTP server). A port that cannot be bound is logged as an error and the service runs on
+    without metrics: Prometheus then reports the target down."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.address = f"{host}:{port}"
+        self._server: WSGIServer | None = None
+        try:
+            self._server, self._thread = start_http_server(port, addr=host)
+        except OSError as error:
+            log.error(
+                "metrics listener not started; this process serves no metrics",
+                extra={"address": self.address, "error": repr(error)},
+            )
+        else:
+            log.info("metrics listening", extra={"address": self.address})
+
+    def close(self) -> None:
+        """Stop listening (waits up to half a second for the serving loop: call in a thread)."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=5)
+            self._server = None
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+
+def start_listener(host: str, port: int) -> Listener:
+    """Serve ``/metrics`` on ``host:port`` until :meth:`Listener.aclose`."""
+    return Listener(host, port)

@@ -1,0 +1,343 @@
+"""`supervision ops`, run as the operator on duty runs it (a process, with the addresses of the
+running services in its environment): the status table, the dead letters and their replay."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from contracts.events import CritiqueKind, CritiqueSubmitted, Level, OrganisationRef, Point, Topic
+from services.cli import ops
+from services.disclosure import consumers as disclosure_consumers
+from services.disclosure.domain import DisclosurePolicy
+from services.platform.cloudevents import Envelope, header_map
+from services.submission import consumers as submission_consumers
+from services.tracking import consumers as tracking_consumers
+from services.tracking import schedule
+from services.tracking.deadlines import DeadlinePolicy
+from services.tracking.domain import SchedulePolicy
+from tests.support.directory import register
+from tests.support.engines import ROOT, Engines
+from tests.support.journeys import case_of, eventually
+from tests.support.kafka import produce, read
+from tests.support.services import Deployment
+
+CRITIQUES_DLQ = f"{Topic.CRITIQUES}.dlq"
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def operator_env(deployment: Deployment, engines: Engines, tmp_path: Path) -> dict[str, str]:
+    """The environment `make run` gives the services, pointed at this module's deployment."""
+    tracking_host, tracking_port = deployment.tracking_address.rsplit(":", 1)
+    return {
+        "SUPERVISION_KAFKA_BOOTSTRAP_SERVERS": engines.kafka_bootstrap,
+        "SUPERVISION_SUBMISSION_HTTP_PORT": deployment.submission_url.rsplit(":", 1)[1],
+        "SUPERVISION_DISCLOSURE_HTTP_PORT": deployment.disclosure_url.rsplit(":", 1)[1],
+        "SUPERVISION_TRACKING_GRPC_HOST": tracking_host,
+        "SUPERVISION_TRACKING_GRPC_PORT": tracking_port,
+        **{
+            f"SUPERVISION_{name.upper()}_DATABASE_URL": url
+            for name, url in deployment.database_urls.items()
+        },
+        "SUPERVISION_RUN_DIR": str(tmp_path / "run"),
+    }
+
+
+async def supervision(env: dict[str, str], *args: str) -> Run:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SUPERVISION_", "OTEL_"))}
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "services.cli", *args),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**clean, **env, "COLUMNS": "250"},
+        cwd=ROOT,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    run = Run(process.returncode or 0, stdout.decode(), stderr.decode())
+    # Captured by pytest, and shown when a test fails: the session as the operator saw it.
+    print(f"$ supervision {' '.join(args)}  # exit {run.code}\n{run.stdout}{run.stderr}")
+    assert "Traceback" not in run.stdout + run.stderr
+    return run
+
+
+def row(run: Run, *cells: str) -> bool:
+    """Whether one line of a table has cells beginning with these, in this order."""
+    pattern = "│ ".join(re.escape(cell) + "[^│]*" for cell in cells)
+    return any(re.search(f"│ {pattern}│", line) for line in run.stdout.splitlines())
+
+
+def dlq_row(run: Run, letter: ConsumerRecord[bytes, bytes], consumer: str, kind: str) -> bool:
+    """Whether `dlq list` shows this dead letter, set aside by ``consumer`` for ``kind``."""
+    return any(
+        re.search(
+            rf"│ {re.escape(Topic.CRITIQUES)}\s*│ {letter.partition}:{letter.offset}\s*│"
+            rf".*│ {consumer}\s*│.*│ {kind}\s*│",
+            line,
+        )
+        for line in run.stdout.splitlines()
+    )
+
+
+async def dead_letters(
+    bootstrap: str, header: str, value: str, count: int = 1
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """The dead letters (at least ``count``) whose ``header`` (or ``"key"``) is ``value``, once
+    they exist."""
+
+    def matching(records: list[ConsumerRecord[bytes, bytes]]) -> list[ConsumerRecord[bytes, bytes]]:
+        if header == "key":
+            return [r for r in records if r.key == value.encode()]
+        return [r for r in records if header_map(r.headers).get(header) == value]
+
+    records = await read(
+        bootstrap, CRITIQUES_DLQ, until=lambda rs: len(matching(rs)) >= count, timeout=60
+    )
+    return matching(records)
+
+
+def of_consumer(
+    letters: list[ConsumerRecord[bytes, bytes]], consumer: str
+) -> ConsumerRecord[bytes, bytes]:
+    return next(r for r in letters if header_map(r.headers)["dlq_consumer"] == consumer)
+
+
+def envelope_headers(event_id: uuid.UUID, critique_id: uuid.UUID) -> list[tuple[str, bytes]]:
+    return Envelope(
+        id=event_id,
+        type=CritiqueSubmitted.ce_type,
+        source="urn:vn:mttq:supervision:submission",
+        time=datetime.now(UTC),
+        subject=str(critique_id),
+    ).headers({})
+
+
+def test_the_status_groups_are_those_the_services_subscribe_with() -> None:
+    subscriptions = {
+        "submission": submission_consumers.SUBSCRIPTION,
+        "tracking": tracking_consumers.subscription(
+            DeadlinePolicy(), SchedulePolicy(), clock=schedule.system_clock
+        ),
+        "disclosure": disclosure_consumers.subscription(DisclosurePolicy()),
+    }
+    for service, subscription in subscriptions.items():
+        assert subscription.name == ops.OpsSettings().group(service)
+        assert set(subscription.topics) == set(ops.CONSUMED[service])
+
+
+async def test_status_shows_the_three_services_ready(operator_env: dict[str, str]) -> None:
+    status = await supervision(operator_env, "ops", "status")
+    assert status.code == 0
+    for service in ("submission", "tracking", "disclosure"):
+        assert row(status, service, "ready"), service
+    assert "unreachable" not in status.stdout
+    assert f"{CRITIQUES_DLQ} " in status.stdout  # the dead-letter topics, with their sizes
+
+    # What the operator sees when a source is down: said so, not a traceback.
+    elsewhere = {**operator_env, "SUPERVISION_SUBMISSION_HTTP_PORT": "1"}
+    down = await supervision(elsewhere, "ops", "status")
+    assert down.code == 1
+    assert row(down, "submission", "submission /readyz unreachable: ConnectError: All")
+    assert row(down, "tracking", "ready")
+
+
+async def test_a_poison_message_is_listed_with_its_error_kind(
+    operator_env: dict[str, str], engines: Engines
+) -> None:
+    key = f"poison-{uuid.uuid4().hex[:8]}"
+    await produce(
+        engines.kafka_bootstrap, Topic.CRITIQUES, [(key.encode(), b"\x00\xff not json", [])]
+    )
+    letters = await dead_letters(engines.kafka_bootstrap, "key", key, count=2)
+    for consumer in ("tracking", "disclosure"):
+        letter = of_consumer(letters, consumer)
+        assert header_map(letter.headers)["dlq_error_kind"] == "envelope"
+
+    listed = await supervision(operator_env, "ops", "dlq", "list", "--limit", "100000")
+    assert listed.code == 0
+    for consumer in ("tracking", "disclosure"):
+        assert dlq_row(listed, of_consumer(letters, consumer), consumer, "envelope")
+    assert "ce_specversion is None, expected '1.0'" in listed.stdout
+
+    status = await supervision(operator_env, "ops", "status")
+    assert row(status, "tracking", "ready", "0", "0", f"{CRITIQUES_DLQ}: ")
+
+
+async def test_an_event_still_invalid_when_replayed_is_dead_lettered_again(
+    operator_env: dict[str, str], engines: Engines
+) -> None:
+    bootstrap = engines.kafka_bootstrap
+    critique_id, event_id = uuid.uuid4(), uuid.uuid4()
+    await produce(
+        bootstrap,
+        Topic.CRITIQUES,
+        [
+            (
+                str(critique_id).encode(),
+                json.dumps({"critique_id": str(critique_id), "title": ""}).encode(),
+                envelope_headers(event_id, critique_id),
+            )
+        ],
+    )
+    first = await dead_letters(bootstrap, "ce_id", str(event_id), count=2)
+    tracking_copy = of_consumer(first, "tracking")
+    disclosure_copy = of_consumer(first, "disclosure")
+    assert header_map(tracking_copy.headers)["dlq_error_kind"] == "payload"
+    position = f"{tracking_copy.partition}:{tracking_copy.offset}"
+
+    replayed = await supervision(
+        operator_env, "ops", "dlq", "replay", "--topic", Topic.CRITIQUES, "--offset", position,
+        "--yes",
+    )  # fmt: skip
+    assert replayed.code == 0
+    disclosure_position = f"{disclosure_copy.partition}:{disclosure_copy.offset}"
+    assert f"replayed {CRITIQUES_DLQ} {position} (with its copies {disclosure_position})" in (
+        replayed.stdout
+    )
+    assert "1 replayed" in replayed.stdout
+
+    # Still invalid: both consumers set it aside again, saying it is a replay.
+    ident = f"{CRITIQUES_DLQ}:{position}"
+    again = await dead_letters(bootstrap, ops.REPLAY_HEADER, ident, count=2)
+    assert {header_map(r.headers)["dlq_consumer"] for r in again} == {"tracking", "disclosure"}
+    for letter in again:
+        headers = header_map(letter.headers)
+        assert headers["ce_id"] == str(event_id)
+        assert headers["dlq_error_kind"] == "payload"
+        assert letter.key == str(critique_id).encode()
+        assert letter.value == tracking_copy.value
+        # One set of dlq_* headers: those of the replay's failure, not the first one's too.
+        assert [name for name, _ in letter.headers].count("dlq_offset") == 1
+    listed = await supervision(operator_env, "ops", "dlq", "list", "--limit", "100000")
+    assert f"failed again: replay of {position}" in listed.stdout
+    assert dlq_row(listed, of_consumer(again, "tracking"), "tracking", "payload")
+
+    # Replayed once: refused a second time, whichever copy is named, unless --again.
+    for named in (position, disclosure_position):
+        refused = await supervision(
+            operator_env, "ops", "dlq", "replay", "--topic", CRITIQUES_DLQ, "--offset", named,
+            "--yes",
+        )  # fmt: skip
+        assert refused.code == 1
+        assert f"Refused {CRITIQUES_DLQ} {named}: already replayed at" in refused.stderr
+        assert "--again" in refused.stderr
+    log = Path(operator_env["SUPERVISION_RUN_DIR"]) / "replayed.jsonl"
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert {e["dead_letter"] for e in entries} == {ident, f"{CRITIQUES_DLQ}:{disclosure_position}"}
+    assert {e["ce_id"] for e in entries} == {str(event_id)}
+
+
+async def test_a_dead_letter_replayed_after_the_fix_is_applied_once(
+    deployment: Deployment, operator_env: dict[str, str], engines: Engines
+) -> None:
+    """A valid submission that tracking set aside (its handler kept failing, say, until a fix
+    was deployed): once replayed, tracking opens its case; replayed again with --again, the
+    inbox keeps it from being applied twice."""
+    bootstrap = engines.kafka_bootstrap
+    directory = await register(deployment)
+    critique_id, event_id = uuid.uuid4(), uuid.uuid4()
+    event = CritiqueSubmitted(
+        critique_id=critique_id,
+        organisation=OrganisationRef(
+            id=directory.organisation_id,
+            name="Ủy ban MTTQ Việt Nam xã Hòa Bình",
+            level=Level.COMMUNE,
+        ),
+        agency_id=directory.agency_id,
+        kind=CritiqueKind.SUPERVISION_RECOMMENDATION,
+        title="Kiến nghị về chiếu sáng công cộng",
+        points=(Point(number=1, text="Lắp đèn đường tại thôn Đông."),),
+        submitted_at=datetime.now(UTC),
+    )
+    was_at = 10_000_000 + uuid.uuid4().int % 1_000_000
+    dlq_headers = [
+        ("dlq_error_kind", b"handler"),
+        ("dlq_error", b"InterfaceError: the handler failed before the fix"),
+        ("dlq_consumer", b"tracking"),
+        ("dlq_topic", Topic.CRITIQUES.encode()),
+        ("dlq_partition", b"0"),
+        ("dlq_offset", str(was_at).encode()),
+    ]
+    await produce(
+        bootstrap,
+        CRITIQUES_DLQ,
+        [
+            (
+                str(critique_id).encode(),
+                event.model_dump_json().encode(),
+                [*envelope_headers(event_id, critique_id), *dlq_headers],
+            )
+        ],
+    )
+    (letter,) = await dead_letters(bootstrap, "ce_id", str(event_id))
+    position = f"{letter.partition}:{letter.offset}"
+
+    listed = await supervision(
+        operator_env, "ops", "dlq", "list", "--topic", Topic.CRITIQUES, "--limit", "100000"
+    )
+    assert dlq_row(listed, letter, "tracking", "handler")
+    assert str(event_id) in listed.stdout
+
+    replayed = await supervision(
+        operator_env, "ops", "dlq", "replay", "--topic", Topic.CRITIQUES, "--offset", position,
+        "--yes",
+    )  # fmt: skip
+    assert replayed.code == 0
+    case = await case_of(deployment, directory, str(critique_id))
+    assert case.title == event.title
+
+    # Once more, on purpose: published again, consumed, and still one case.
+    twice = await supervision(
+        operator_env, "ops", "dlq", "replay", "--topic", Topic.CRITIQUES, "--offset", position,
+        "--again", "--yes",
+    )  # fmt: skip
+    assert twice.code == 0
+    landed = re.search(rf"→ {re.escape(Topic.CRITIQUES)} (\d+):(\d+)", twice.stdout)
+    assert landed
+    await _consumed(bootstrap, "tracking", Topic.CRITIQUES, int(landed[1]), int(landed[2]))
+    connection = await asyncpg.connect(deployment.database_urls["tracking"])
+    try:
+        cases = await connection.fetchval(
+            "SELECT count(*) FROM cases WHERE critique_id = $1", critique_id
+        )
+        applied = await connection.fetchval(
+            "SELECT count(*) FROM inbox WHERE consumer = 'tracking' AND event_id = $1", event_id
+        )
+    finally:
+        await connection.close()
+    assert (cases, applied) == (1, 1)
+
+
+async def _consumed(bootstrap: str, group: str, topic: str, partition: int, offset: int) -> None:
+    """Wait until ``group`` has committed past ``offset``."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+
+        async def past() -> bool:
+            committed = await admin.list_consumer_group_offsets(group)
+            done = committed.get(TopicPartition(topic, partition))
+            return done is not None and done.offset > offset
+
+        await eventually(past, timeout=60)
+    finally:
+        await admin.close()
