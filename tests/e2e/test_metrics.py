@@ -9,14 +9,12 @@ The outage runs on a Kafka broker of this module's own, which the test stops and
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -32,7 +30,7 @@ from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
 from services.platform import metrics
 from tests.support import kafka
 from tests.support.directory import register
-from tests.support.engines import BIN, Engines, Process, free_port, start
+from tests.support.engines import Engines, OwnKafka, free_port
 from tests.support.journeys import agency_metadata, case_of, eventually, submit
 from tests.support.services import Deployment, start_services, wait_ready
 
@@ -259,43 +257,6 @@ async def test_tracking_counts_open_cases_per_level(deployment: Deployment) -> N
 
 
 # With a Kafka that goes away.
-
-
-@dataclass
-class OwnKafka:
-    """A Kafka broker this module may stop and start again on the same data and ports."""
-
-    port: int
-    controller_port: int
-    workdir: Path
-    process: Process | None = None
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.process = start(
-            "kafka-own",
-            [str(BIN / "kafka-server")],
-            {
-                "SUPERVISION_KAFKA_PORT": str(self.port),
-                "SUPERVISION_KAFKA_CONTROLLER_PORT": str(self.controller_port),
-                "SUPERVISION_KAFKA_DATA_DIR": str(self.workdir / "kafka"),
-            },
-            self.workdir,
-        )
-        waited = subprocess.run(
-            [str(BIN / "kafka-wait"), "120", self.bootstrap],
-            capture_output=True,
-            check=False,
-        )
-        if waited.returncode != 0:
-            raise RuntimeError(f"Kafka did not start:\n{self.process.log_tail()}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop(signal.SIGTERM, timeout=60)
 
 
 @pytest.fixture(scope="module")

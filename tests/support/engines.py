@@ -124,3 +124,40 @@ def start_engines(stack: ExitStack) -> Engines:
                 f"{process.name} did not start:\n{waited.stderr.decode()}\n{process.log_tail()}"
             )
     return engines
+
+
+@dataclass
+class OwnKafka:
+    """A Kafka broker this module may stop and start again on the same data and ports."""
+
+    port: int
+    controller_port: int
+    workdir: Path
+    process: Process | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.process = start(
+            "kafka-own",
+            [str(BIN / "kafka-server")],
+            {
+                "SUPERVISION_KAFKA_PORT": str(self.port),
+                "SUPERVISION_KAFKA_CONTROLLER_PORT": str(self.controller_port),
+                "SUPERVISION_KAFKA_DATA_DIR": str(self.workdir / "kafka"),
+            },
+            self.workdir,
+        )
+        waited = subprocess.run(
+            [str(BIN / "kafka-wait"), "120", self.bootstrap],
+            capture_output=True,
+            check=False,
+        )
+        if waited.returncode != 0:
+            raise RuntimeError(f"Kafka did not start:\n{self.process.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop(signal.SIGTERM, timeout=60)
