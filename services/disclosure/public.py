@@ -9,6 +9,7 @@ mirrors and ETags), its redactions are logged, and it is appended to the transpa
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from services.disclosure.domain import (
 )
 from services.platform import db
 
+log = logging.getLogger(__name__)
 WITHDRAWN_TITLE = "Đã rút / Withdrawn"
 
 Appender = Callable[[db.Connection, uuid.UUID, bytes, datetime], Awaitable[object]]
@@ -186,6 +188,14 @@ async def refresh(
     )
     if append is not None:
         await append(connection, critique_id, document, now)
+    log.info(
+        "record published" if row["public_document"] is None else "record republished",
+        extra={
+            "critique_id": str(critique_id),
+            "status": record.status,
+            "redactions": len(record.redactions),
+        },
+    )
     return True
 
 

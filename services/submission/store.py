@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -30,6 +31,7 @@ from services.platform import db, outbox
 from services.submission.directory import Organisation
 
 SOURCE = "urn:vn:mttq:supervision:submission"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,15 @@ async def submit(
         ),
         source=SOURCE,
         occurred_at=now,
+    )
+    log.info(
+        "critique submitted",
+        extra={
+            "critique_id": str(critique_id),
+            "organisation_id": organisation.id,
+            "agency_id": agency_id,
+            "kind": kind.value,
+        },
     )
     return critique_id
 

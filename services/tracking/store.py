@@ -7,6 +7,7 @@ deadline steps and its event (outbox) in the caller's transaction.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -39,6 +40,7 @@ from services.tracking.deadlines import DeadlinePolicy, compute_due
 from services.tracking.domain import VIETNAM, CaseStatus, Change, SchedulePolicy
 
 SOURCE = "urn:vn:mttq:supervision:tracking"
+log = logging.getLogger(__name__)
 TOKENS = tokens.TokenStore(table="agency_tokens", owner_column="agency_id", owners="agencies")
 
 
@@ -213,6 +215,15 @@ async def open_case(
         ),
         source=SOURCE,
         occurred_at=now,
+    )
+    log.info(
+        "case opened",
+        extra={
+            "case_id": str(case_id),
+            "critique_id": str(submitted.critique_id),
+            "agency_id": submitted.agency_id,
+            "due_date": due.due_date.isoformat(),
+        },
     )
     return case_id
 
@@ -421,6 +432,15 @@ async def record_answer(
         ),
         source=SOURCE,
         occurred_at=answered_at,
+    )
+    log.info(
+        "case answered",
+        extra={
+            "case_id": str(case.id),
+            "critique_id": str(case.critique_id),
+            "agency_id": case.agency_id,
+            "late": late,
+        },
     )
 
 
