@@ -1,8 +1,9 @@
 """OpenTelemetry set-up from the standard ``OTEL_*`` variables, and the project's span attributes.
 
 Exporters are chosen by ``OTEL_TRACES_EXPORTER`` (comma-separated) and loaded through the SDK's
-``opentelemetry_traces_exporter`` entry points, so ``otlp`` (OTLP/HTTP), ``console`` and ``none``
-work as everywhere. This project adds ``otlp_json_file``: one OTLP/JSON
+``opentelemetry_traces_exporter`` entry points: ``otlp_proto_http`` (OTLP/HTTP, for production),
+``zipkin_json``, ``console`` and ``none`` work as everywhere (``otlp`` needs the gRPC exporter,
+which is not installed). This project adds ``otlp_json_file``: one OTLP/JSON
 ``ExportTraceServiceRequest`` per line, the format of the OpenTelemetry Collector's file
 exporter, written to the path in ``SUPERVISION_OTEL_JSON_FILE`` (``{service}`` in it is replaced
 by the service name).
