@@ -30,7 +30,9 @@ def _problem(*statuses: int) -> dict[int | str, dict[str, object]]:
 
 def limited(request: Request) -> None:
     """Public but not unlimited: one client (by address) cannot starve the others."""
-    limiter: RateLimiter = request.app.state.limiter
+    limiter: RateLimiter | None = getattr(request.app.state, "limiter", None)
+    if limiter is None:
+        return
     client = request.client.host if request.client else "unknown"
     wait = limiter.take(client)
     if wait:

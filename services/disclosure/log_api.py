@@ -18,15 +18,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from contracts.problems import FieldViolation, Problem
 from services.disclosure import transparency
 from services.disclosure.checkpoints import Signer
+from services.disclosure.http import Limited
 from services.platform.http import DatabasePool, ProblemError
-from services.platform.ratelimit import RateLimiter, retry_after
 
 router = APIRouter(prefix="/v1/log", tags=["transparency log"])
 
@@ -41,24 +41,6 @@ def _problem(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def _text(description: str, *statuses: int) -> dict[int | str, dict[str, Any]]:
     return {200: {"description": description, "content": {"text/plain": {}}}, **_problem(*statuses)}
-
-
-def _limited(request: Request) -> None:
-    limiter: RateLimiter | None = getattr(request.app.state, "limiter", None)
-    if limiter is None:
-        return
-    wait = limiter.take(request.client.host if request.client else "unknown")
-    if wait:
-        raise ProblemError(
-            429,
-            "rate-limited",
-            "Too many requests",
-            detail=f"retry in {retry_after(wait)} s",
-            headers={"Retry-After": retry_after(wait)},
-        )
-
-
-Limited = Annotated[None, Depends(_limited)]
 
 
 def _out_of_range(error: transparency.OutOfRange, names: dict[str, str]) -> ProblemError:
