@@ -9,7 +9,6 @@ import json
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import ExitStack
 from typing import Any
 
 import grpc
@@ -20,7 +19,7 @@ from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
 from tests.support.directory import Directory, register
 from tests.support.engines import Engines
-from tests.support.services import Deployment, start_services, wait_ready
+from tests.support.services import Deployment, deployed
 
 RATE_PER_SECOND, BURST = 5, 40
 
@@ -28,22 +27,14 @@ RATE_PER_SECOND, BURST = 5, 40
 @pytest.fixture(scope="module")
 async def deployment(engines: Engines) -> AsyncIterator[Deployment]:
     """The services with a tight rate limit, so that a flood can be shown to be contained."""
-    urls = {
-        name: await engines.create_database(name)
-        for name in ("submission", "tracking", "disclosure")
-    }
-    with ExitStack() as stack:
-        running = start_services(
-            stack,
-            engines,
-            urls,
-            engines.workdir / f"submission-{uuid.uuid4().hex[:6]}",
-            extra_env={
-                "SUPERVISION_SUBMISSION_RATE_PER_SECOND": str(RATE_PER_SECOND),
-                "SUPERVISION_SUBMISSION_RATE_BURST": str(BURST),
-            },
-        )
-        await wait_ready(running)
+    async with deployed(
+        engines,
+        "submission",
+        extra_env={
+            "SUPERVISION_SUBMISSION_RATE_PER_SECOND": str(RATE_PER_SECOND),
+            "SUPERVISION_SUBMISSION_RATE_BURST": str(BURST),
+        },
+    ) as running:
         yield running
 
 

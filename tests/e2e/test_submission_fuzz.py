@@ -11,9 +11,7 @@ positive_data_acceptance (see ``submission_api``)."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -33,7 +31,7 @@ from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
 from tests.support.directory import Directory, register
 from tests.support.engines import Engines
-from tests.support.services import Deployment, start_services, wait_ready
+from tests.support.services import Deployment, deployed
 
 Case = schemathesis.Case[Any]
 Operation = APIOperation[Any, Any, Any, Any]
@@ -53,22 +51,14 @@ schemathesis.openapi.media_type(
 async def deployment(engines: Engines) -> AsyncIterator[Deployment]:
     """The services with rate limits the fuzzer will not reach (429 is documented, but a run
     that is mostly refused tests little)."""
-    urls = {
-        name: await engines.create_database(name)
-        for name in ("submission", "tracking", "disclosure")
-    }
-    with ExitStack() as stack:
-        running = start_services(
-            stack,
-            engines,
-            urls,
-            engines.workdir / f"fuzz-{uuid.uuid4().hex[:6]}",
-            extra_env={
-                "SUPERVISION_SUBMISSION_RATE_PER_SECOND": "1000",
-                "SUPERVISION_SUBMISSION_RATE_BURST": "10000",
-            },
-        )
-        await wait_ready(running)
+    async with deployed(
+        engines,
+        "fuzz",
+        extra_env={
+            "SUPERVISION_SUBMISSION_RATE_PER_SECOND": "1000",
+            "SUPERVISION_SUBMISSION_RATE_BURST": "10000",
+        },
+    ) as running:
         yield running
 
 

@@ -11,7 +11,6 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
 from services.platform.telemetry import ATTR_CRITIQUE_ID
 from tests.support.directory import register
 from tests.support.engines import Engines
-from tests.support.services import Deployment, start_services, wait_ready
+from tests.support.services import Deployment, deployed
 from tests.support.zipkin import Zipkin, ZipkinSpan
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -72,19 +71,7 @@ class Journey:
 @pytest.fixture(scope="module")
 async def traced(engines: Engines, zipkin: Zipkin) -> AsyncIterator[Deployment]:
     """The three services exporting to the test's Zipkin and to OTLP/JSON files."""
-    urls = {
-        name: await engines.create_database(name)
-        for name in ("submission", "tracking", "disclosure")
-    }
-    with ExitStack() as stack:
-        running = start_services(
-            stack,
-            engines,
-            urls,
-            engines.workdir / f"e2e-zipkin-{uuid.uuid4().hex[:6]}",
-            extra_env=zipkin.exporter_env(),
-        )
-        await wait_ready(running)
+    async with deployed(engines, "e2e-zipkin", extra_env=zipkin.exporter_env()) as running:
         yield running
 
 

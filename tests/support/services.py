@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
+import uuid
+from collections.abc import AsyncIterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,3 +134,29 @@ def start_services(
         log_verifier_key=log_key.verifier_key,
         tracking_metrics_url=f"http://127.0.0.1:{metrics_port}",
     )
+
+
+@contextlib.asynccontextmanager
+async def deployed(
+    engines: Engines,
+    name: str,
+    *,
+    extra_env: dict[str, str] | None = None,
+    kafka_bootstrap: str | None = None,
+) -> AsyncIterator[Deployment]:
+    """The three services, ready, on databases of their own; stopped on leaving."""
+    urls = {
+        service: await engines.create_database(service)
+        for service in ("submission", "tracking", "disclosure")
+    }
+    with ExitStack() as stack:
+        running = start_services(
+            stack,
+            engines,
+            urls,
+            engines.workdir / f"{name}-{uuid.uuid4().hex[:6]}",
+            extra_env=extra_env,
+            kafka_bootstrap=kafka_bootstrap,
+        )
+        await wait_ready(running)
+        yield running
