@@ -23,11 +23,10 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from contracts.disclosure_api import AgencyPage, AgencyReport, PublicRecord
-from contracts.problems import Problem
 from services.disclosure import public, scorecards
 from services.disclosure.http import Filter, Limited
 from services.platform import db
-from services.platform.http import DatabasePool, ProblemError
+from services.platform.http import DatabasePool, ProblemError, problem_responses
 
 router = APIRouter()
 
@@ -61,10 +60,6 @@ DISPOSITION_LABELS = {
     "partly_accepted": "Tiếp thu một phần / Partly accepted",
     "not_accepted": "Không tiếp thu / Not accepted",
 }
-
-
-def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in statuses}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +259,7 @@ Slug = Annotated[str, Path(max_length=64)]
 @router.get(
     "/feeds/records.atom",
     response_class=Response,
-    responses={**_ATOM_RESPONSES, **_problems(429)},
+    responses={**_ATOM_RESPONSES, **problem_responses(429)},
     tags=["feeds"],
     summary="Atom feed of the records published or changed last",
 )
@@ -283,7 +278,7 @@ async def records_feed(
 @router.get(
     "/feeds/agencies/{agency_id}.atom",
     response_class=Response,
-    responses={**_ATOM_RESPONSES, **_problems(404, 422, 429)},
+    responses={**_ATOM_RESPONSES, **problem_responses(404, 422, 429)},
     tags=["feeds"],
     summary="Atom feed of one agency's records published or changed last",
 )
@@ -310,7 +305,7 @@ async def agency_feed(
 @router.get(
     "/feeds/organisations/{organisation_id}.atom",
     response_class=Response,
-    responses={**_ATOM_RESPONSES, **_problems(422, 429)},
+    responses={**_ATOM_RESPONSES, **problem_responses(422, 429)},
     tags=["feeds"],
     summary="Atom feed of one organisation's records published or changed last",
     description="Disclosure keeps no directory of organisations: an organisation with no"
@@ -491,7 +486,7 @@ async def _export(
             "description": "One PublicRecord per line, as /v1/records/{id} gives it",
             "headers": _LAST_CHANGE,
         },
-        **_problems(422, 429),
+        **problem_responses(422, 429),
     },
     tags=["exports"],
     summary="Every matching record as JSON Lines, oldest publication first (streamed)",
@@ -520,7 +515,7 @@ async def export_jsonl(
             + ". Free text that a spreadsheet would run as a formula starts with an apostrophe.",
             "headers": _LAST_CHANGE,
         },
-        **_problems(422, 429),
+        **problem_responses(422, 429),
     },
     tags=["exports"],
     summary="Every matching record's points as CSV, oldest publication first (streamed)",
@@ -562,7 +557,7 @@ def _unknown_agency() -> ProblemError:
 @router.get(
     "/v1/agencies",
     response_model=AgencyPage,
-    responses=_problems(422, 429),
+    responses=problem_responses(422, 429),
     tags=["agencies"],
     summary="Known agencies with their scorecards, by id",
     description=SCORECARD_DESCRIPTION,
@@ -586,7 +581,7 @@ async def list_agencies(
 @router.get(
     "/v1/agencies/{agency_id}",
     response_model=AgencyReport,
-    responses=_problems(404, 422, 429),
+    responses=problem_responses(404, 422, 429),
     tags=["agencies"],
     summary="One agency with its scorecard",
     description=SCORECARD_DESCRIPTION,

@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from contracts.disclosure_api import ChangeFeed, PublicRecord, RecordPage
-from contracts.problems import Problem
 from services.disclosure import public
 from services.disclosure.domain import RecordStatus
 from services.platform import cursor
@@ -17,15 +16,12 @@ from services.platform.http import (
     DatabasePool,
     ProblemError,
     page_after,
+    problem_responses,
 )
 from services.platform.ratelimit import RateLimiter, retry_after
 
 router = APIRouter()
 MAX_PAGE = 200
-
-
-def _problem(*statuses: int) -> dict[int | str, dict[str, object]]:
-    return {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in statuses}
 
 
 def limited(request: Request) -> None:
@@ -97,7 +93,7 @@ Filter = Annotated[public.RecordFilter, Depends(_filter)]
 @router.get(
     "/v1/records",
     response_model=RecordPage,
-    responses=_problem(422, 429),
+    responses=problem_responses(422, 429),
     tags=["records"],
     summary="Disclosed records, most recently published first",
 )
@@ -124,7 +120,7 @@ async def list_records(
 @router.get(
     "/v1/records/{critique_id}",
     response_model=PublicRecord,
-    responses={304: {"description": "Not modified (If-None-Match)"}, **_problem(404, 429)},
+    responses={304: {"description": "Not modified (If-None-Match)"}, **problem_responses(404, 429)},
     tags=["records"],
     summary="One disclosed record, with its ETag",
 )
@@ -154,7 +150,7 @@ async def get_record(
 @router.get(
     "/v1/changes",
     response_model=ChangeFeed,
-    responses=_problem(422, 429),
+    responses=problem_responses(422, 429),
     tags=["records"],
     summary="Records published or changed since a change number, for mirrors",
 )

@@ -22,11 +22,11 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from contracts.problems import FieldViolation, Problem
+from contracts.problems import FieldViolation
 from services.disclosure import transparency
 from services.disclosure.checkpoints import Signer
 from services.disclosure.http import Limited
-from services.platform.http import DatabasePool, ProblemError
+from services.platform.http import DatabasePool, ProblemError, problem_responses
 
 router = APIRouter(prefix="/v1/log", tags=["transparency log"])
 
@@ -35,12 +35,11 @@ _IMMUTABLE: Final = {"Cache-Control": "public, max-age=86400"}
 _TEXT: Final = "text/plain; charset=utf-8"
 
 
-def _problem(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in statuses}
-
-
 def _text(description: str, *statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {200: {"description": description, "content": {"text/plain": {}}}, **_problem(*statuses)}
+    return {
+        200: {"description": description, "content": {"text/plain": {}}},
+        **problem_responses(*statuses),
+    }
 
 
 def _out_of_range(error: transparency.OutOfRange, names: dict[str, str]) -> ProblemError:
@@ -151,7 +150,7 @@ def _decoded(document: bytes) -> Any:
 @router.get(
     "/leaves/{index}",
     response_model=LeafOut,
-    responses=_problem(404, 422, 429),
+    responses=problem_responses(404, 422, 429),
     summary="One leaf: a published document, byte for byte",
 )
 async def get_leaf(
@@ -173,7 +172,7 @@ async def get_leaf(
 @router.get(
     "/critiques/{critique_id}",
     response_model=CritiqueLeaves,
-    responses=_problem(404, 422, 429),
+    responses=problem_responses(404, 422, 429),
     summary="The leaves of one critique's public document, oldest first",
 )
 async def get_critique_leaves(
@@ -194,7 +193,7 @@ async def get_critique_leaves(
 @router.get(
     "/proofs/inclusion",
     response_model=InclusionProofOut,
-    responses=_problem(422, 429),
+    responses=problem_responses(422, 429),
     summary="Proof that a leaf is in the tree of a given size",
 )
 async def get_inclusion_proof(
@@ -215,7 +214,7 @@ async def get_inclusion_proof(
 @router.get(
     "/proofs/consistency",
     response_model=ConsistencyProofOut,
-    responses=_problem(422, 429),
+    responses=problem_responses(422, 429),
     summary="Proof that the tree of one size is a prefix of the tree of a larger size",
 )
 async def get_consistency_proof(

@@ -64,6 +64,29 @@ class ProblemError(Exception):
         self.headers = headers
 
 
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+
+def problem_responses(
+    *statuses: int, headers: dict[int, dict[str, Any]] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for errors sent as problem+json (429 with its Retry-After)."""
+    documented = {429: _RETRY_AFTER, **(headers or {})}
+    return {
+        status: {
+            "model": Problem,
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+            **({"headers": documented[status]} if status in documented else {}),
+        }
+        for status in statuses
+    }
+
+
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(
         problem.model_dump(exclude_none=True),

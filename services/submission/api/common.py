@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import trace
 
-from contracts.problems import FieldViolation, Problem
+from contracts.problems import FieldViolation
 from contracts.submission_api import (
     CritiqueOut,
     CritiqueStatus,
@@ -19,6 +19,7 @@ from services.platform import telemetry
 from services.platform.http import (
     DatabasePool,
     ProblemError,
+    problem_responses,
 )
 from services.platform.ratelimit import RateLimiter, retry_after
 from services.submission import directory, store
@@ -30,31 +31,16 @@ PDF_MAGIC = b"%PDF-"
 BINARY = {"type": "string", "format": "binary"}
 
 
-_PROBLEM_HEADERS: dict[int, dict[str, Any]] = {
-    401: {
-        "WWW-Authenticate": {
-            "description": 'Bearer realm="submission"',
-            "schema": {"type": "string"},
-        }
-    },
-    429: {
-        "Retry-After": {
-            "description": "Seconds to wait before retrying.",
-            "schema": {"type": "integer", "minimum": 1},
-        }
-    },
+_WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {
+        "description": 'Bearer realm="submission"',
+        "schema": {"type": "string"},
+    }
 }
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        status: {
-            "model": Problem,
-            "content": {"application/problem+json": {}},
-            **({"headers": _PROBLEM_HEADERS[status]} if status in _PROBLEM_HEADERS else {}),
-        }
-        for status in statuses
-    }
+    return problem_responses(*statuses, headers={401: _WWW_AUTHENTICATE})
 
 
 def critique_out(critique: store.Critique) -> CritiqueOut:
