@@ -8,7 +8,7 @@ UV := $(BOOTSTRAP)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help install kafka-libs zipkin-libs tools run test test-unit test-integration test-e2e lint format protos openapi clean
+.PHONY: help install kafka-libs zipkin-libs tools run test test-faults test-unit test-integration test-e2e lint format protos openapi clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -35,8 +35,11 @@ tools: ## Build the pinned grpcurl the tests drive, with Go (cached in .cache/bi
 run: install kafka-libs zipkin-libs ## Start PostgreSQL, Kafka, Zipkin and the three services on loopback (Ctrl-C stops)
 	@PATH="$(CURDIR)/.venv/bin:$$PATH" infra/bin/run
 
-test: install kafka-libs zipkin-libs tools lint ## Lint, then run the whole suite on the real engines
-	$(RUN) pytest
+test: install kafka-libs zipkin-libs tools lint ## Lint, then run the whole suite on the real engines (all but the fault tests)
+	$(RUN) pytest -m "not faults"
+
+test-faults: install kafka-libs ## The fault tests: crashes, restarts and a broker cluster under load (minutes)
+	$(RUN) pytest -m faults
 
 test-unit: install ## Only the fast unit tests
 	$(RUN) pytest -m unit

@@ -30,8 +30,9 @@ def engines() -> Iterator[Engines]:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test by its folder, so ``-m unit`` / ``integration`` / ``e2e`` select them."""
+    """Mark each test by its folder, so ``-m unit`` / ``integration`` / ``e2e`` / ``faults``
+    select them."""
     for item in items:
-        for kind in ("unit", "integration", "e2e"):
+        for kind in ("unit", "integration", "e2e", "faults"):
             if f"/tests/{kind}/" in str(item.path):
                 item.add_marker(getattr(pytest.mark, kind))

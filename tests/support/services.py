@@ -10,7 +10,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,13 @@ from tests.support.engines import Engines, Process, free_port, start
 SERVICES = ("submission", "tracking", "disclosure")
 
 
+@dataclass(frozen=True)
+class Launch:
+    argv: list[str]
+    env: dict[str, str]
+    log_dir: Path
+
+
 @dataclass
 class Deployment:
     submission_url: str
@@ -35,6 +42,16 @@ class Deployment:
     log_verifier_key: str = ""
     tracking_metrics_url: str = ""
     """Tracking's Prometheus listener (``…/metrics``); the HTTP services serve ``/metrics``."""
+    launches: dict[str, Launch] = field(default_factory=dict)
+    """How each process was started, so a test can start it again after stopping or killing it."""
+
+    def restart(self, name: str, signum: int = signal.SIGTERM) -> Process:
+        """Stop ``name`` with ``signum`` (if still running) and start it again, same ports and
+        settings; its log continues in the same file."""
+        self.processes[name].stop(signum)
+        launch = self.launches[name]
+        self.processes[name] = start(name, launch.argv, launch.env, launch.log_dir)
+        return self.processes[name]
 
     def stop(self, signum: int = signal.SIGTERM) -> dict[str, int]:
         return {name: process.stop(signum) for name, process in self.processes.items()}
@@ -114,17 +131,19 @@ def start_services(
         "SUPERVISION_DISCLOSURE_RATE_BURST": "10000",
         **(extra_env or {}),
     }
-    processes = {}
-    for name in SERVICES:
-        process = start(
-            name,
+    launches = {
+        name: Launch(
             [sys.executable, "-m", "services.cli", "serve", name],
             {**env, "OTEL_SERVICE_NAME": name, "PYTHONUNBUFFERED": "1"},
             workdir,
         )
-        stack.callback(process.stop)
-        processes[name] = process
-    return Deployment(
+        for name in SERVICES
+    }
+    processes = {
+        name: start(name, launch.argv, launch.env, launch.log_dir)
+        for name, launch in launches.items()
+    }
+    deployment = Deployment(
         submission_url=f"http://127.0.0.1:{ports['submission']}",
         disclosure_url=f"http://127.0.0.1:{ports['disclosure']}",
         tracking_address=f"127.0.0.1:{ports['tracking']}",
@@ -133,7 +152,11 @@ def start_services(
         processes=processes,
         log_verifier_key=log_key.verifier_key,
         tracking_metrics_url=f"http://127.0.0.1:{metrics_port}",
+        launches=launches,
     )
+    # The deployment's current processes, which a test may have restarted.
+    stack.callback(deployment.stop)
+    return deployment
 
 
 @contextlib.asynccontextmanager
