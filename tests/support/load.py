@@ -175,7 +175,11 @@ class Load:
     async def _answer(self, agency: pb_grpc.AgencyServiceStub, case: pb.Case) -> None:
         answers = [
             # Not the case id: a UUID ending in twelve digits reads as a citizen ID, redacted.
-            (point.number, pb.DISPOSITION_ACCEPTED, f"Tiếp thu điểm {point.number}: {case.title}.")
+            (
+                point.number,
+                int(pb.DISPOSITION_ACCEPTED),
+                f"Tiếp thu điểm {point.number}: {case.title}.",
+            )
             for point in case.points
         ]
         await agency.SubmitAnswer(
@@ -184,7 +188,9 @@ class Load:
                 # The same request id on every retry: a lost reply does not make a second answer.
                 request_id=str(uuid.uuid5(uuid.NAMESPACE_URL, case.case_id)),
                 answers=[
-                    pb.PointAnswer(point_number=n, disposition=d, explanation=e)
+                    pb.PointAnswer(
+                        point_number=n, disposition=pb.Disposition.ValueType(d), explanation=e
+                    )
                     for n, d, e in answers
                 ],
             ),
