@@ -9,17 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
-from pathlib import Path
 
-import asyncpg
 import grpc
 import httpx
 import pytest
@@ -27,77 +20,30 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.tracking.main import SERVICE_NAME
 from tests.support.directory import Directory, register
-from tests.support.engines import BIN, Engines, Process, free_port, start
+from tests.support.engines import Engines
 from tests.support.journeys import case_of, critique_body, eventually
+from tests.support.postgres import OwnPostgres, own_postgres
 from tests.support.services import Deployment, start_services, wait_ready
 
 WITHIN = 15.0
 """How soon readiness must follow PostgreSQL, either way."""
 
 
-@dataclass
-class OwnPostgres:
-    """A PostgreSQL server this module may stop and start again on the same data and port."""
-
-    port: int
-    workdir: Path
-    process: Process | None = None
-
-    @property
-    def env(self) -> dict[str, str]:
-        return {
-            "SUPERVISION_PG_HOST": "127.0.0.1",
-            "SUPERVISION_PG_PORT": str(self.port),
-            "SUPERVISION_PG_DATA_DIR": str(self.workdir / "postgres"),
-        }
-
-    def url(self, database: str) -> str:
-        return f"postgresql://supervision@127.0.0.1:{self.port}/{database}"
-
-    def start(self) -> None:
-        self.process = start("postgres-own", [str(BIN / "postgres-server")], self.env, self.workdir)
-        waited = subprocess.run(
-            [str(BIN / "postgres-wait"), "60"],
-            env={**os.environ, **self.env},
-            capture_output=True,
-            check=False,
-        )
-        if waited.returncode != 0:
-            raise RuntimeError(f"PostgreSQL did not start:\n{self.process.log_tail()}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop(signal.SIGINT)  # fast shutdown: clients are disconnected now
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[OwnPostgres]:
+    with own_postgres("readiness") as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
-def own_postgres() -> Iterator[OwnPostgres]:
-    with ExitStack() as stack:
-        workdir = Path(tempfile.mkdtemp(prefix="supervision-readiness-"))
-        workdir.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data directory
-        stack.callback(lambda: subprocess.run(["rm", "-rf", str(workdir)], check=False))
-        postgres = OwnPostgres(port=free_port(), workdir=workdir)
-        postgres.start()
-        stack.callback(postgres.stop)
-        yield postgres
-
-
-@pytest.fixture(scope="module")
-async def own_deployment(engines: Engines, own_postgres: OwnPostgres) -> AsyncIterator[Deployment]:
-    urls = {}
-    for name in ("submission", "tracking", "disclosure"):
-        connection = await asyncpg.connect(own_postgres.url("postgres"))
-        try:
-            await connection.execute(f'CREATE DATABASE "readiness_{name}"')
-        finally:
-            await connection.close()
-        urls[name] = own_postgres.url(f"readiness_{name}")
+async def own_deployment(engines: Engines, postgres: OwnPostgres) -> AsyncIterator[Deployment]:
+    urls = await postgres.create_databases("readiness")
     with ExitStack() as stack:
         deployment = start_services(
             stack,
             engines,
             urls,
-            own_postgres.workdir / "services",
+            postgres.workdir / "services",
             extra_env={"SUPERVISION_HEALTH_CHECK_INTERVAL_SECONDS": "1"},
         )
         await wait_ready(deployment)
@@ -163,14 +109,14 @@ async def post_critique(deployment: Deployment, directory: Directory) -> httpx.R
 
 
 async def test_readiness_follows_postgresql_down_and_back(
-    own_deployment: Deployment, own_postgres: OwnPostgres
+    own_deployment: Deployment, postgres: OwnPostgres
 ) -> None:
     deployment = own_deployment
     directory = await register(deployment)
     assert await readiness(deployment) == READY
 
     stopping = time.monotonic()
-    await asyncio.to_thread(own_postgres.stop)
+    await asyncio.to_thread(postgres.stop)
     went = await until(deployment, NOT_READY, since=stopping)
     print(f"not ready {went:.1f} s after PostgreSQL was told to stop")
 
@@ -188,7 +134,7 @@ async def test_readiness_follows_postgresql_down_and_back(
         assert process.popen.poll() is None, process.log_tail()
 
     starting = time.monotonic()
-    await asyncio.to_thread(own_postgres.start)
+    await asyncio.to_thread(postgres.start)
     back = await until(deployment, READY, since=starting)
     print(f"ready again {back:.1f} s after PostgreSQL was started")
 
