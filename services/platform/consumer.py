@@ -28,6 +28,7 @@ from opentelemetry import trace
 from contracts.events import CritiqueEvent, Event
 from services.platform import db, metrics, telemetry
 from services.platform.cloudevents import Envelope, UndecodableEvent, decode, header_map
+from services.platform.db import TRANSIENT_ERRORS as TRANSIENT_ERRORS
 from services.platform.outbox import MAX_EVENT_BYTES
 
 log = logging.getLogger(__name__)
@@ -36,15 +37,6 @@ tracer = trace.get_tracer(__name__)
 Handler = Callable[[db.Connection, Envelope, Any], Awaitable[None]]
 """Applies one event inside the consumer's transaction; raises to refuse it."""
 
-TRANSIENT_ERRORS: Final = (
-    OSError,
-    TimeoutError,
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-)
-"""Failures of the infrastructure, not of the event: retried without end, never dead-lettered."""
 
 DLQ_HEADER_PREFIX: Final = "dlq_"
 

@@ -11,10 +11,26 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+TRANSIENT_ERRORS: Final = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    # A pooled connection whose server went away mid-transaction can come back in a state its
+    # protocol cannot leave ("cannot switch to state 15; another operation is in progress",
+    # MagicStack/asyncpg#784): the connection is broken, not the request or the event.
+    asyncpg.InternalClientError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+"""Failures of the infrastructure (the database or the network away), not of the request or the
+event: consumers retry them without end and never dead-letter them; APIs answer 503 or
+UNAVAILABLE."""
 
 log = logging.getLogger(__name__)
 

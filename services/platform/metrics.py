@@ -28,7 +28,7 @@ standalone listener of :func:`start_listener`), so that thread may wait for the 
 from __future__ import annotations
 
 import asyncio
-import inspect
+import contextlib
 import logging
 import os
 import threading
@@ -54,6 +54,8 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest, start_http_server
+
+from services.platform.grpc_server import AroundInterceptor
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
@@ -433,71 +435,30 @@ def _status_of(context: Any, error: BaseException | None) -> str:
     return "OK" if error is None else "UNKNOWN"
 
 
-class RpcMetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+@contextlib.asynccontextmanager
+async def _timed(method: str, context: Any) -> AsyncIterator[None]:
+    started, error = time.perf_counter(), None
+    try:
+        yield
+    except BaseException as raised:
+        error = raised
+        raise
+    finally:
+        _rpc_duration.record(
+            time.perf_counter() - started,
+            {
+                ATTR_RPC_SYSTEM: "grpc",
+                ATTR_RPC_METHOD: method,
+                ATTR_RPC_STATUS: _status_of(context, error),
+            },
+        )
+
+
+class RpcMetricsInterceptor(AroundInterceptor):
     """Records ``rpc.server.call.duration`` for every call (streams: until they end)."""
 
-    async def intercept_service(
-        self, continuation: Callable[[Any], Awaitable[Any]], details: Any
-    ) -> Any:
-        handler = await continuation(details)
-        if handler is None:
-            return None
-        method = str(details.method).lstrip("/")
-
-        def record(started: float, context: Any, error: BaseException | None) -> None:
-            _rpc_duration.record(
-                time.perf_counter() - started,
-                {
-                    ATTR_RPC_SYSTEM: "grpc",
-                    ATTR_RPC_METHOD: method,
-                    ATTR_RPC_STATUS: _status_of(context, error),
-                },
-            )
-
-        behaviour = (
-            handler.unary_unary
-            or handler.unary_stream
-            or handler.stream_unary
-            or handler.stream_stream
-        )
-        if inspect.isasyncgenfunction(behaviour):  # a stream of responses, yielded
-
-            async def streamed(request: Any, context: Any) -> AsyncIterator[Any]:
-                started, error = time.perf_counter(), None
-                try:
-                    async for response in behaviour(request, context):
-                        yield response
-                except BaseException as raised:
-                    error = raised
-                    raise
-                finally:
-                    record(started, context, error)
-
-            wrapped: Callable[..., Any] = streamed
-        else:  # one response returned, or a stream written with context.write()
-
-            async def called(request: Any, context: Any) -> Any:
-                started, error = time.perf_counter(), None
-                try:
-                    return await behaviour(request, context)
-                except BaseException as raised:
-                    error = raised
-                    raise
-                finally:
-                    record(started, context, error)
-
-            wrapped = called
-        factory = {
-            (False, False): grpc.unary_unary_rpc_method_handler,
-            (False, True): grpc.unary_stream_rpc_method_handler,
-            (True, False): grpc.stream_unary_rpc_method_handler,
-            (True, True): grpc.stream_stream_rpc_method_handler,
-        }[(handler.request_streaming, handler.response_streaming)]
-        return factory(
-            wrapped,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+    def __init__(self) -> None:
+        super().__init__(_timed)
 
 
 # Serving the metrics.

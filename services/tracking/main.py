@@ -16,7 +16,7 @@ from pydantic import Field
 
 from contracts.events import Topic
 from contracts.grpc.supervision.agency.v1 import agency_pb2, agency_pb2_grpc
-from services.platform import metrics, runtime, settings, telemetry
+from services.platform import grpc_server, metrics, runtime, settings, telemetry
 from services.platform.health import follow_dependencies
 from services.platform.serve import configure_logging, instrument_database
 from services.tracking import consumers, schedule, store
@@ -91,7 +91,13 @@ async def serve(config: TrackingSettings) -> None:
         unobserve = metrics.observe_cases(lambda: store.open_by_level(pool))
         scrapes = metrics.start_listener(config.tracking_metrics_host, config.tracking_metrics_port)
         interceptor = aio_server_interceptor()  # type: ignore[no-untyped-call]
-        server = grpc.aio.server(interceptors=[interceptor, metrics.RpcMetricsInterceptor()])
+        server = grpc.aio.server(
+            interceptors=[
+                interceptor,
+                metrics.RpcMetricsInterceptor(),
+                grpc_server.transient_errors_interceptor(),
+            ]
+        )
         agency_pb2_grpc.add_AgencyServiceServicer_to_server(
             AgencyService(running.pool, feed=feed, clock=schedule.system_clock), server
         )

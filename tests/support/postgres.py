@@ -69,7 +69,8 @@ def own_postgres(prefix: str) -> Iterator[OwnPostgres]:
     with ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix=f"supervision-{prefix}-"))
         workdir.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data directory
-        stack.callback(lambda: subprocess.run(["rm", "-rf", str(workdir)], check=False))
+        if not os.environ.get("SUPERVISION_TEST_KEEP"):  # kept for a post-mortem when set
+            stack.callback(lambda: subprocess.run(["rm", "-rf", str(workdir)], check=False))
         postgres = OwnPostgres(port=free_port(), workdir=workdir)
         postgres.start()
         stack.callback(postgres.stop)
