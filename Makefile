@@ -8,7 +8,7 @@ UV := $(BOOTSTRAP)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help install kafka-libs zipkin-libs tools run test test-faults test-unit test-integration test-e2e lint format protos openapi clean
+.PHONY: help install kafka-libs zipkin-libs tools run test test-faults test-unit test-integration test-e2e lint format protos openapi clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -67,3 +67,6 @@ openapi: install ## Regenerate the HTTP services' OpenAPI documents in contracts
 
 clean: ## Remove local state (databases, Kafka data, traces); keeps the caches
 	rm -rf .run
+
+bench: install kafka-libs ## Benchmark: baselines and the system under load (about 10 minutes); writes docs/benchmarks.md
+	$(RUN) python -m bench $(BENCH_ARGS)

@@ -1,0 +1,298 @@
+"""``python -m bench``: the baselines, then the system, measured in one run on this machine; a
+table on stdout, and the same figures in ``docs/benchmarks.md`` and ``docs/benchmarks.json``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shlex
+import sys
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import baselines, machine, system
+from bench.report import Measure, Results, at_least, at_most, overhead, share, text_table
+from tests.support.engines import ROOT, start_engines
+
+TARGETS = {
+    "sustained": at_least(1000),
+    "accept_p99_ms": at_most(100),
+    "to_public_p99_s": at_most(2),
+    "versus_bare": at_least(0.5),
+    "answers": at_least(1000),
+    "tracing_overhead": at_most(0.15),
+    "rss_mb": at_most(200),
+}
+
+
+def arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--quick", action="store_true", help="a few seconds per phase: development, smoke test"
+    )
+    parser.add_argument(
+        "--seconds", type=float, help="the sustained system run (default 300; --quick 8)"
+    )
+    parser.add_argument(
+        "--baseline-seconds", type=float, help="each baseline (default 20; --quick 3)"
+    )
+    parser.add_argument(
+        "--compare-seconds",
+        type=float,
+        help="each of the two saturated runs, tracing on and off (default 60; --quick 6)",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=1000.0, help="submissions offered per second (open loop)"
+    )
+    parser.add_argument("--in-flight", type=int, default=128, help="concurrent HTTP clients")
+    parser.add_argument("--organisations", type=int, default=4)
+    parser.add_argument("--readers", type=int, default=2, help="concurrent public readers")
+    parser.add_argument(
+        "--only",
+        choices=("baselines", "system", "tracing"),
+        action="append",
+        help="run only these phases (repeatable); the others are left out of the table",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=ROOT / "docs" / "benchmarks.md", help="Markdown results"
+    )
+    parser.add_argument("--no-write", action="store_true", help="print only; write no file")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="record each service with py-spy during the sustained run (collapsed stacks here)",
+    )
+    parser.add_argument(
+        "--logs", type=Path, help="keep the tail of each service's log of each run here"
+    )
+    found = parser.parse_args(argv)
+    found.seconds = found.seconds or (8.0 if found.quick else 300.0)
+    found.baseline_seconds = found.baseline_seconds or (3.0 if found.quick else 20.0)
+    found.compare_seconds = found.compare_seconds or (6.0 if found.quick else 60.0)
+    found.only = set(found.only or ("baselines", "system", "tracing"))
+    return found
+
+
+async def measure_baselines(seconds: float, results: Results) -> float:
+    """Run the baselines; add their figures; return the bare pipeline's rate."""
+    section = "baseline"
+    with ExitStack() as stack:
+        print(f"baselines: {seconds:.0f} s each …", file=sys.stderr)
+        engines = start_engines(stack)
+        raw_kafka = await baselines.kafka_round_trip(engines, seconds)
+        raw_pg = await baselines.postgres_transactions(engines, seconds)
+        echo = await baselines.grpc_echo(seconds)
+        bare = await baselines.bare_pipeline(engines, seconds)
+    results.measures += [
+        Measure(
+            section,
+            "Kafka produce+consume, 1 KiB, acks=all, idempotent",
+            raw_kafka.per_second,
+            "msg/s",
+        ),
+        Measure(section, "Kafka produce → consume p99", raw_kafka.ms(0.99), "ms"),
+        Measure(
+            section, "PostgreSQL one-row transactions, 16 connections", raw_pg.per_second, "tx/s"
+        ),
+        Measure(section, "PostgreSQL transaction p99", raw_pg.ms(0.99), "ms"),
+        Measure(section, "gRPC unary echo, 64 in flight", echo.per_second, "calls/s"),
+        Measure(section, "gRPC echo p99", echo.ms(0.99), "ms"),
+        Measure(
+            section, "bare pipeline insert → produce → consume → upsert", bare.per_second, "rows/s"
+        ),
+        Measure(section, "bare pipeline insert → upserted p99", bare.ms(0.99), "ms"),
+    ]
+    return bare.per_second
+
+
+def system_measures(outcome: system.Outcome, bare: float | None) -> list[Measure]:
+    section = f"system ({outcome.load.seconds:.0f} s at {outcome.load.rate:.0f}/s offered)"
+    measures = [
+        Measure(section, "submissions accepted (201)", outcome.accepted_per_second, "/s"),
+        Measure(
+            section,
+            "submissions made public, sustained",
+            outcome.public_per_second,
+            "/s",
+            TARGETS["sustained"],
+            note="201 → in the public change feed, within the window",
+        ),
+        Measure(section, "accept p50", outcome.accept_ms(0.50), "ms"),
+        Measure(section, "accept p95", outcome.accept_ms(0.95), "ms"),
+        Measure(section, "accept p99", outcome.accept_ms(0.99), "ms", TARGETS["accept_p99_ms"]),
+        Measure(section, "accept → public p50", outcome.to_public_s(0.50), "s"),
+        Measure(section, "accept → public p95", outcome.to_public_s(0.95), "s"),
+        Measure(
+            section,
+            "accept → public p99",
+            outcome.to_public_s(0.99),
+            "s",
+            TARGETS["to_public_p99_s"],
+        ),
+    ]
+    if bare is not None:
+        measures.append(
+            Measure(
+                section,
+                "public rate / bare pipeline rate",
+                share(outcome.public_per_second, bare),
+                "x",
+                TARGETS["versus_bare"],
+            )
+        )
+    measures += [
+        Measure(
+            section,
+            "gRPC answers (SubmitAnswer OK)",
+            outcome.answers_per_second,
+            "/s",
+            TARGETS["answers"],
+        ),
+        Measure(section, "gRPC answer p50", outcome.answer_ms(0.50), "ms"),
+        Measure(section, "gRPC answer p99", outcome.answer_ms(0.99), "ms"),
+        Measure(section, "public reads during ingest", outcome.reads_per_second, "/s"),
+        Measure(section, "public read p99", outcome.read_ms(0.99), "ms"),
+        Measure(
+            section,
+            "drained after the window",
+            outcome.drain_seconds,
+            "s",
+            note="all public" if outcome.drained else "NOT all public at the drain timeout",
+        ),
+    ]
+    for name, process in outcome.services.items():
+        measures.append(
+            Measure(
+                section, f"{name} peak RSS (VmHWM)", process.peak_rss_mb, "MB", TARGETS["rss_mb"]
+            )
+        )
+    for name, process in outcome.engines.items():
+        measures.append(
+            Measure(
+                section,
+                f"{name} peak RSS",
+                process.peak_rss_mb,
+                "MB",
+                note="information; sum over its processes",
+            )
+        )
+    accepted = outcome.accepted_per_second * outcome.seconds
+    for name, process in {**outcome.services, **outcome.engines}.items():
+        measures.append(
+            Measure(
+                section,
+                f"{name} CPU per 1,000 accepted",
+                share(process.cpu_seconds * 1000, accepted),
+                "s",
+            )
+        )
+    measures.append(
+        Measure(
+            section,
+            "load generator CPU per 1,000 accepted",
+            share(outcome.generator_cpu_seconds * 1000, accepted),
+            "s",
+        )
+    )
+    return measures
+
+
+def outcome_notes(name: str, outcome: system.Outcome) -> list[str]:
+    notes = [
+        f"{name}: {len(outcome.accepted)} accepted, {outcome.cases_seen} cases reached the"
+        f" agencies' watch, {len(outcome.answers)} answered, {len(outcome.public)} public"
+    ]
+    if outcome.errors:
+        notes.append(f"{name}: errors: {dict(outcome.errors.most_common(5))}")
+    if outcome.retries:
+        notes.append(f"{name}: retried replies: {dict(outcome.retries.most_common(5))}")
+    return notes
+
+
+async def main(argv: list[str]) -> int:
+    options = arguments(argv)
+    results = Results(
+        machine=machine.describe(),
+        command=" ".join(["python -m bench", *(shlex.quote(a) for a in argv)]),
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+        settings={
+            "sustained run": f"{options.seconds:.0f} s, {options.rate:.0f} submissions/s offered"
+            f" (open loop), {options.in_flight} HTTP clients, {options.organisations} organisations"
+            f" and agencies, {options.readers} public readers, tracing on",
+            "tracing comparison": f"{options.compare_seconds:.0f} s each, closed loop"
+            f" ({options.in_flight} clients as fast as answered), tracing on vs off",
+            "baselines": f"{options.baseline_seconds:.0f} s each",
+            "tracing on": " ".join(f"{k}={v}" for k, v in system.TRACING_ON.items()),
+            "tracing off": " ".join(f"{k}={v}" for k, v in system.TRACING_OFF.items()),
+            "rate limits": " ".join(f"{k}={v}" for k, v in system.LIMITS.items()),
+        },
+    )
+    bare = None
+    if "baselines" in options.only:
+        bare = await measure_baselines(options.baseline_seconds, results)
+    if "system" in options.only:
+        print(f"system: {options.seconds:.0f} s at {options.rate:.0f}/s …", file=sys.stderr)
+        sustained = await system.run(
+            system.Load(
+                seconds=options.seconds,
+                rate=options.rate,
+                in_flight=options.in_flight,
+                organisations=options.organisations,
+                readers=options.readers,
+                profile=options.profile,
+            ),
+            log=options.logs / "sustained" if options.logs else None,
+        )
+        results.machine.update(sustained.versions)
+        results.measures += system_measures(sustained, bare)
+        results.notes += outcome_notes("sustained", sustained)
+    if "tracing" in options.only:
+        rates = {}
+        for tracing in (True, False):
+            label = "on" if tracing else "off"
+            print(
+                f"tracing {label}: {options.compare_seconds:.0f} s, closed loop …", file=sys.stderr
+            )
+            outcome = await system.run(
+                system.Load(
+                    seconds=options.compare_seconds,
+                    rate=0,
+                    tracing=tracing,
+                    in_flight=options.in_flight,
+                    organisations=options.organisations,
+                    readers=0,
+                ),
+                log=options.logs / f"tracing-{label}" if options.logs else None,
+            )
+            rates[tracing] = outcome.public_per_second
+            section = f"tracing {label} (saturated, {options.compare_seconds:.0f} s)"
+            results.measures += [
+                Measure(section, "submissions accepted (201)", outcome.accepted_per_second, "/s"),
+                Measure(section, "submissions made public", outcome.public_per_second, "/s"),
+                Measure(section, "accept p99", outcome.accept_ms(0.99), "ms"),
+            ]
+            results.notes += outcome_notes(f"tracing {label}", outcome)
+        results.measures.append(
+            Measure(
+                "tracing",
+                "throughput lost to tracing (1 - on/off, made public)",
+                overhead(rates[True], rates[False]),
+                "%",
+                TARGETS["tracing_overhead"],
+            )
+        )
+    results.notes.append(
+        "The load generator (this process) runs on the same machine and takes part of its CPU;"
+        " its share is in the table."
+    )
+    print(text_table(results.measures))
+    print("\n".join(f"- {note}" for note in results.notes))
+    if not options.no_write:
+        json_path = results.write(options.output)
+        print(f"\nwritten: {options.output} and {json_path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1:])))
