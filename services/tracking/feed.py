@@ -1,5 +1,8 @@
 """The agencies' change feed: every case history entry, in order, with its id as the cursor.
 
+History ids are drawn in commit order (the transactions that write history take one lock for it:
+tracking's migration 004), so a watcher that resumes after the last id it saw misses nothing.
+
 Watchers wait on one LISTEN connection per process (``case_history`` notifications at commit)
 and also poll, so a lost notification only delays a change.
 """
