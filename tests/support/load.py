@@ -49,6 +49,11 @@ class Load:
     """critique id → the Idempotency-Key it was accepted under (a 201)."""
     answered: dict[str, list[tuple[int, int, str]]] = field(default_factory=dict)
     """critique id → (point, disposition, explanation) of the answer the agency got OK for."""
+    submission_urls: list[str] = field(default_factory=list)
+    """Submission instances to spread the submitters over (each moves on to the next when its
+    instance cannot be reached); by default the deployment's first."""
+    tracking_addresses: list[str] = field(default_factory=list)
+    """Tracking instances the agency takes turns with, round by round; by default the first."""
     errors: Counter[str] = field(default_factory=Counter)
     """Replies no client should ever see (500s, unexpected statuses), by kind."""
     retries: Counter[str] = field(default_factory=Counter)
@@ -91,8 +96,9 @@ class Load:
 
     async def _submitter(self, worker: int) -> None:
         headers = {"Authorization": f"Bearer {self.directory.organisation_token}"}
+        urls = self.submission_urls or [self.deployment.submission_url]
         async with httpx.AsyncClient(
-            base_url=self.deployment.submission_url, headers=headers, timeout=30
+            base_url=urls[worker % len(urls)], headers=headers, timeout=30
         ) as http:
             n = 0
             while not self._stop.is_set():
@@ -115,6 +121,9 @@ class Load:
                 )
             except httpx.TransportError as error:
                 self.retries[type(error).__name__] += 1
+                if len(self.submission_urls) > 1:  # as a load balancer would: the next instance
+                    at = self.submission_urls.index(str(http.base_url).rstrip("/"))
+                    http.base_url = self.submission_urls[(at + 1) % len(self.submission_urls)]
                 await asyncio.sleep(0.2)
                 continue
             if reply.status_code == 201:
@@ -136,9 +145,13 @@ class Load:
     async def _answerer(self) -> None:
         """Answers every open case of the agency, until stopped and nothing is left open."""
         quiet_rounds = 0
+        addresses = self.tracking_addresses or [self.deployment.tracking_address]
+        turn = 0
         while True:
+            turn += 1
             try:
-                async with grpc.aio.insecure_channel(self.deployment.tracking_address) as channel:
+                address = addresses[turn % len(addresses)]
+                async with grpc.aio.insecure_channel(address) as channel:
                     agency = pb_grpc.AgencyServiceStub(channel)
                     while True:
                         found = await self._answer_open(agency)
@@ -147,6 +160,8 @@ class Load:
                             return
                         if not found:
                             await asyncio.sleep(0.3)
+                        if len(addresses) > 1:
+                            break  # the next round on the next instance
             except grpc.aio.AioRpcError as error:
                 if error.code() not in RETRYABLE_GRPC:
                     self.errors[f"agency {error.code().name}: {error.details()}"] += 1

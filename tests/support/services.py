@@ -29,6 +29,12 @@ class Launch:
     argv: list[str]
     env: dict[str, str]
     log_dir: Path
+    service: str = ""
+    """Which service this process is an instance of (``tracking`` for ``tracking-2``)."""
+    endpoint: str = ""
+    """Where it serves: a base URL (``http://…``) for HTTP services, ``host:port`` for gRPC."""
+    metrics_url: str = ""
+    """Tracking's Prometheus listener; empty for the HTTP services (they serve ``/metrics``)."""
 
 
 @dataclass
@@ -56,6 +62,53 @@ class Deployment:
     def stop(self, signum: int = signal.SIGTERM) -> dict[str, int]:
         return {name: process.stop(signum) for name, process in self.processes.items()}
 
+    # -- several instances of a service ------------------------------------------------------------
+    #
+    # The first instance of each service is named after it (``submission``); more instances are
+    # ``submission-2``, ``submission-3`` … on the same databases, Kafka and consumer groups, with
+    # ports, a log file (``submission-2.log``) and a trace file of their own. Every instance
+    # connects to PostgreSQL with its name as ``application_name``, so a test can tell from
+    # ``pg_stat_activity`` which instance holds a lock.
+
+    def instances(self, service: str) -> list[str]:
+        """The names of ``service``'s instances, first started first."""
+        return [name for name, launch in self.launches.items() if launch.service == service]
+
+    def endpoints(self, service: str) -> list[str]:
+        """Each instance's base URL (HTTP services) or ``host:port`` (tracking), in order."""
+        return [self.launches[name].endpoint for name in self.instances(service)]
+
+    def kill(self, name: str, signum: int = signal.SIGKILL) -> int:
+        """Stop one instance (by default as a crash would: SIGKILL); ``restart`` starts it again."""
+        return self.processes[name].stop(signum)
+
+    def start_instance(self, service: str) -> str:
+        """Start one more instance of ``service``, set up like its first but on ports of its own;
+        return its name. Wait for it with :func:`wait_ready`."""
+        first = self.launches[self.instances(service)[0]]
+        name = f"{service}-{len(self.instances(service)) + 1}"
+        port = free_port()
+        database_setting = f"SUPERVISION_{service.upper()}_DATABASE_URL"
+        env = {
+            **first.env,
+            database_setting: first.env[database_setting].replace(
+                f"application_name={first.service}", f"application_name={name}"
+            ),
+            _PORT_SETTINGS[service]: str(port),
+            "SUPERVISION_OTEL_JSON_FILE": str(self.traces_dir / f"{name}.jsonl"),
+        }
+        metrics_url = ""
+        if service == "tracking":
+            metrics_port = free_port()
+            env["SUPERVISION_TRACKING_METRICS_PORT"] = str(metrics_port)
+            metrics_url = f"http://127.0.0.1:{metrics_port}"
+        launch = Launch(
+            first.argv, env, first.log_dir, service, _endpoint(service, port), metrics_url
+        )
+        self.launches[name] = launch
+        self.processes[name] = start(name, launch.argv, launch.env, launch.log_dir)
+        return name
+
     def spans(self) -> list[dict[str, Any]]:
         """Every span the services exported, flattened, with the service name of its resource."""
         found = []
@@ -72,9 +125,30 @@ class Deployment:
         return found
 
 
+_PORT_SETTINGS = {
+    "submission": "SUPERVISION_SUBMISSION_HTTP_PORT",
+    "tracking": "SUPERVISION_TRACKING_GRPC_PORT",
+    "disclosure": "SUPERVISION_DISCLOSURE_HTTP_PORT",
+}
+
+
+def _endpoint(service: str, port: int) -> str:
+    return f"127.0.0.1:{port}" if service == "tracking" else f"http://127.0.0.1:{port}"
+
+
+def _named(database_url: str, application_name: str) -> str:
+    """``database_url`` with ``application_name`` set (shown in ``pg_stat_activity``)."""
+    return f"{database_url}{'&' if '?' in database_url else '?'}application_name={application_name}"
+
+
 async def wait_ready(deployment: Deployment, timeout: float = 90.0) -> None:
+    """Wait until every instance of every service is ready."""
+    http_urls = [
+        url for service in ("submission", "disclosure") for url in deployment.endpoints(service)
+    ] or [deployment.submission_url, deployment.disclosure_url]
+    grpc_addresses = deployment.endpoints("tracking") or [deployment.tracking_address]
     async with asyncio.timeout(timeout), httpx.AsyncClient() as client:
-        for url in (deployment.submission_url, deployment.disclosure_url):
+        for url in http_urls:
             while True:
                 for process in deployment.processes.values():
                     if process.popen.poll() is not None:
@@ -85,16 +159,25 @@ async def wait_ready(deployment: Deployment, timeout: float = 90.0) -> None:
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.3)
-        async with grpc.aio.insecure_channel(deployment.tracking_address) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while True:
-                try:
-                    reply = await health.Check(health_pb2.HealthCheckRequest(service=""))
-                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                        break
-                except grpc.aio.AioRpcError:
-                    pass
-                await asyncio.sleep(0.3)
+        for address in grpc_addresses:
+            async with grpc.aio.insecure_channel(address) as channel:
+                health = health_pb2_grpc.HealthStub(channel)
+                while True:
+                    try:
+                        reply = await health.Check(health_pb2.HealthCheckRequest(service=""))
+                        if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                            break
+                    except grpc.aio.AioRpcError:
+                        pass
+                    await asyncio.sleep(0.3)
+
+
+async def scale_out(deployment: Deployment, instances: int = 2, timeout: float = 90.0) -> None:
+    """Run ``instances`` instances of every service (starting the missing ones), all ready."""
+    for service in SERVICES:
+        while len(deployment.instances(service)) < instances:
+            deployment.start_instance(service)
+    await wait_ready(deployment, timeout)
 
 
 def start_services(
@@ -134,8 +217,18 @@ def start_services(
     launches = {
         name: Launch(
             [sys.executable, "-m", "services.cli", "serve", name],
-            {**env, "OTEL_SERVICE_NAME": name, "PYTHONUNBUFFERED": "1"},
+            {
+                **env,
+                f"SUPERVISION_{name.upper()}_DATABASE_URL": _named(
+                    env[f"SUPERVISION_{name.upper()}_DATABASE_URL"], name
+                ),
+                "OTEL_SERVICE_NAME": name,
+                "PYTHONUNBUFFERED": "1",
+            },
             workdir,
+            name,
+            _endpoint(name, ports[name]),
+            f"http://127.0.0.1:{metrics_port}" if name == "tracking" else "",
         )
         for name in SERVICES
     }
@@ -166,8 +259,10 @@ async def deployed(
     *,
     extra_env: dict[str, str] | None = None,
     kafka_bootstrap: str | None = None,
+    instances: int = 1,
 ) -> AsyncIterator[Deployment]:
-    """The three services, ready, on databases of their own; stopped on leaving."""
+    """The three services, ready, on databases of their own; stopped on leaving. With
+    ``instances`` above 1, that many instances of each (see :meth:`Deployment.start_instance`)."""
     urls = {
         service: await engines.create_database(service)
         for service in ("submission", "tracking", "disclosure")
@@ -181,5 +276,5 @@ async def deployed(
             extra_env=extra_env,
             kafka_bootstrap=kafka_bootstrap,
         )
-        await wait_ready(running)
+        await scale_out(running, instances)
         yield running
