@@ -2,9 +2,11 @@
 
 ``record`` writes an event in the caller's transaction, with the current trace context. The relay
 publishes pending rows in id order with an idempotent producer (acks=all) and marks them sent only
-after Kafka has acknowledged them; a crash between the two republishes, and consumers' inboxes
-drop the duplicate. Only one relay per database publishes at a time (a session advisory lock), so
-several instances of a service can run side by side.
+after Kafka has acknowledged them. Only one relay per database publishes at a time (a session
+advisory lock), so several instances of a service can run side by side. A relay that dies between
+Kafka's acknowledgement and its commit leaves rows that are on Kafka but not marked sent: the relay
+that takes the lock next looks for them at the end of their topics and marks them, instead of
+publishing them twice (and were one still published twice, consumers' inboxes drop the duplicate).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from opentelemetry import trace
 
 from contracts.events import Event
@@ -90,10 +92,13 @@ class OutboxRelay:
         producer: AIOKafkaProducer,
         *,
         poll_interval: float = 1.0,
+        bootstrap_servers: str | None = None,
     ) -> None:
         self._pool = pool
         self._producer = producer
         self._poll_interval = poll_interval
+        # Where to look for what a predecessor published: by default where the producer sends.
+        self._bootstrap_servers: str = bootstrap_servers or producer.client._bootstrap_servers
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
@@ -108,6 +113,7 @@ class OutboxRelay:
                         continue
                     try:
                         await connection.add_listener("outbox", self._on_notify)
+                        await self.mark_published_by_predecessor(connection)
                         await self._publish_until_cancelled(connection)
                     finally:
                         with contextlib.suppress(Exception):
@@ -131,6 +137,72 @@ class OutboxRelay:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+
+    async def mark_published_by_predecessor(self, connection: db.Connection) -> int:
+        """Mark sent the pending rows already on Kafka; return how many. Call with the lock held.
+
+        The relay that held the lock before may have died after Kafka acknowledged a batch and
+        before it marked the batch sent. Only the relay holding the lock publishes a database's
+        outbox, and it publishes one batch at a time, so such rows are among the first pending
+        ones and on the last ``BATCH_SIZE`` records of their partitions. (A relay that lost its
+        database connection but still runs could send later still; its events then reach Kafka
+        twice and the consumers' inboxes drop the second.)"""
+        rows = await connection.fetch(
+            "SELECT id, event_id, topic FROM outbox WHERE published_at IS NULL"
+            " ORDER BY id LIMIT $1",
+            2 * BATCH_SIZE,  # rows committed late may have taken lower ids meanwhile
+        )
+        if not rows:
+            return 0
+        pending = {str(row["event_id"]): row["id"] for row in rows}
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap_servers,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=MAX_EVENT_BYTES,
+        )
+        await consumer.start()
+        try:
+            async with asyncio.timeout(60):  # Kafka unreachable: run() retries
+                found = await self._find(consumer, {row["topic"] for row in rows}, pending)
+        finally:
+            await consumer.stop()
+        if found:
+            await connection.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", found
+            )
+            log.warning(
+                "outbox rows found already published by the previous relay; marked sent",
+                extra={"rows": len(found)},
+            )
+        return len(found)
+
+    async def _find(
+        self, consumer: AIOKafkaConsumer, topics: set[str], pending: dict[str, int]
+    ) -> list[int]:
+        """The ids of the ``pending`` rows (by event id) on the last records of ``topics``."""
+        found: list[int] = []
+        partitions = [
+            TopicPartition(topic, number)
+            for topic in sorted(topics)
+            for number in sorted(await self._producer.partitions_for(topic))
+        ]
+        ends = await consumer.end_offsets(partitions) if partitions else {}
+        unread = {partition for partition in partitions if ends[partition] > 0}
+        consumer.assign(partitions)
+        for partition in unread:
+            consumer.seek(partition, max(0, ends[partition] - BATCH_SIZE))
+        while unread:
+            batch = await consumer.getmany(*unread, timeout_ms=1000)
+            for records in batch.values():
+                for record in records:
+                    event_id = dict(record.headers).get("ce_id", b"").decode()
+                    if event_id in pending:
+                        found.append(pending[event_id])
+            for partition in list(unread):
+                if await consumer.position(partition) >= ends[partition]:
+                    unread.discard(partition)
+        return found
 
     async def publish_pending(self, connection: db.Connection) -> int:
         """Publish one batch of pending rows in order; return how many were published."""
