@@ -68,7 +68,7 @@ async def running(
         OutboxRelay(pool, producer, poll_interval=settings.outbox_poll_interval_seconds).run(),
         name=f"{name}-outbox-relay",
     )
-    broker = KafkaBroker(settings.kafka_bootstrap_servers, logger=log)
+    broker = KafkaBroker(bootstrap_list(settings.kafka_bootstrap_servers), logger=log)
     consumers = [
         EventConsumer(
             subscription,
@@ -94,6 +94,12 @@ async def running(
             await relay
         await producer.stop()
         await pool.close()
+
+
+def bootstrap_list(servers: str) -> list[str]:
+    """``host:port,host:port`` as a list. aiokafka splits such a string itself, FastStream takes
+    a string for one server only: given a cluster's servers, its consumers could not start."""
+    return [server.strip() for server in servers.split(",") if server.strip()]
 
 
 def _lookup(consumer: EventConsumer) -> metrics.ConsumerLookup:
