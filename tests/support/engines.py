@@ -3,6 +3,8 @@ project's own scripts on free loopback ports, with throwaway data, and stopped b
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -12,9 +14,11 @@ import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import asyncpg
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / "infra" / "bin"
@@ -161,3 +165,133 @@ class OwnKafka:
     def stop(self) -> None:
         if self.process is not None:
             self.process.stop(signal.SIGTERM, timeout=60)
+
+
+@dataclass
+class KafkaCluster:
+    """A multi-node Kafka cluster of this test's own (KRaft, every node broker and controller,
+    static voters) on free loopback ports, with replication factor 3 and min.insync.replicas 2
+    by default, as production runs. A test may kill, stop and restart any node by its PID; a
+    restarted node keeps its ports and data."""
+
+    workdir: Path
+    ports: dict[int, int]
+    """node id → client port"""
+    controller_ports: dict[int, int]
+    replication_factor: int = 3
+    min_insync_replicas: int = 2
+    processes: dict[int, Process] = field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls, workdir: Path, size: int = 3, replication_factor: int = 3, min_insync_replicas: int = 2
+    ) -> KafkaCluster:
+        nodes = range(1, size + 1)
+        return cls(
+            workdir=workdir,
+            ports={node: free_port() for node in nodes},
+            controller_ports={node: free_port() for node in nodes},
+            replication_factor=replication_factor,
+            min_insync_replicas=min_insync_replicas,
+        )
+
+    @property
+    def nodes(self) -> list[int]:
+        return sorted(self.ports)
+
+    @property
+    def bootstrap(self) -> str:
+        """Every node, so clients find the cluster whichever nodes are down."""
+        return ",".join(self.address(node) for node in self.nodes)
+
+    def address(self, node: int) -> str:
+        return f"127.0.0.1:{self.ports[node]}"
+
+    def _env(self, node: int) -> dict[str, str]:
+        quorum = ",".join(f"{n}@127.0.0.1:{self.controller_ports[n]}" for n in self.nodes)
+        return {
+            "SUPERVISION_KAFKA_NODE_ID": str(node),
+            "SUPERVISION_KAFKA_PORT": str(self.ports[node]),
+            "SUPERVISION_KAFKA_CONTROLLER_PORT": str(self.controller_ports[node]),
+            "SUPERVISION_KAFKA_CONTROLLER_QUORUM": quorum,
+            "SUPERVISION_KAFKA_DATA_DIR": str(self.workdir / f"kafka-{node}"),
+            "SUPERVISION_KAFKA_REPLICATION_FACTOR": str(self.replication_factor),
+            "SUPERVISION_KAFKA_MIN_INSYNC_REPLICAS": str(self.min_insync_replicas),
+            "SUPERVISION_KAFKA_HEAP_OPTS": "-Xmx384m -Xms128m",
+        }
+
+    def _launch(self, node: int) -> None:
+        running = self.processes.get(node)
+        assert running is None or running.popen.poll() is not None, f"node {node} is running"
+        self.processes[node] = start(
+            f"kafka-{node}", [str(BIN / "kafka-server")], self._env(node), self.workdir
+        )
+
+    def _wait(self, node: int, timeout: float = 120) -> None:
+        """Until the node serves clients: registered and unfenced, so the quorum is there."""
+        waited = subprocess.run(
+            [str(BIN / "kafka-wait"), str(timeout), self.address(node)],
+            capture_output=True,
+            check=False,
+        )
+        if waited.returncode != 0:
+            raise RuntimeError(
+                f"Kafka node {node} did not start:\n{waited.stderr.decode()}\n"
+                f"{self.processes[node].log_tail()}"
+            )
+
+    def start(self) -> None:
+        """Start every node, then wait for each: a node needs a majority of the controllers up
+        before it serves anyone, so they cannot be started one after the other."""
+        for node in self.nodes:
+            self._launch(node)
+        for node in self.nodes:
+            self._wait(node)
+
+    def kill(self, node: int, signum: int = signal.SIGKILL) -> int:
+        """Stop one node with ``signum`` (SIGKILL: no shutdown at all); return its exit status."""
+        return self.processes[node].stop(signum, timeout=60)
+
+    def restart(self, node: int) -> None:
+        """Start a stopped node again on its ports and data, and wait until it serves."""
+        self._launch(node)
+        self._wait(node)
+
+    def stop(self) -> None:
+        """Kill every node: the data is thrown away, and nodes shut down cleanly one after the
+        other wait long for a quorum that is leaving too."""
+        for process in self.processes.values():
+            process.stop(signal.SIGKILL)
+
+    async def describe(self, topics: list[str] | None = None) -> list[dict[str, Any]]:
+        """Topic metadata (partitions with leader, replicas, isr) as a running node reports it."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            described: list[dict[str, Any]] = await admin.describe_topics(topics)
+            return described
+        finally:
+            await admin.close()
+
+    async def leaders(self, topic: str) -> dict[int, int]:
+        """partition → the node leading it."""
+        (described,) = await self.describe([topic])
+        return {p["partition"]: p["leader"] for p in described["partitions"]}
+
+    async def wait_in_sync(self, timeout: float = 120) -> None:
+        """Until every partition of every topic has all its replicas in sync again (a node that
+        came back has caught up), so that losing another node keeps min.insync.replicas."""
+        async with asyncio.timeout(timeout):
+            while True:
+                with contextlib.suppress(KafkaError):
+                    partitions = [
+                        partition
+                        for topic in await self.describe()
+                        for partition in topic["partitions"]
+                    ]
+                    if partitions and all(
+                        sorted(p["isr"]) == sorted(p["replicas"]) and p["leader"] >= 0
+                        for p in partitions
+                    ):
+                        return
+                await asyncio.sleep(0.5)
