@@ -6,8 +6,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.disclosure import feeds, http, log_api, pages
-from services.platform.http import install_problem_handlers
+from services.platform.http import BodyLimit, HeadLimit, install_problem_handlers
 from services.platform.ratelimit import RateLimiter
+
+MAX_BODY_BYTES = 64 * 1024
+"""The API is read-only and reads no request body: a client sending a large one is refused."""
 
 
 def build_app(limiter: RateLimiter) -> FastAPI:
@@ -21,4 +24,6 @@ def build_app(limiter: RateLimiter) -> FastAPI:
     install_problem_handlers(app)
     for module in (http, feeds, log_api, pages):
         app.include_router(module.router)
+    app.add_middleware(BodyLimit, limit_for=lambda _: MAX_BODY_BYTES)
+    app.add_middleware(HeadLimit)
     return app

@@ -24,7 +24,7 @@ from fastapi.responses import StreamingResponse
 
 from contracts.disclosure_api import AgencyPage, AgencyReport, PublicRecord
 from services.disclosure import public, scorecards
-from services.disclosure.http import Filter, Limited
+from services.disclosure.http import MAX_CHANGE, Filter, Limited
 from services.platform import db
 from services.platform.http import DatabasePool, ProblemError, problem_responses
 
@@ -444,7 +444,11 @@ async def _started(chunks: AsyncGenerator[bytes]) -> AsyncIterator[bytes]:
 
 _CHANGED_SINCE = Annotated[
     int | None,
-    Query(ge=0, description="Only records published or changed after this change number."),
+    Query(
+        ge=0,
+        le=MAX_CHANGE,
+        description="Only records published or changed after this change number.",
+    ),
 ]
 _LAST_CHANGE = {
     "X-Last-Change": {

@@ -22,6 +22,8 @@ from services.platform.ratelimit import RateLimiter, retry_after
 
 router = APIRouter()
 MAX_PAGE = 200
+MAX_CHANGE = 2**63 - 1
+"""The largest change number there can be (a PostgreSQL bigint): a larger one is refused (422)."""
 
 
 def limited(request: Request) -> None:
@@ -157,7 +159,7 @@ async def get_record(
 async def changes(
     pool: DatabasePool,
     _: Limited,
-    since: Annotated[int, Query(ge=0)] = 0,
+    since: Annotated[int, Query(ge=0, le=MAX_CHANGE)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ChangeFeed:
     found = await public.changes_since(pool, since, limit)

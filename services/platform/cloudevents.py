@@ -3,10 +3,18 @@
 The envelope travels in ``ce_*`` headers, the payload as the JSON body; the W3C trace context
 travels in ``traceparent``/``tracestate`` headers beside it (the CloudEvents distributed-tracing
 extension uses the same names).
+
+Versions: ``ce_type`` ends in ``.v<N>``, the event's major version. Within a version changes are
+additive and readers ignore fields they do not know; a new major version is a new ``ce_type``. A
+reader refuses a version it does not know (a newer one, sent before the readers were upgraded, or
+a retired one) as ``unknown_version``, naming the versions it reads: the record is dead-lettered,
+to be replayed once the consumer has learned it. A name no version of which is known is
+``unknown_type``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +28,22 @@ SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 
 KafkaHeaders = Sequence[tuple[str, bytes]]
+
+
+_VERSIONED = re.compile(r"^(?P<name>.+)\.v(?P<version>[0-9]+)$")
+
+
+def _versions() -> dict[str, list[str]]:
+    """Each event name (``ce_type`` without its version) and the versions known of it."""
+    known: dict[str, list[str]] = {}
+    for ce_type in EVENT_TYPES:
+        matched = _VERSIONED.match(ce_type)
+        assert matched, f"{ce_type} does not end in its version"
+        known.setdefault(matched["name"], []).append(f"v{matched['version']}")
+    return known
+
+
+KNOWN_VERSIONS = _versions()
 
 
 class UndecodableEvent(ValueError):
@@ -89,6 +113,14 @@ def decode(headers: dict[str, str], body: bytes | None) -> tuple[Envelope, Event
         raise UndecodableEvent(f"bad CloudEvents header: {error}", kind="envelope") from error
     model = EVENT_TYPES.get(envelope.type)
     if model is None:
+        versioned = _VERSIONED.match(envelope.type)
+        known = KNOWN_VERSIONS.get(versioned["name"]) if versioned else None
+        if versioned and known:
+            raise UndecodableEvent(
+                f"unknown version v{versioned['version']} of {versioned['name']}:"
+                f" this reader knows {', '.join(known)}",
+                kind="unknown_version",
+            )
         raise UndecodableEvent(f"unknown event type {envelope.type!r}", kind="unknown_type")
     if body is None:
         raise UndecodableEvent("empty body", kind="payload")

@@ -11,6 +11,7 @@ the database is unreachable nothing is dead-lettered: the batch is rewound and r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,29 @@ async def _raw_body(message: StreamMessage[Any]) -> Any:
     return message.body
 
 
+def _readable(value: bytes | None) -> bytes:
+    return b"" if value is None else value.decode("utf-8", "replace").encode()
+
+
+async def _any_headers(
+    records: tuple[ConsumerRecord[bytes, bytes], ...],
+    parse: Callable[[Any], Awaitable[StreamMessage[Any]]],
+) -> StreamMessage[Any]:
+    """faststream's own parser decodes every header value as UTF-8 and, on one that is not (or
+    is null), drops the whole batch unapplied, its valid events with it, without a word to the
+    handler. It is given copies whose header values always decode; the handler still gets the
+    records as they came, so that a bad one is dead-lettered with its headers intact."""
+    readable = tuple(
+        dataclasses.replace(
+            record, headers=[(name, _readable(value)) for name, value in record.headers or ()]
+        )
+        for record in records
+    )
+    message = await parse(readable)
+    message.raw_message = records
+    return message
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -96,6 +120,7 @@ class EventConsumer:
             max_partition_fetch_bytes=MAX_EVENT_BYTES,
             ack_policy=AckPolicy.MANUAL,
             decoder=_raw_body,
+            parser=_any_headers,
             title=f"{subscription.name}",
         )
 

@@ -110,13 +110,33 @@ _UNSTORABLE_TEXT = (
 )
 
 
+def _not_json(error: RequestValidationError) -> bool:
+    """FastAPI hands a JSON body's route the raw bytes when the request did not say it sends
+    JSON (``Content-Type`` missing or another type): that is the wrong media type, not a body
+    of the wrong shape."""
+    return any(
+        tuple(item.get("loc", ())) == ("body",) and isinstance(item.get("input"), bytes)
+        for item in error.errors()
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, ProblemError)
         return problem_response(error.problem, error.headers)
 
-    async def on_validation(_: Request, error: Exception) -> JSONResponse:
+    async def on_validation(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, RequestValidationError)
+        if _not_json(error):
+            return problem_response(
+                Problem(
+                    type=PROBLEM_TYPE_BASE + "unsupported-media-type",
+                    title="The request body must be JSON",
+                    status=415,
+                    detail=f"Content-Type is {request.headers.get('content-type')!r};"
+                    " send 'application/json'.",
+                )
+            )
         violations = [
             FieldViolation(field=field_path(item["loc"]), message=item["msg"])
             for item in error.errors()
@@ -133,6 +153,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, StarletteHTTPException)
+        if isinstance(error, _TooLarge):
+            return problem_response(error.problem)
         return problem_response(
             Problem(
                 type=PROBLEM_TYPE_BASE + f"http-{error.status_code}",
@@ -268,7 +290,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _TooLarge
+                    raise _TooLarge(limit)
             return message
 
         try:
@@ -278,19 +300,59 @@ class BodyLimit:
 
     @staticmethod
     async def _refuse(limit: int, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            Problem(
-                type=PROBLEM_TYPE_BASE + "body-too-large",
-                title="The request body is too large",
-                status=413,
-                detail=f"at most {limit} bytes",
-            )
+        await problem_response(_TooLarge(limit).problem)(scope, receive, send)
+
+
+class _TooLarge(StarletteHTTPException):
+    """An HTTP exception, so that FastAPI lets it through when it reads a JSON body (it answers
+    any other exception then with "400 There was an error parsing the body")."""
+
+    def __init__(self, limit: int) -> None:
+        self.problem = Problem(
+            type=PROBLEM_TYPE_BASE + "body-too-large",
+            title="The request body is too large",
+            status=413,
+            detail=f"at most {limit} bytes",
         )
-        await response(scope, receive, send)
+        super().__init__(413, self.problem.title)
 
 
-class _TooLarge(Exception):
-    pass
+MAX_URL_BYTES = 8 * 1024
+MAX_HEADER_BYTES = 16 * 1024
+
+
+class HeadLimit:
+    """Refuses a URL longer than ``MAX_URL_BYTES`` (414) and headers longer than
+    ``MAX_HEADER_BYTES`` in all (431), before any route runs. (The HTTP server refuses a request
+    head it has to wait for past its own limit with 400; one that arrives at once it reads.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            url = len(scope.get("raw_path") or scope["path"]) + len(scope.get("query_string", b""))
+            headers = sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+            if url > MAX_URL_BYTES:
+                refusal = Problem(
+                    type=PROBLEM_TYPE_BASE + "uri-too-long",
+                    title="The URL is too long",
+                    status=414,
+                    detail=f"at most {MAX_URL_BYTES} bytes of path and query",
+                )
+            elif headers > MAX_HEADER_BYTES:
+                refusal = Problem(
+                    type=PROBLEM_TYPE_BASE + "headers-too-large",
+                    title="The request headers are too large",
+                    status=431,
+                    detail=f"at most {MAX_HEADER_BYTES} bytes of headers in all",
+                )
+            else:
+                refusal = None
+            if refusal is not None:
+                await problem_response(refusal, {"Connection": "close"})(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
 
 
 Check = Callable[[], Awaitable[Any]]

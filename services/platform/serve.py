@@ -7,13 +7,17 @@ import logging
 import sys
 from typing import Any
 
+import h11
 import uvicorn
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from contracts.problems import Problem
 from services.platform import metrics, telemetry
+from services.platform.http import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
@@ -49,6 +53,40 @@ def instrument_database() -> None:
     AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
 
 
+MAX_REQUEST_HEAD_BYTES = 16 * 1024
+"""The longest request line and headers read: beyond it, the request is refused (400)."""
+
+_NOT_HTTP = Problem(
+    type=PROBLEM_TYPE_BASE + "malformed-request",
+    title="The request is not valid HTTP/1.1",
+    status=400,
+    detail="A malformed request line, header or Content-Length, or a request line and headers"
+    f" longer than {MAX_REQUEST_HEAD_BYTES} bytes in all.",
+)
+
+
+class ProblemH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1, answering what it cannot parse (before any route runs) with the same
+    problem+json as every other error, instead of a line of plain text."""
+
+    def send_400_response(self, msg: str) -> None:
+        body = _NOT_HTTP.model_dump_json(exclude_none=True).encode()
+        headers = [
+            (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        for event in (
+            h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+            h11.Data(data=body),
+            h11.EndOfMessage(),
+        ):
+            output = self.conn.send(event)
+            if output:
+                self.transport.write(output)
+        self.transport.close()
+
+
 def serve_http(name: str, app: FastAPI, *, host: str, port: int) -> None:
     """Serve until SIGINT/SIGTERM; in-flight requests are drained before the lifespan ends.
 
@@ -65,6 +103,8 @@ def serve_http(name: str, app: FastAPI, *, host: str, port: int) -> None:
         host=host,
         port=port,
         lifespan="on",
+        http=ProblemH11Protocol,
+        h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,

@@ -24,6 +24,7 @@ from services.tracking.deadlines import DeadlinePolicy
 from services.tracking.domain import SchedulePolicy
 from services.tracking.feed import ChangeFeed
 from services.tracking.grpc_api import AgencyService
+from services.tracking.grpc_api.undecodable import RefuseUndecodable
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -92,10 +93,12 @@ async def serve(config: TrackingSettings) -> None:
         scrapes = metrics.start_listener(config.tracking_metrics_host, config.tracking_metrics_port)
         interceptor = aio_server_interceptor()  # type: ignore[no-untyped-call]
         server = grpc.aio.server(
+            # The last is innermost: it parses requests, so the others see what it refused.
             interceptors=[
                 interceptor,
                 metrics.RpcMetricsInterceptor(),
                 grpc_server.transient_errors_interceptor(),
+                RefuseUndecodable(),
             ]
         )
         agency_pb2_grpc.add_AgencyServiceServicer_to_server(

@@ -58,7 +58,11 @@ def test_readers_ignore_fields_they_do_not_know() -> None:
         (lambda h: h.pop("ce_id"), "envelope"),
         (lambda h: h.update(ce_id="not-a-uuid"), "envelope"),
         (lambda h: h.update(ce_time="yesterday"), "envelope"),
-        (lambda h: h.update(ce_type="vn.mttq.supervision.case.answered.v9"), "unknown_type"),
+        (lambda h: h.update(ce_type="vn.mttq.supervision.case.answered.v9"), "unknown_version"),
+        (lambda h: h.update(ce_type="vn.mttq.supervision.case.answered.v0"), "unknown_version"),
+        (lambda h: h.update(ce_type="vn.mttq.supervision.case.answered"), "unknown_type"),
+        (lambda h: h.update(ce_type="vn.mttq.supervision.case.teleported.v1"), "unknown_type"),
+        (lambda h: h.update(ce_type=".v1"), "unknown_type"),
     ],
 )
 def test_a_bad_envelope_is_refused_with_its_kind(mutate: object, kind: str) -> None:
@@ -80,3 +84,14 @@ def test_a_payload_that_breaks_the_contract_is_refused(body: bytes | None) -> No
 
 def test_undecodable_header_bytes_are_skipped_not_fatal() -> None:
     assert header_map([("ce_id", b"\xff"), ("ce_type", b"x")]) == {"ce_type": "x"}
+
+
+def test_an_unknown_version_names_the_versions_the_reader_knows() -> None:
+    event = answered()
+    headers = header_map(envelope(event).headers({}))
+    headers["ce_type"] = "vn.mttq.supervision.case.answered.v2"
+    with pytest.raises(UndecodableEvent) as refused:
+        decode(headers, event.model_dump_json().encode())
+    assert str(refused.value) == (
+        "unknown version v2 of vn.mttq.supervision.case.answered: this reader knows v1"
+    )

@@ -6,7 +6,7 @@ import re
 
 from fastapi import FastAPI
 
-from services.platform.http import BodyLimit, install_problem_handlers
+from services.platform.http import BodyLimit, HeadLimit, install_problem_handlers
 from services.platform.ratelimit import RateLimiter
 from services.submission.api import attachments, critiques, directory, follow_up
 from services.submission.api.common import MAX_ATTACHMENT_BYTES, MAX_JSON_BYTES
@@ -32,4 +32,5 @@ def build_app(limiter: RateLimiter) -> FastAPI:
     for module in (directory, critiques, attachments, follow_up):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit_for=body_limit)
+    app.add_middleware(HeadLimit)
     return app

@@ -163,7 +163,7 @@ async def _known_agency(executor: db.Executor, agency_id: str) -> None:
     "/v1/critiques",
     status_code=201,
     response_model=CritiqueOut,
-    responses=problems(400, 401, 413, 422, 429),
+    responses=problems(400, 401, 413, 415, 422, 429),
     tags=["critiques"],
     summary="Submit a critique",
 )
@@ -277,7 +277,7 @@ async def get_critique(
 @router.put(
     "/v1/critiques/{critique_id}",
     response_model=CritiqueOut,
-    responses=problems(400, 401, 404, 409, 412, 413, 422, 429),
+    responses=problems(400, 401, 404, 409, 412, 413, 415, 422, 429),
     tags=["critiques"],
     summary="Amend a critique (until the agency acknowledges it)",
 )
@@ -326,7 +326,7 @@ async def amend_critique(
 @router.post(
     "/v1/critiques/{critique_id}/withdrawal",
     response_model=CritiqueOut,
-    responses=problems(400, 401, 404, 409, 413, 422, 429),
+    responses=problems(400, 401, 404, 409, 413, 415, 422, 429),
     tags=["critiques"],
     summary="Withdraw a critique (until the agency acknowledges it)",
 )

@@ -55,7 +55,7 @@ async def list_extensions(
 @router.post(
     "/v1/critiques/{critique_id}/extensions/{extension_id}/decision",
     response_model=ExtensionOut,
-    responses=problems(400, 401, 404, 409, 413, 422, 429),
+    responses=problems(400, 401, 404, 409, 413, 415, 422, 429),
     tags=["follow-up"],
     summary="Grant or refuse the agency's request for more time",
 )

@@ -83,6 +83,14 @@ def _date(value: str, field: str, problems: list[AnswerProblem]) -> date | None:
         return None
 
 
+def _is_cursor(value: str) -> bool:
+    """A change's id as this server writes it: ASCII digits, within a PostgreSQL bigint."""
+    return value.isascii() and value.isdigit() and int(value) <= _MAX_CURSOR
+
+
+_MAX_CURSOR = 2**63 - 1
+
+
 class AgencyService(pb_grpc.AgencyServiceServicer):
     def __init__(self, pool: db.Pool, *, feed: ChangeFeed, clock: Clock) -> None:
         self._pool = pool
@@ -162,6 +170,10 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
                 after = cursor.decode(request.page_token)
             except cursor.BadCursor:
                 problems.append(AnswerProblem("page_token", "not a token this server gave"))
+        if request.status and request.status not in _STATUSES_IN:
+            problems.append(AnswerProblem("status", "not a case status this server knows"))
+        if request.kind and request.kind not in _KINDS_IN:
+            problems.append(AnswerProblem("kind", "not a kind of critique this server knows"))
         where = store.CaseFilter(
             status=_STATUSES_IN.get(request.status),
             overdue_only=request.overdue_only,
@@ -186,7 +198,7 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
     ) -> AsyncIterator[pb.CaseChange]:
         agency_id = await self._agency(context)
         if request.cursor:
-            if not request.cursor.isdigit():
+            if not _is_cursor(request.cursor):
                 await _abort_invalid(
                     context, [AnswerProblem("cursor", "not a cursor this server gave")]
                 )
