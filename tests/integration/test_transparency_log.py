@@ -5,6 +5,7 @@ to the database alters a published document or rewrites the log's history."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import sys
@@ -194,6 +195,42 @@ async def test_sign_only_when_the_tree_grew_and_announce_it(pool: db.Pool, signe
     assert row["event_type"] == CheckpointSigned.ce_type
     event = CheckpointSigned.model_validate_json(row["payload"])
     assert (event.size, event.note, event.root_hash) == (5, note, signed.root_base64)
+
+
+async def test_competing_signers_never_sign_one_size_twice_or_a_tree_that_shrank(
+    pool: db.Pool, signer: Signer
+) -> None:
+    """Several disclosure instances sign while others append: one checkpoint per size, each
+    announced once, sizes growing, each a prefix of the next."""
+    critique_id = uuid.uuid4()
+
+    async def append_some(first: int) -> None:
+        for version in range(first, first + 10):
+            await publish(pool, critique_id, document(critique_id, version))
+
+    async def sign_often() -> None:
+        for _ in range(10):
+            await transparency.sign(pool, signer, origin=ORIGIN)
+
+    await asyncio.gather(append_some(0), append_some(100), *(sign_often() for _ in range(3)))
+    await transparency.sign(pool, signer, origin=ORIGIN)  # the tree at its final size
+
+    sizes = [
+        row["size"] for row in await pool.fetch("SELECT size FROM log_checkpoints ORDER BY size")
+    ]
+    announced = [
+        CheckpointSigned.model_validate_json(row["payload"]).size
+        for row in await pool.fetch("SELECT payload FROM outbox ORDER BY id")
+    ]
+    assert announced == sizes
+    assert sizes[-1] == await transparency.tree_size(pool) == 20
+    for old, new in itertools.pairwise(sizes):
+        older = await transparency.checkpoint(pool, old)
+        newer = await transparency.checkpoint(pool, new)
+        assert older is not None
+        assert newer is not None
+        proof = await transparency.consistency(pool, old, new)
+        merkle.verify_consistency(old, new, older.root, newer.root, proof.hashes)
 
 
 # -- serving and verifying ----------------------------------------------------------------------
