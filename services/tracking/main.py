@@ -53,6 +53,14 @@ class TrackingSettings(settings.CommonSettings):
     health_check_interval_seconds: float = Field(
         default=5.0, gt=0, description="How often gRPC health re-checks the database and Kafka."
     )
+    shutdown_lame_duck_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="On SIGTERM, how long tracking goes on serving, its health NOT_SERVING, before"
+        " it takes no new call: calls already sent are started (gRPC cancels those still queued"
+        " when the server stops) and clients' health checks move away. Calls started then have"
+        " 10 s more to finish.",
+    )
 
     @property
     def schedule_policy(self) -> SchedulePolicy:
@@ -127,9 +135,10 @@ async def serve(config: TrackingSettings) -> None:
         following.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await following
-        feed.close()
         for name in ("", SERVICE_NAME):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await asyncio.sleep(config.shutdown_lame_duck_seconds)
+        feed.close()
         await server.stop(grace=10)
         unobserve()
         await metrics_closed
