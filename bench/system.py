@@ -62,7 +62,7 @@ class Load:
     in_flight: int = 128
     answerers: int = 32
     readers: int = 2
-    drain_seconds: float = 120.0
+    drain_seconds: float = 300.0
     profile: Path | None = None
     """Record each service with py-spy during the window, as collapsed stacks in this folder."""
 
@@ -112,6 +112,11 @@ class Outcome:
     @property
     def public_per_second(self) -> float:
         return self._in_window(list(self.public.values())) / self.seconds
+
+    @property
+    def journeys_per_second(self) -> float:
+        """Critiques made public over the window and the drain after it."""
+        return len(self.public) / (self.seconds + self.drain_seconds)
 
     @property
     def answers_per_second(self) -> float:
@@ -293,9 +298,6 @@ async def _measure(engines: Engines, deployment: Deployment, load: Load) -> Outc
                 await asyncio.to_thread(profiler.wait, 30)
             except subprocess.TimeoutExpired:
                 profiler.kill()
-        cpu_after = {name: tree_cpu_seconds(pid) for name, pid in processes.items()}
-        engine_cpu_after = {name: tree_cpu_seconds(pid) for name, pid in engine_pids.items()}
-        outcome.generator_cpu_seconds = _own_cpu_seconds() - own_before
         # Drain: everything accepted should become public.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(load.drain_seconds):
@@ -303,6 +305,10 @@ async def _measure(engines: Engines, deployment: Deployment, load: Load) -> Outc
                     await asyncio.sleep(0.1)
         outcome.drained = not set(outcome.accepted) - set(outcome.public)
         outcome.drain_seconds = time.perf_counter() - end
+        # CPU over the window and the drain: all the work of the journeys that became public.
+        cpu_after = {name: tree_cpu_seconds(pid) for name, pid in processes.items()}
+        engine_cpu_after = {name: tree_cpu_seconds(pid) for name, pid in engine_pids.items()}
+        outcome.generator_cpu_seconds = _own_cpu_seconds() - own_before
         outcome.services = {
             name: Process(pid, peak_rss_mb(pid), cpu_after[name] - cpu_before[name])
             for name, pid in processes.items()
