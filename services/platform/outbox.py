@@ -100,21 +100,23 @@ class OutboxRelay:
         # Where to look for what a predecessor published: by default where the producer sends.
         self._bootstrap_servers: str = bootstrap_servers or producer.client._bootstrap_servers
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        """Hold the relay lock, then publish on every notification and every poll interval."""
-        while True:
+        """Hold the relay lock, then publish on every notification and every poll interval,
+        until :meth:`stop`."""
+        while not self._stopping.is_set():
             try:
                 async with self._pool.acquire() as connection:
                     if not await connection.fetchval(
                         "SELECT pg_try_advisory_lock($1)", _RELAY_LOCK
                     ):
-                        await asyncio.sleep(self._poll_interval)
+                        await self._pause()
                         continue
                     try:
                         await connection.add_listener("outbox", self._on_notify)
                         await self.mark_published_by_predecessor(connection)
-                        await self._publish_until_cancelled(connection)
+                        await self._publish_until_stopped(connection)
                     finally:
                         with contextlib.suppress(Exception):
                             await connection.remove_listener("outbox", self._on_notify)
@@ -124,13 +126,22 @@ class OutboxRelay:
             except Exception as error:
                 # The database or Kafka is unreachable: nothing was marked sent, so retry all.
                 log.warning("outbox relay interrupted; retrying", extra={"error": repr(error)})
-                await asyncio.sleep(self._poll_interval)
+                await self._pause()
+
+    def stop(self) -> None:
+        """Finish the batch in flight (sent and marked sent), then return from :meth:`run`."""
+        self._stopping.set()
+        self._wake.set()
+
+    async def _pause(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=self._poll_interval)
 
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
-    async def _publish_until_cancelled(self, connection: db.Connection) -> None:
-        while True:
+    async def _publish_until_stopped(self, connection: db.Connection) -> None:
+        while not self._stopping.is_set():
             self._wake.clear()
             published = await self.publish_pending(connection)
             if published == BATCH_SIZE:

@@ -25,6 +25,9 @@ from services.platform.settings import CommonSettings
 
 log = logging.getLogger(__name__)
 
+RELAY_STOP_SECONDS = 10.0
+"""How long a stopping service waits for the outbox relay to finish the batch it is sending."""
+
 
 @dataclass
 class Runtime:
@@ -77,10 +80,8 @@ async def running(
         bootstrap_servers=settings.kafka_bootstrap_servers, client_id=f"{name}-readiness"
     )
     await kafka_probe.bootstrap()
-    relay = asyncio.create_task(
-        OutboxRelay(pool, producer, poll_interval=settings.outbox_poll_interval_seconds).run(),
-        name=f"{name}-outbox-relay",
-    )
+    relay = OutboxRelay(pool, producer, poll_interval=settings.outbox_poll_interval_seconds)
+    relaying = asyncio.create_task(relay.run(), name=f"{name}-outbox-relay")
     broker = KafkaBroker(bootstrap_list(settings.kafka_bootstrap_servers), logger=log)
     consumers = [
         EventConsumer(
@@ -104,9 +105,13 @@ async def running(
     finally:
         unobserve()
         await broker.stop()
-        relay.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay
+        # The batch in flight is finished: sent and marked sent. Cancelled only if Kafka keeps it
+        # waiting; the next relay then marks what reached Kafka before publishing (no duplicates).
+        relay.stop()
+        try:
+            await asyncio.wait_for(relaying, timeout=RELAY_STOP_SECONDS)
+        except TimeoutError:
+            log.warning("outbox relay did not finish its batch in time; cancelled")
         await producer.stop()
         await kafka_probe.close()
         await pool.close()

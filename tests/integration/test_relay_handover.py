@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -103,3 +104,47 @@ async def test_a_batch_acknowledged_but_not_marked_sent_is_not_published_again(
         await producer.stop()
     published = Counter(header_map(record.headers)["ce_id"] for record in records)
     assert published == Counter(str(event_id) for event_id in [*sent, more])
+
+
+class StoppedMidBatch(OutboxRelay):
+    """A relay told to stop while the first event of its first batch is being sent."""
+
+    async def _send(self, row: asyncpg.Record) -> asyncio.Future[Any]:
+        self.stop()
+        return await super()._send(row)
+
+
+async def test_a_stopping_relay_finishes_the_batch_it_is_sending_and_marks_it_sent(
+    engines: Engines, pool: db.Pool
+) -> None:
+    topic = unique_topic("stop")
+    await create_topics(engines.kafka_bootstrap, topic)
+    async with pool.acquire() as connection, connection.transaction():
+        first_batch = [
+            await outbox.record(connection, submitted(), source="urn:test", topic=topic)
+            for _ in range(outbox.BATCH_SIZE)
+        ]
+        rest = [
+            await outbox.record(connection, submitted(), source="urn:test", topic=topic)
+            for _ in range(3)
+        ]
+    producer = new_producer(engines.kafka_bootstrap)
+    await producer.start()
+    try:
+        async with asyncio.timeout(30):  # run() returns by itself once the batch is done
+            await StoppedMidBatch(pool, producer, poll_interval=0.2).run()
+        records = await read(
+            engines.kafka_bootstrap, topic, until=lambda r: len(r) >= len(first_batch)
+        )
+        await asyncio.sleep(1.0)  # anything more would have arrived by now
+        records = await read(
+            engines.kafka_bootstrap, topic, until=lambda r: len(r) >= len(first_batch)
+        )
+    finally:
+        await producer.stop()
+    # The whole batch on Kafka and marked sent; nothing after it sent: nothing on Kafka unmarked.
+    assert Counter(header_map(r.headers)["ce_id"] for r in records) == Counter(
+        str(event_id) for event_id in first_batch
+    )
+    pending = await pool.fetch("SELECT event_id FROM outbox WHERE published_at IS NULL")
+    assert sorted(row["event_id"] for row in pending) == sorted(rest)
