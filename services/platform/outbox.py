@@ -172,9 +172,9 @@ class OutboxRelay:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=MAX_EVENT_BYTES,
         )
-        await consumer.start()
         try:
             async with asyncio.timeout(60):  # Kafka unreachable: run() retries
+                await consumer.start()
                 found = await self._find(consumer, {row["topic"] for row in rows}, pending)
         finally:
             await consumer.stop()
