@@ -15,6 +15,9 @@ from bench import baselines, machine, system
 from bench.report import Measure, Results, at_least, at_most, overhead, share, text_table
 from tests.support.engines import ROOT, start_engines
 
+FINDINGS = Path(__file__).with_name("findings.md")
+"""What profiling found and what was fixed: appended to the results."""
+
 TARGETS = {
     "sustained": at_least(1000),
     "accept_p99_ms": at_most(100),
@@ -236,6 +239,7 @@ async def main(argv: list[str]) -> int:
             "rate limits": " ".join(f"{k}={v}" for k, v in system.LIMITS.items()),
         },
     )
+    results.appendix = FINDINGS.read_text()
     bare = None
     if "baselines" in options.only:
         bare = await measure_baselines(options.baseline_seconds, results)

@@ -166,6 +166,8 @@ class Results:
     settings: dict[str, Any]
     measures: list[Measure] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    appendix: str = ""
+    """Markdown added at the end (the profile findings and fixes, kept with the code)."""
 
     def missed(self) -> list[Measure]:
         return [m for m in self.measures if m.verdict == "MISSED"]
@@ -231,7 +233,7 @@ is better than the target.
 ## Notes
 
 {notes}
-"""
+""" + (f"\n{self.appendix.strip()}\n" if self.appendix.strip() else "")
 
     def write(self, markdown_path: Path) -> Path:
         """Write the Markdown to ``markdown_path`` and the JSON beside it; return the JSON's."""

@@ -153,10 +153,12 @@ def _status_kb(pid: int, field_name: str) -> int:
 
 
 def _cpu_seconds(pid: int) -> float:
+    """CPU of the process and of its children that have exited (PostgreSQL's backends end when
+    their pool closes them; the postmaster then holds their time)."""
     with contextlib.suppress(OSError):
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        # utime and stime are the 14th and 15th fields; fields[0] here is the 3rd (state).
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        # utime, stime, cutime, cstime are fields 14 to 17; fields[0] here is the 3rd (state).
+        return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
     return 0.0
 
 

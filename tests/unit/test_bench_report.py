@@ -89,6 +89,7 @@ def test_results_are_written_as_markdown_and_json(tmp_path: Path) -> None:
             Measure("system", "made public", math.nan, "/s", at_least(1000)),
         ],
         notes=["shared machine"],
+        appendix="## Profile\n\nThe exporter.\n",
     )
     json_path = results.write(tmp_path / "benchmarks.md")
     markdown = (tmp_path / "benchmarks.md").read_text()
@@ -96,6 +97,7 @@ def test_results_are_written_as_markdown_and_json(tmp_path: Path) -> None:
     assert "`python -m bench --quick`" in markdown
     assert "Missed: system / made public." in markdown
     assert "- shared machine" in markdown
+    assert markdown.endswith("## Profile\n\nThe exporter.\n")
     written = json.loads(json_path.read_text())
     assert json_path.name == "benchmarks.json"
     assert written["measures"][0]["verdict"] == "met"
