@@ -68,5 +68,5 @@ openapi: install ## Regenerate the HTTP services' OpenAPI documents in contracts
 clean: ## Remove local state (databases, Kafka data, traces); keeps the caches
 	rm -rf .run
 
-bench: install kafka-libs ## Benchmark: baselines and the system under load (about 10 minutes); writes docs/benchmarks.md
+bench: install kafka-libs ## Benchmark: baselines and the system under load (15-20 minutes); writes docs/benchmarks.md
 	$(RUN) python -m bench $(BENCH_ARGS)
