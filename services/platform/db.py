@@ -25,6 +25,10 @@ TRANSIENT_ERRORS: Final = (
     # protocol cannot leave ("cannot switch to state 15; another operation is in progress",
     # MagicStack/asyncpg#784): the connection is broken, not the request or the event.
     asyncpg.InternalClientError,
+    # Two transactions took the same rows in opposite orders (e.g. two consumer instances' batches
+    # touching the same records): PostgreSQL aborted one; the same work succeeds when retried.
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
 )
