@@ -63,6 +63,7 @@ async def crash(deployment: Deployment, broker: OwnKafka, target: str, signum: i
     return time.monotonic() - began
 
 
+@pytest.mark.timeout(900)
 async def test_every_accepted_submission_survives_crashes_of_each_process(
     deployment: Deployment, directory: Directory, broker: OwnKafka
 ) -> None:
@@ -75,6 +76,7 @@ async def test_every_accepted_submission_survives_crashes_of_each_process(
                     before = len(load.accepted)
                     away = await crash(deployment, broker, target, signum)
                     outages.append((target, signal.Signals(signum).name, away))
+                    print(f"{target} {outages[-1][1]}: ready again after {away:.1f} s", flush=True)
                     # Work goes on between crashes: the load is accepted again before the next.
                     async with asyncio.timeout(120):
                         while len(load.accepted) < before + 20:
