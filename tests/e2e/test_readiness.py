@@ -11,7 +11,6 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
 
 import grpc
 import httpx
@@ -22,8 +21,8 @@ from services.tracking.main import SERVICE_NAME
 from tests.support.directory import Directory, register
 from tests.support.engines import Engines
 from tests.support.journeys import case_of, critique_body, eventually
-from tests.support.postgres import OwnPostgres, own_postgres
-from tests.support.services import Deployment, start_services, wait_ready
+from tests.support.postgres import OwnPostgres, deployed_on, own_postgres
+from tests.support.services import Deployment
 
 WITHIN = 15.0
 """How soon readiness must follow PostgreSQL, either way."""
@@ -37,16 +36,7 @@ def postgres() -> Iterator[OwnPostgres]:
 
 @pytest.fixture(scope="module")
 async def own_deployment(engines: Engines, postgres: OwnPostgres) -> AsyncIterator[Deployment]:
-    urls = await postgres.create_databases("readiness")
-    with ExitStack() as stack:
-        deployment = start_services(
-            stack,
-            engines,
-            urls,
-            postgres.workdir / "services",
-            extra_env={"SUPERVISION_HEALTH_CHECK_INTERVAL_SECONDS": "1"},
-        )
-        await wait_ready(deployment)
+    async with deployed_on(engines, postgres, "readiness") as deployment:
         yield deployment
 
 

@@ -10,7 +10,6 @@ import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
 
 import grpc
 import httpx
@@ -22,8 +21,8 @@ from tests.support.directory import Directory, register
 from tests.support.engines import Engines
 from tests.support.journeys import agency_metadata, critique_body
 from tests.support.load import Load, assert_nothing_lost
-from tests.support.postgres import OwnPostgres, own_postgres
-from tests.support.services import Deployment, start_services, wait_ready
+from tests.support.postgres import OwnPostgres, deployed_on, own_postgres
+from tests.support.services import Deployment
 
 DOWN_FOR = 8.0
 """Seconds PostgreSQL stays down each time."""
@@ -37,16 +36,7 @@ def postgres() -> Iterator[OwnPostgres]:
 
 @pytest.fixture(scope="module")
 async def deployment(engines: Engines, postgres: OwnPostgres) -> AsyncIterator[Deployment]:
-    urls = await postgres.create_databases("restart")
-    with ExitStack() as stack:
-        running = start_services(
-            stack,
-            engines,
-            urls,
-            postgres.workdir / "services",
-            extra_env={"SUPERVISION_HEALTH_CHECK_INTERVAL_SECONDS": "1"},
-        )
-        await wait_ready(running)
+    async with deployed_on(engines, postgres, "restart") as running:
         yield running
 
 

@@ -7,14 +7,15 @@ import os
 import signal
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 
-from tests.support.engines import BIN, Process, free_port, start
+from tests.support.engines import BIN, Engines, Process, free_port, start
+from tests.support.services import Deployment, start_services, wait_ready
 
 
 @dataclass
@@ -75,3 +76,22 @@ def own_postgres(prefix: str) -> Iterator[OwnPostgres]:
         postgres.start()
         stack.callback(postgres.stop)
         yield postgres
+
+
+@asynccontextmanager
+async def deployed_on(
+    engines: Engines, postgres: OwnPostgres, prefix: str
+) -> AsyncIterator[Deployment]:
+    """The three services, ready, on databases of ``postgres`` (Kafka: the session's), checking
+    their dependencies every second so that readiness follows PostgreSQL closely."""
+    urls = await postgres.create_databases(prefix)
+    with ExitStack() as stack:
+        deployment = start_services(
+            stack,
+            engines,
+            urls,
+            postgres.workdir / "services",
+            extra_env={"SUPERVISION_HEALTH_CHECK_INTERVAL_SECONDS": "1"},
+        )
+        await wait_ready(deployment)
+        yield deployment
