@@ -168,6 +168,15 @@ def _library_year(year: int) -> _Year:
     )
 
 
+def load_calendar(now: datetime) -> None:
+    """Load the holidays of ``now``'s year in Vietnam and of the next (a due date can fall in
+    it) ahead of the first case: the ``holidays`` library takes up to seconds of CPU to build
+    them, which the first event otherwise waited for. Other years still load on first use."""
+    year = now.astimezone(VIETNAM).year
+    for wanted in (year, year + 1):
+        _library_year(wanted)
+
+
 _WEEKEND: Final[Mapping[int, tuple[str, str]]] = {
     5: ("Thứ Bảy", "Saturday"),
     6: ("Chủ nhật", "Sunday"),

@@ -20,7 +20,7 @@ from services.platform import grpc_server, metrics, runtime, settings, telemetry
 from services.platform.health import follow_dependencies
 from services.platform.serve import configure_logging, instrument_database
 from services.tracking import consumers, schedule, store
-from services.tracking.deadlines import DeadlinePolicy
+from services.tracking.deadlines import DeadlinePolicy, load_calendar
 from services.tracking.domain import SchedulePolicy
 from services.tracking.feed import ChangeFeed
 from services.tracking.grpc_api import AgencyService
@@ -152,6 +152,7 @@ def main() -> None:
     configure_logging()
     provider = telemetry.setup("tracking")
     instrument_database()
+    load_calendar(schedule.system_clock())
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(config))
     provider.shutdown()

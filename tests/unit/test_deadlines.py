@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from contracts.events import CritiqueKind, Level, SkippedDay
+from services.tracking import deadlines
 from services.tracking.deadlines import (
     Counting,
     DeadlinePolicy,
@@ -322,3 +323,14 @@ def test_the_explanation_names_the_policy_rule_that_applied_in_both_languages() 
 def test_an_invalid_policy_is_refused_with_a_clear_error(policy_json: str, message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         DeadlinePolicy.model_validate_json(policy_json)
+
+
+def test_load_calendar_loads_the_year_in_vietnam_and_the_next() -> None:
+    deadlines._library_year.cache_clear()
+    # 31 December 2026 at 20:00 UTC is already 1 January 2027 in Hanoi.
+    deadlines.load_calendar(datetime(2026, 12, 31, 20, 0, tzinfo=UTC))
+    assert deadlines._library_year.cache_info().currsize == 2
+    assert deadlines._library_year.cache_info().hits == 0
+    deadlines._library_year(2027)
+    deadlines._library_year(2028)
+    assert deadlines._library_year.cache_info().hits == 2
