@@ -89,17 +89,38 @@ class DisclosurePolicy(BaseModel):
     publish_when_answered: bool = True
     publish_when_overdue: bool = True
 
-    def reason_to_publish(
-        self, *, has_content: bool, answered: bool, overdue: bool, withdrawn: bool
-    ) -> str | None:
-        """Why the record may now be public ('answered', 'overdue'), or None."""
-        if not has_content or withdrawn:
+    def publication(
+        self,
+        *,
+        has_content: bool,
+        answered_at: datetime | None,
+        overdue_at: datetime | None,
+        withdrawn_at: datetime | None,
+    ) -> tuple[datetime, str] | None:
+        """When the record became public and why ('answered', 'overdue'), or None.
+
+        Decided by the moments the events record, never by the order they are heard in: a
+        critique's events come on two topics (submission's and tracking's), whose relative order
+        a consumer reading them again from the beginning does not reproduce. The record became
+        public at the earliest moment the policy allows, unless the critique had been withdrawn
+        by then: one withdrawn after falling overdue was public (its content is hidden since),
+        whether the rebuild hears of the withdrawal first or not."""
+        if not has_content:
             return None
-        if answered and self.publish_when_answered:
-            return "answered"
-        if overdue and self.publish_when_overdue:
-            return "overdue"
-        return None
+        moments = [
+            (at, reason)
+            for at, reason, allowed in (
+                (answered_at, "answered", self.publish_when_answered),
+                (overdue_at, "overdue", self.publish_when_overdue),
+            )
+            if at is not None and allowed
+        ]
+        if not moments:
+            return None
+        at, reason = min(moments)
+        if withdrawn_at is not None and withdrawn_at <= at:
+            return None
+        return at, reason
 
 
 class RedactionKind(enum.StrEnum):

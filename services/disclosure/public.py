@@ -148,17 +148,22 @@ async def refresh(
         return False
     published_at, reason = row["published_at"], row["publication_reason"]
     if published_at is None:
-        reason = policy.reason_to_publish(
-            has_content=row["title"] is not None and row["submitted_at"] is not None,
-            answered=row["answered_at"] is not None,
-            overdue=row["overdue_at"] is not None,
-            withdrawn=row["withdrawn_at"] is not None,
-        )
-        if reason is None:
-            return False
         # The moment it became publishable, not the moment we heard of it: rebuilding the read
-        # model from the topics then gives the same documents.
-        published_at = row["answered_at"] if reason == "answered" else row["overdue_at"]
+        # model from the topics then gives the same documents. It first fell overdue at its
+        # first 'overdue' step: a later extension clears overdue_at, not what was published.
+        publication = policy.publication(
+            has_content=row["title"] is not None and row["submitted_at"] is not None,
+            answered_at=row["answered_at"],
+            overdue_at=await connection.fetchval(
+                "SELECT min(at) FROM record_timeline WHERE critique_id = $1 AND step = $2",
+                critique_id,
+                Step.OVERDUE.value,
+            ),
+            withdrawn_at=row["withdrawn_at"],
+        )
+        if publication is None:
+            return False
+        published_at, reason = publication
     elif row["title"] is None:
         return False
     record, search_text = await _document(connection, row, published_at, reason)

@@ -4,21 +4,17 @@ how it is found, and that it can be rebuilt from the topics alone."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
-import tempfile
 import uuid
-from collections.abc import AsyncIterator
 from contextlib import ExitStack
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.directory import Directory, register
-from tests.support.engines import Engines, OwnKafka, free_port, start
+from tests.support.engines import Engines, free_port, start
 from tests.support.journeys import (
     answer,
     case_of,
@@ -27,7 +23,7 @@ from tests.support.journeys import (
     public_record,
     submit,
 )
-from tests.support.services import Deployment, start_services, wait_ready
+from tests.support.services import Deployment, wait_ready
 
 
 @pytest.fixture
@@ -216,37 +212,9 @@ async def test_the_change_feed_gives_mirrors_every_change_once_in_order(
         assert again == {"items": [], "next_since": feed["next_since"]}
 
 
-@pytest.fixture(scope="module")
-async def alone(engines: Engines) -> AsyncIterator[tuple[Deployment, str]]:
-    """A deployment on a Kafka of its own, whose topics hold only this test's history.
-
-    On the session's Kafka, whose topics hold every module's events, the rebuilt consumer has
-    been seen to stall after its first batches; that is under investigation, and kept out of
-    this test's way rather than hidden inside it."""
-    workdir = Path(tempfile.mkdtemp(prefix="supervision-rebuild-"))
-    broker = OwnKafka(port=free_port(), controller_port=free_port(), workdir=workdir)
-    broker.start()
-    urls = {
-        name: await engines.create_database(f"alone_{name}")
-        for name in ("submission", "tracking", "disclosure")
-    }
-    try:
-        with ExitStack() as stack:
-            running = start_services(
-                stack, engines, urls, workdir / "services", kafka_bootstrap=broker.bootstrap
-            )
-            await wait_ready(running)
-            yield running, broker.bootstrap
-    finally:
-        broker.stop()
-        subprocess.run(["rm", "-rf", str(workdir)], check=False)
-
-
 async def test_rebuilding_the_read_model_from_the_topics_gives_the_same_records(
-    alone: tuple[Deployment, str], engines: Engines
+    deployment: Deployment, office: Directory, engines: Engines
 ) -> None:
-    deployment, bootstrap = alone
-    office = await register(deployment)
     critique_id = await submit(deployment, office, title="Kiến nghị để kiểm tra việc dựng lại")
     await answer(deployment, office, await case_of(deployment, office, critique_id))
     await published(deployment, critique_id, status="answered")
@@ -258,7 +226,7 @@ async def test_rebuilding_the_read_model_from_the_topics_gives_the_same_records(
             "disclosure-rebuilt",
             [sys.executable, "-m", "services.cli", "serve", "disclosure"],
             {
-                "SUPERVISION_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "SUPERVISION_KAFKA_BOOTSTRAP_SERVERS": engines.kafka_bootstrap,
                 "SUPERVISION_DISCLOSURE_DATABASE_URL": url,
                 "SUPERVISION_DISCLOSURE_HTTP_PORT": str(port),
                 "SUPERVISION_DISCLOSURE_CONSUMER_GROUP": f"rebuild-{uuid.uuid4().hex[:6]}",
@@ -297,6 +265,9 @@ async def test_rebuilding_the_read_model_from_the_topics_gives_the_same_records(
             expected = await everything(original)
             assert critique_id in [r["critique_id"] for r in expected]
 
+            # The topics also hold other test modules' critiques, which this deployment's read
+            # model never saw: compare what it has, record by record. Their events come on two
+            # topics, which the rebuild hears in another order than the live service did.
             wanted = {r["critique_id"] for r in expected}
 
             async def caught_up() -> list[dict[str, Any]] | None:
@@ -306,4 +277,15 @@ async def test_rebuilding_the_read_model_from_the_topics_gives_the_same_records(
             try:
                 assert await eventually(caught_up, timeout=120) == expected
             except TimeoutError:
-                pytest.fail(f"the rebuilt read model did not catch up:\n{rebuilt.log_tail(80)}")
+                copies = {r["critique_id"]: r for r in await everything(copy)}
+                differences = {
+                    r["critique_id"]: sorted(
+                        k for k in r if r[k] != copies.get(r["critique_id"], {}).get(k)
+                    )
+                    for r in expected
+                    if copies.get(r["critique_id"]) != r
+                }
+                pytest.fail(
+                    f"the rebuilt read model differs (fields by record: {differences}):\n"
+                    f"{rebuilt.log_tail(80)}"
+                )

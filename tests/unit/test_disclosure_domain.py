@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -67,16 +68,56 @@ def test_folding_drops_diacritics_and_dd() -> None:
 
 def test_the_policy_publishes_answered_and_overdue_records_but_never_withdrawn_ones() -> None:
     policy = DisclosurePolicy()
-    common = {"has_content": True, "withdrawn": False}
-    assert policy.reason_to_publish(answered=True, overdue=False, **common) == "answered"
-    assert policy.reason_to_publish(answered=False, overdue=True, **common) == "overdue"
-    assert policy.reason_to_publish(answered=False, overdue=False, **common) is None
+    common: dict[str, Any] = {"has_content": True, "withdrawn_at": None}
+    answered, overdue = NOW, NOW - timedelta(days=1)
+    assert policy.publication(answered_at=answered, overdue_at=None, **common) == (
+        answered,
+        "answered",
+    )
+    assert policy.publication(answered_at=None, overdue_at=overdue, **common) == (
+        overdue,
+        "overdue",
+    )
+    assert policy.publication(answered_at=None, overdue_at=None, **common) is None
     assert (
-        policy.reason_to_publish(has_content=True, answered=True, overdue=True, withdrawn=True)
+        policy.publication(
+            has_content=False, answered_at=answered, overdue_at=None, withdrawn_at=None
+        )
         is None
     )
     quiet = DisclosurePolicy(publish_when_overdue=False)
-    assert quiet.reason_to_publish(answered=False, overdue=True, **common) is None
+    assert quiet.publication(answered_at=None, overdue_at=overdue, **common) is None
+    assert quiet.publication(answered_at=answered, overdue_at=overdue, **common) == (
+        answered,
+        "answered",
+    )
+
+
+def test_a_record_is_published_from_the_first_moment_allowed_whatever_was_heard_first() -> None:
+    """By the events' own moments: a rebuild hears the two topics in another order."""
+    policy = DisclosurePolicy()
+    late = NOW
+    fell_overdue = NOW - timedelta(days=3)
+    assert policy.publication(
+        has_content=True, answered_at=late, overdue_at=fell_overdue, withdrawn_at=None
+    ) == (fell_overdue, "overdue")
+    # Withdrawn once overdue: it was public (its content is hidden since).
+    assert policy.publication(
+        has_content=True,
+        answered_at=None,
+        overdue_at=fell_overdue,
+        withdrawn_at=fell_overdue + timedelta(hours=1),
+    ) == (fell_overdue, "overdue")
+    # Withdrawn before it could be public: never.
+    assert (
+        policy.publication(
+            has_content=True,
+            answered_at=late,
+            overdue_at=None,
+            withdrawn_at=late - timedelta(hours=1),
+        )
+        is None
+    )
 
 
 def test_the_public_status_puts_withdrawal_first_then_the_answer_then_lateness() -> None:

@@ -1,0 +1,195 @@
+"""Disclosure's read model on a real PostgreSQL does not depend on the order it hears a critique's
+events in. They come on two topics (submission's and tracking's): a rebuild reading them from the
+beginning interleaves the two differently from the live service, and must publish the same
+documents. It did not: a critique that fell overdue and was then withdrawn was never published
+when the withdrawal was heard first, and one answered late after falling overdue was published
+as answered (at the answer) rather than as overdue (at the due date)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from contracts.events import (
+    CaseAnswered,
+    CaseOpened,
+    CaseOverdue,
+    CritiqueEvent,
+    CritiqueKind,
+    CritiqueSubmitted,
+    CritiqueWithdrawn,
+    Disposition,
+    DueDateChanged,
+    DueDateRule,
+    Level,
+    OrganisationRef,
+    Point,
+    PointAnswer,
+)
+from services.disclosure import consumers
+from services.disclosure.domain import DisclosurePolicy
+from services.disclosure.main import MIGRATIONS
+from services.platform import db
+from services.platform.cloudevents import Envelope
+from tests.support.engines import Engines
+
+AGENCY = "ubnd-phuong-kinh-bac-bac-ninh"
+START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+RULE = DueDateRule(days=30, counting="calendar", start=date(2026, 3, 2), explanation="30 ngày")
+
+Topics = tuple[list[CritiqueEvent], list[CritiqueEvent]]
+"""A critique's events on submission's topic and on tracking's, each in its topic's order."""
+
+
+@pytest.fixture
+async def pool(engines: Engines) -> AsyncIterator[db.Pool]:
+    url = await engines.create_database("disclosure")
+    await db.migrate(url, component="disclosure", folder=MIGRATIONS)
+    pool = await db.create_pool(url, min_size=1, max_size=2)
+    yield pool
+    await pool.close()
+
+
+def at(minutes: int) -> datetime:
+    return START + timedelta(minutes=minutes)
+
+
+def submitted(critique_id: uuid.UUID) -> CritiqueSubmitted:
+    return CritiqueSubmitted(
+        critique_id=critique_id,
+        organisation=OrganisationRef(
+            id="mttq-phuong-kinh-bac-bac-ninh",
+            name="Ủy ban MTTQ Việt Nam phường Kinh Bắc",
+            level=Level.COMMUNE,
+        ),
+        agency_id=AGENCY,
+        kind=CritiqueKind.SUPERVISION_RECOMMENDATION,
+        title="Kiến nghị về phí chợ",
+        points=(Point(number=1, text="Niêm yết công khai mức phí."),),
+        submitted_at=at(0),
+    )
+
+
+def opened(critique_id: uuid.UUID, case_id: uuid.UUID) -> CaseOpened:
+    return CaseOpened(
+        critique_id=critique_id,
+        case_id=case_id,
+        agency_id=AGENCY,
+        opened_at=at(1),
+        due_date=date(2026, 4, 1),
+        due_rule=RULE,
+    )
+
+
+def overdue(critique_id: uuid.UUID, case_id: uuid.UUID) -> CaseOverdue:
+    return CaseOverdue(
+        critique_id=critique_id,
+        case_id=case_id,
+        agency_id=AGENCY,
+        due_date=date(2026, 4, 1),
+        at=at(2),
+    )
+
+
+def withdrawn_after_overdue(critique_id: uuid.UUID) -> Topics:
+    case_id = uuid.uuid4()
+    return (
+        [submitted(critique_id), CritiqueWithdrawn(critique_id=critique_id, withdrawn_at=at(3))],
+        [opened(critique_id, case_id), overdue(critique_id, case_id)],
+    )
+
+
+def answered_late(critique_id: uuid.UUID) -> Topics:
+    case_id = uuid.uuid4()
+    answer = CaseAnswered(
+        critique_id=critique_id,
+        case_id=case_id,
+        agency_id=AGENCY,
+        answered_at=at(3),
+        late=True,
+        answers=(PointAnswer(point_number=1, disposition=Disposition.ACCEPTED),),
+    )
+    return [submitted(critique_id)], [
+        opened(critique_id, case_id),
+        overdue(critique_id, case_id),
+        answer,
+    ]
+
+
+def extended_after_overdue(critique_id: uuid.UUID) -> Topics:
+    case_id = uuid.uuid4()
+    extended = DueDateChanged(
+        critique_id=critique_id,
+        case_id=case_id,
+        agency_id=AGENCY,
+        due_date=date(2026, 5, 1),
+        due_rule=RULE,
+        changed_at=at(3),
+    )
+    return [submitted(critique_id)], [
+        opened(critique_id, case_id),
+        overdue(critique_id, case_id),
+        extended,
+    ]
+
+
+def interleavings(first: Sequence[Any], second: Sequence[Any]) -> Iterator[list[Any]]:
+    """Every merge of the two sequences that keeps each one's own order."""
+    size = len(first) + len(second)
+    for places in itertools.combinations(range(size), len(first)):
+        ones, twos = iter(first), iter(second)
+        yield [next(ones) if i in places else next(twos) for i in range(size)]
+
+
+async def public_document(pool: db.Pool, events: Sequence[CritiqueEvent]) -> dict[str, Any]:
+    """Apply the events one by one as the consumer does; the record's document, id left out."""
+    handlers = consumers.subscription(DisclosurePolicy()).handlers
+    for event in events:
+        envelope = Envelope(
+            id=uuid.uuid4(), type=event.ce_type, source="test", time=at(0), subject=""
+        )
+        async with pool.acquire() as connection, connection.transaction():
+            await handlers[type(event)](connection, envelope, event)
+    critique_id = events[0].critique_id
+    stored = await pool.fetchval(
+        "SELECT public_document FROM records WHERE critique_id = $1", critique_id
+    )
+    document: dict[str, Any] = json.loads(stored) if stored is not None else {}
+    document.pop("critique_id", None)
+    return document
+
+
+@pytest.mark.parametrize(
+    ("history", "expected"),
+    [
+        (withdrawn_after_overdue, {"status": "withdrawn", "publication_reason": "overdue"}),
+        (answered_late, {"status": "answered_late", "publication_reason": "overdue"}),
+        (extended_after_overdue, {"status": "awaiting", "publication_reason": "overdue"}),
+    ],
+)
+async def test_the_published_document_does_not_depend_on_how_the_two_topics_interleave(
+    pool: db.Pool, history: Callable[[uuid.UUID], Topics], expected: dict[str, str]
+) -> None:
+    critiques, cases = history(uuid.uuid4())
+    live = sorted([*critiques, *cases], key=_moment)
+    reference = await public_document(pool, live)
+    assert {key: reference.get(key) for key in expected} == expected
+    assert reference["published_at"] == "2026-03-02T08:02:00Z"  # when it fell overdue
+
+    for order in interleavings(critiques, cases):
+        critique_id = uuid.uuid4()
+        renamed = [event.model_copy(update={"critique_id": critique_id}) for event in order]
+        assert await public_document(pool, renamed) == reference, [type(e).__name__ for e in order]
+
+
+def _moment(event: CritiqueEvent) -> datetime:
+    for name in ("submitted_at", "withdrawn_at", "opened_at", "answered_at", "changed_at", "at"):
+        if isinstance(moment := getattr(event, name, None), datetime):
+            return moment
+    raise AssertionError(event)
