@@ -15,10 +15,12 @@ from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from contracts.problems import Problem
-from services.platform import metrics, telemetry
+from services.platform import metrics, settings, telemetry
 from services.platform.http import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
@@ -75,8 +77,23 @@ class _AsyncPGInstrumentor(AsyncPGInstrumentor):
         return await super()._do_execute(func, instance, args, kwargs)  # type: ignore[no-untyped-call]
 
 
-def instrument_database() -> None:
+class TracingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SUPERVISION_", extra="ignore", frozen=True)
+
+    trace_sql_statements: bool = Field(
+        default=False,
+        description="A span for every SQL statement. Off, requests, events and Kafka hops are"
+        " still traced; on, tracing costs about twice the CPU (see docs/benchmarks.md).",
+    )
+
+
+def instrument_database(*, force: bool = False) -> bool:
+    """Trace SQL statements if ``SUPERVISION_TRACE_SQL_STATEMENTS`` (or ``force``) says so;
+    returns whether they are traced."""
+    if not (force or settings.load(TracingSettings).trace_sql_statements):
+        return False
     _AsyncPGInstrumentor().instrument()  # type: ignore[no-untyped-call]
+    return True
 
 
 def uninstrument_database() -> None:

@@ -17,7 +17,7 @@ async def test_statements_have_spans_and_transaction_brackets_do_not(
     engines: Engines, spans: InMemorySpanExporter
 ) -> None:
     url = await engines.create_database("sqlspans")
-    instrument_database()
+    assert instrument_database(force=True)
     try:
         pool = await db.create_pool(url, min_size=1, max_size=1)
         try:
