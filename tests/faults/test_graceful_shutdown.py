@@ -216,10 +216,16 @@ def _submitted(directory: Directory) -> CritiqueSubmitted:
     )
 
 
+BURST = 2000
+"""Events in the burst: ten of the consumer's 200-record batches, so that the signal, sent once 20
+are applied, lands with most of them still to apply (400 were all applied by the end of the
+drain once the consumer got faster)."""
+
+
 async def test_disclosure_commits_exactly_what_it_applied_when_stopped_while_consuming(
     deployment: Deployment, directory: Directory, engines: Engines
 ) -> None:
-    events = [_submitted(directory) for _ in range(400)]
+    events = [_submitted(directory) for _ in range(BURST)]
     ids = [uuid.uuid4() for _ in events]
     producer = AIOKafkaProducer(bootstrap_servers=engines.kafka_bootstrap, acks="all")
     await producer.start()
