@@ -95,7 +95,8 @@ class Engines:
 def start_engines(stack: ExitStack) -> Engines:
     workdir = Path(tempfile.mkdtemp(prefix="supervision-test-"))
     workdir.chmod(0o755)  # PostgreSQL runs as its own user and must reach its data directory
-    stack.callback(lambda: subprocess.run(["rm", "-rf", str(workdir)], check=False))
+    if not os.environ.get("SUPERVISION_TEST_KEEP"):  # kept for a post-mortem when set
+        stack.callback(lambda: subprocess.run(["rm", "-rf", str(workdir)], check=False))
     engines = Engines(pg_port=free_port(), kafka_port=free_port(), workdir=workdir)
     pg = start(
         "postgres",
