@@ -29,7 +29,7 @@ from opentelemetry import trace
 from contracts.events import CritiqueEvent, Event
 from services.platform import db, metrics, telemetry
 from services.platform.cloudevents import Envelope, UndecodableEvent, decode, header_map
-from services.platform.db import TRANSIENT_ERRORS as TRANSIENT_ERRORS
+from services.platform.db import TRANSIENT_ERRORS
 from services.platform.outbox import MAX_EVENT_BYTES
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.problems import FieldViolation, Problem
 from services.platform import cursor, telemetry
-from services.platform.consumer import TRANSIENT_ERRORS
+from services.platform.db import TRANSIENT_ERRORS
 
 log = logging.getLogger(__name__)
 
