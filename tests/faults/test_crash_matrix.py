@@ -6,6 +6,8 @@ agency got OK for, no outbox holds an unsent event, and the transparency log ver
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import signal
 import tempfile
 import time
@@ -36,6 +38,8 @@ async def broker() -> AsyncIterator[OwnKafka]:
         yield kafka
     finally:
         kafka.stop()
+        if not os.environ.get("SUPERVISION_TEST_KEEP"):  # kept for a post-mortem when set
+            shutil.rmtree(kafka.workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
