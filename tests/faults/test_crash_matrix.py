@@ -55,14 +55,17 @@ async def directory(deployment: Deployment) -> Directory:
 
 async def crash(deployment: Deployment, broker: OwnKafka, target: str, signum: int) -> float:
     """Stop ``target`` with ``signum`` and start it again; returns the seconds until every
-    service was ready again."""
+    service was ready again.
+
+    The waits for the process to end run in a thread: the load's clients live on this event loop
+    and must go on (sending the rest of a request, say) while the target drains."""
     began = time.monotonic()
     if target == "kafka":
         assert broker.process is not None
-        broker.process.stop(signum, timeout=60)
+        await asyncio.to_thread(broker.process.stop, signum, 60)
         await asyncio.to_thread(broker.start)  # waits until the broker answers
     else:
-        deployment.restart(target, signum)
+        await asyncio.to_thread(deployment.restart, target, signum)
     await wait_ready(deployment)
     return time.monotonic() - began
 

@@ -53,7 +53,12 @@ class Deployment:
 
     def restart(self, name: str, signum: int = signal.SIGTERM) -> Process:
         """Stop ``name`` with ``signum`` (if still running) and start it again, same ports and
-        settings; its log continues in the same file."""
+        settings; its log continues in the same file.
+
+        Blocks until the process has ended, which after SIGTERM is the whole drain. Under load,
+        call it through ``asyncio.to_thread``: on the test's event loop it would also freeze the
+        load's clients, and a request whose body they had not yet sent would hold the drain for
+        the whole grace period (20 s), then be cancelled."""
         self.processes[name].stop(signum)
         launch = self.launches[name]
         self.processes[name] = start(name, launch.argv, launch.env, launch.log_dir)
