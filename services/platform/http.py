@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -353,6 +354,55 @@ class HeadLimit:
                 await problem_response(refusal, {"Connection": "close"})(scope, receive, send)
                 return
         await self._app(scope, receive, send)
+
+
+_STOPPED_MID_REQUEST = Problem(
+    type=PROBLEM_TYPE_BASE + "stopping",
+    title="The service stopped before this request was done",
+    status=503,
+    detail="The request was still being received or handled when the service's shutdown grace"
+    " period ended. Unless it was committed just before, nothing was changed; retry it (with the"
+    " same Idempotency-Key, if it had one).",
+)
+
+
+class AnswerStopped:
+    """A request cancelled before its response began is answered 503 with Retry-After.
+
+    On SIGTERM the HTTP server waits ``SUPERVISION_SHUTDOWN_GRACE_SECONDS`` for the requests it
+    has, then cancels those still running: a client still sending its body, say, or a handler
+    still waiting on the database. The server would answer them with a bare "500 Internal Server
+    Error" in plain text; a client cannot tell that from a bug, while a 503 says "retry"."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        started = False
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self._app(scope, receive, watching_send)
+        except asyncio.CancelledError:
+            if started:
+                raise
+            # The request's own task, cancelled by the server: nothing above it is waiting for
+            # it, so it ends here with its answer rather than as an error.
+            log.warning(
+                "request cancelled at shutdown; answered 503",
+                extra={"method": scope["method"], "path": scope["path"]},
+            )
+            response = problem_response(
+                _STOPPED_MID_REQUEST, {"Retry-After": "5", "Connection": "close"}
+            )
+            await response(scope, receive, send)
 
 
 Check = Callable[[], Awaitable[Any]]

@@ -21,7 +21,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from contracts.problems import Problem
 from services.platform import metrics, settings, telemetry
-from services.platform.http import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
+from services.platform.http import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, AnswerStopped
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
@@ -134,8 +134,11 @@ class ProblemH11Protocol(H11Protocol):
         self.transport.close()
 
 
-def serve_http(name: str, app: FastAPI, *, host: str, port: int) -> None:
+def serve_http(name: str, app: FastAPI, *, host: str, port: int, grace_seconds: int = 20) -> None:
     """Serve until SIGINT/SIGTERM; in-flight requests are drained before the lifespan ends.
+
+    Requests get ``grace_seconds`` to finish; those still running then are answered 503
+    (:class:`~services.platform.http.AnswerStopped`).
 
     After a graceful stop uvicorn re-raises the signal, so the process ends "killed by SIGTERM"
     (or SIGINT) by design; telemetry is flushed at the end of the lifespan.
@@ -152,6 +155,14 @@ def serve_http(name: str, app: FastAPI, *, host: str, port: int) -> None:
         exclude_spans=["receive", "send"],
     )
     metrics.metrics_endpoint(app)
+    http_server(app, host=host, port=port, grace_seconds=grace_seconds).run()
+    provider.shutdown()
+
+
+def http_server(app: FastAPI, *, host: str, port: int, grace_seconds: int = 20) -> uvicorn.Server:
+    """The HTTP server of a service: problem+json for what it cannot parse, a limit on request
+    heads, and requests still running ``grace_seconds`` after a stop answered 503."""
+    app.add_middleware(AnswerStopped)
     config = uvicorn.Config(
         app,
         host=host,
@@ -161,7 +172,6 @@ def serve_http(name: str, app: FastAPI, *, host: str, port: int) -> None:
         h11_max_incomplete_event_size=MAX_REQUEST_HEAD_BYTES,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=20,
+        timeout_graceful_shutdown=grace_seconds,
     )
-    uvicorn.Server(config).run()
-    provider.shutdown()
+    return uvicorn.Server(config)

@@ -29,6 +29,13 @@ class CommonSettings(BaseSettings):
     )
     db_pool_min_size: int = Field(default=2, ge=1)
     db_pool_max_size: int = Field(default=10, ge=1)
+    shutdown_grace_seconds: int = Field(
+        default=20,
+        ge=1,
+        description="On SIGTERM, how long the requests and calls already received have to"
+        " finish. HTTP requests still running then are answered 503 with Retry-After; gRPC calls"
+        " still running are cancelled.",
+    )
 
 
 S = TypeVar("S", bound=BaseSettings)

@@ -59,7 +59,7 @@ class TrackingSettings(settings.CommonSettings):
         description="On SIGTERM, how long tracking goes on serving, its health NOT_SERVING, before"
         " it takes no new call: calls already sent are started (gRPC cancels those still queued"
         " when the server stops) and clients' health checks move away. Calls started then have"
-        " 10 s more to finish.",
+        " SUPERVISION_SHUTDOWN_GRACE_SECONDS more to finish.",
     )
 
     @property
@@ -139,7 +139,7 @@ async def serve(config: TrackingSettings) -> None:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await asyncio.sleep(config.shutdown_lame_duck_seconds)
         feed.close()
-        await server.stop(grace=10)
+        await server.stop(grace=config.shutdown_grace_seconds)
         unobserve()
         await metrics_closed
         listening.cancel()
