@@ -97,3 +97,8 @@ async def test_every_accepted_submission_survives_crashes_of_each_process(
         print(f"  {target:<11} {name:<8} ready again after {away:5.1f} s")
     assert len(outages) == ROUNDS * 4 * 2
     await assert_nothing_lost(load)
+    # Every SIGTERM drained within the grace period: no request was cut off (and answered 503).
+    for name, process in deployment.processes.items():
+        log = process.log_path.read_text(errors="replace")
+        assert "timeout graceful shutdown exceeded" not in log, name
+        assert "request cancelled at shutdown" not in log, name
