@@ -62,6 +62,10 @@ class Load:
     _submitted: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once the submitters have stopped: the agency then answers what is left and stops."""
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _unsure: dict[str, pb.Case] = field(default_factory=dict)
+    """case id → the case whose answer was sent without a reply (the call failed, or tracking
+    went away mid-call): it may have been applied, and the case no longer listed as open. The
+    agency sends it again, with the same request id, until it gets the reply."""
 
     # -- running ---------------------------------------------------------------------------------
 
@@ -75,10 +79,17 @@ class Load:
         """Stop submitting; requests in flight are finished (retried until answered), then the
         agency answers every case still open."""
         self._stop.set()
-        async with asyncio.timeout(timeout):
-            await asyncio.gather(*self._tasks[:-1])
-            self._submitted.set()
-            await self._tasks[-1]
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.gather(*self._tasks[:-1])
+                self._submitted.set()
+                await self._tasks[-1]
+        except TimeoutError:
+            unanswered = sorted(set(self.accepted) - set(self.answered))
+            raise AssertionError(
+                f"{len(unanswered)} accepted critiques still unanswered after {timeout:.0f} s;"
+                f" where the first are:\n{await whereabouts(self.deployment, unanswered[:5])}"
+            ) from None
 
     async def __aenter__(self) -> Load:
         self.start()
@@ -176,6 +187,9 @@ class Load:
 
     async def _answer_open(self, agency: pb_grpc.AgencyServiceStub) -> int:
         found = 0
+        for case in list(self._unsure.values()):
+            found += 1
+            await self._answer(agency, case)
         for status in (pb.CASE_STATUS_AWAITING_ANSWER, pb.CASE_STATUS_ACKNOWLEDGED):
             listed = await agency.ListCases(
                 pb.ListCasesRequest(page_size=500, status=status),
@@ -197,6 +211,7 @@ class Load:
             )
             for point in case.points
         ]
+        self._unsure[case.case_id] = case
         await agency.SubmitAnswer(
             pb.SubmitAnswerRequest(
                 case_id=case.case_id,
@@ -213,6 +228,7 @@ class Load:
             timeout=30,
         )
         self.answered[case.critique_id] = answers
+        del self._unsure[case.case_id]
 
 
 # -- what must hold afterwards -------------------------------------------------------------------
@@ -232,12 +248,46 @@ async def pending_outbox(deployment: Deployment) -> dict[str, int]:
     return waiting
 
 
-async def _rows(url: str, query: str) -> list[asyncpg.Record]:
+async def _rows(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
     connection = await asyncpg.connect(url)
     try:
-        return await connection.fetch(query)
+        return await connection.fetch(query, *args)
     finally:
         await connection.close()
+
+
+async def whereabouts(deployment: Deployment, critique_ids: list[str]) -> str:
+    """How far each critique got: its events in submission's outbox (sent or not), whether
+    tracking applied them, and its case there. For the message of a failed fault test."""
+    urls = deployment.database_urls
+    lines = []
+    for critique_id in critique_ids:
+        events = await _rows(
+            urls["submission"],
+            "SELECT event_id, event_type, published_at FROM outbox WHERE key = $1 ORDER BY id",
+            critique_id,
+        )
+        applied = {
+            row["event_id"]: row["consumer"]
+            for row in await _rows(
+                urls["tracking"],
+                "SELECT event_id, consumer FROM inbox WHERE event_id = ANY($1)",
+                [row["event_id"] for row in events],
+            )
+        }
+        cases = await _rows(
+            urls["tracking"],
+            "SELECT status, opened_at FROM cases WHERE critique_id = $1",
+            uuid.UUID(critique_id),
+        )
+        lines.append(f"  critique {critique_id}:")
+        for event in events:
+            lines.append(
+                f"    {event['event_type']} {event['event_id']}: sent {event['published_at']},"
+                f" applied by tracking: {applied.get(event['event_id'], 'no')}"
+            )
+        lines.append(f"    tracking's case: {[dict(case) for case in cases] or 'none'}")
+    return "\n".join(lines)
 
 
 async def assert_nothing_lost(load: Load, timeout: float = 180) -> None:
