@@ -10,52 +10,18 @@ from datetime import UTC, datetime
 
 import pytest
 
-from contracts.events import CritiqueKind, CritiqueSubmitted, Level, OrganisationRef, Point
 from services.platform import db
 from services.tracking import store
-from services.tracking.deadlines import DeadlinePolicy
-from services.tracking.domain import Change, SchedulePolicy
+from services.tracking.domain import Change
 from services.tracking.feed import ChangeFeed
-from services.tracking.main import MIGRATIONS
 from tests.support.engines import Engines
-
-AGENCY = "ubnd-phuong-kinh-bac-bac-ninh"
+from tests.support.tracking import AGENCY, open_case, tracking_pool
 
 
 @pytest.fixture
 async def pool(engines: Engines) -> AsyncIterator[db.Pool]:
-    url = await engines.create_database("tracking")
-    await db.migrate(url, component="tracking", folder=MIGRATIONS)
-    pool = await db.create_pool(url, min_size=1, max_size=4)
-    yield pool
-    await pool.close()
-
-
-async def open_case(pool: db.Pool) -> store.Case:
-    submitted = CritiqueSubmitted(
-        critique_id=uuid.uuid4(),
-        organisation=OrganisationRef(
-            id="mttq-phuong-kinh-bac-bac-ninh",
-            name="Ủy ban MTTQ Việt Nam phường Kinh Bắc",
-            level=Level.COMMUNE,
-            parent_id="mttq-tinh-bac-ninh",
-        ),
-        agency_id=AGENCY,
-        kind=CritiqueKind.SUPERVISION_RECOMMENDATION,
-        title="Kiến nghị sau giám sát việc thu phí chợ",
-        points=(Point(number=1, text="Niêm yết công khai mức phí."),),
-        submitted_at=datetime.now(UTC),
-    )
-    async with pool.acquire() as connection, connection.transaction():
-        case_id = await store.open_case(
-            connection,
-            submitted,
-            policy=DeadlinePolicy(),
-            steps=SchedulePolicy(),
-            now=datetime.now(UTC),
-        )
-    assert case_id is not None
-    return await store.get_case(pool, case_id)
+    async with tracking_pool(engines, max_size=4) as pool:
+        yield pool
 
 
 async def test_a_change_committed_after_a_later_one_is_not_skipped(pool: db.Pool) -> None:

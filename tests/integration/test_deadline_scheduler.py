@@ -7,26 +7,21 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 
 from contracts.events import (
-    CritiqueKind,
-    CritiqueSubmitted,
     ExtensionDecided,
-    Level,
-    OrganisationRef,
-    Point,
     PointAnswer,
 )
 from services.platform import db, outbox
 from services.tracking import schedule, store
-from services.tracking.deadlines import DeadlinePolicy
 from services.tracking.domain import VIETNAM, SchedulePolicy
-from services.tracking.main import MIGRATIONS
+from tests.support import tracking
 from tests.support.engines import Engines
+from tests.support.tracking import tracking_pool
 
 # Received Monday 2 March 2026 at 10:00 in Hanoi: 30 calendar days end on Wednesday 1 April.
 RECEIVED = datetime(2026, 3, 2, 10, 0, tzinfo=VIETNAM)
@@ -39,38 +34,12 @@ def hanoi(day: date, hour: int = 0, minute: int = 0) -> datetime:
 
 @pytest.fixture
 async def pool(engines: Engines) -> AsyncIterator[db.Pool]:
-    url = await engines.create_database("tracking")
-    await db.migrate(url, component="tracking", folder=MIGRATIONS)
-    pool = await db.create_pool(url, min_size=1, max_size=6)
-    yield pool
-    await pool.close()
+    async with tracking_pool(engines, max_size=6) as pool:
+        yield pool
 
 
 async def open_case(pool: db.Pool, *, parent: str | None = "mttq-tinh-bac-ninh") -> store.Case:
-    submitted = CritiqueSubmitted(
-        critique_id=uuid.uuid4(),
-        organisation=OrganisationRef(
-            id="mttq-phuong-kinh-bac-bac-ninh",
-            name="Ủy ban MTTQ Việt Nam phường Kinh Bắc",
-            level=Level.COMMUNE,
-            parent_id=parent,
-        ),
-        agency_id="ubnd-phuong-kinh-bac-bac-ninh",
-        kind=CritiqueKind.SUPERVISION_RECOMMENDATION,
-        title="Kiến nghị sau giám sát việc thu phí chợ",
-        points=(Point(number=1, text="Niêm yết công khai mức phí."),),
-        submitted_at=RECEIVED,
-    )
-    async with pool.acquire() as connection, connection.transaction():
-        case_id = await store.open_case(
-            connection,
-            submitted,
-            policy=DeadlinePolicy(),
-            steps=SchedulePolicy(),
-            now=RECEIVED + timedelta(seconds=1),
-        )
-    assert case_id is not None
-    return await store.get_case(pool, case_id)
+    return await tracking.open_case(pool, received=RECEIVED, parent=parent)
 
 
 async def events(pool: db.Pool, case: store.Case) -> list[tuple[str, dict[str, Any]]]:
