@@ -14,13 +14,14 @@ from services.platform import db
 from services.tracking import store
 from services.tracking.domain import Change
 from services.tracking.feed import ChangeFeed
+from services.tracking.main import MIGRATIONS
 from tests.support.engines import Engines
-from tests.support.tracking import AGENCY, open_case, tracking_pool
+from tests.support.tracking import AGENCY, open_case
 
 
 @pytest.fixture
 async def pool(engines: Engines) -> AsyncIterator[db.Pool]:
-    async with tracking_pool(engines, max_size=4) as pool:
+    async with engines.migrated_pool("tracking", MIGRATIONS, prefix="tracking", max_size=4) as pool:
         yield pool
 
 

@@ -19,9 +19,9 @@ from contracts.events import (
 from services.platform import db, outbox
 from services.tracking import schedule, store
 from services.tracking.domain import VIETNAM, SchedulePolicy
+from services.tracking.main import MIGRATIONS
 from tests.support import tracking
 from tests.support.engines import Engines
-from tests.support.tracking import tracking_pool
 
 # Received Monday 2 March 2026 at 10:00 in Hanoi: 30 calendar days end on Wednesday 1 April.
 RECEIVED = datetime(2026, 3, 2, 10, 0, tzinfo=VIETNAM)
@@ -34,7 +34,7 @@ def hanoi(day: date, hour: int = 0, minute: int = 0) -> datetime:
 
 @pytest.fixture
 async def pool(engines: Engines) -> AsyncIterator[db.Pool]:
-    async with tracking_pool(engines, max_size=6) as pool:
+    async with engines.migrated_pool("tracking", MIGRATIONS, prefix="tracking", max_size=6) as pool:
         yield pool
 
 

@@ -36,11 +36,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 @pytest.fixture
 async def pool(engines: Engines) -> AsyncIterator[db.Pool]:
-    url = await engines.create_database()
-    await db.migrate(url, component="test", folder=MIGRATIONS)
-    pool = await db.create_pool(url, min_size=1, max_size=5)
-    yield pool
-    await pool.close()
+    async with engines.migrated_pool("test", MIGRATIONS, max_size=5) as pool:
+        yield pool
 
 
 def submitted(critique_id: uuid.UUID | None = None) -> CritiqueSubmitted:

@@ -49,11 +49,10 @@ Topics = tuple[list[CritiqueEvent], list[CritiqueEvent]]
 
 @pytest.fixture
 async def pool(engines: Engines) -> AsyncIterator[db.Pool]:
-    url = await engines.create_database("disclosure")
-    await db.migrate(url, component="disclosure", folder=MIGRATIONS)
-    pool = await db.create_pool(url, min_size=1, max_size=2)
-    yield pool
-    await pool.close()
+    async with engines.migrated_pool(
+        "disclosure", MIGRATIONS, prefix="disclosure", max_size=2
+    ) as pool:
+        yield pool
 
 
 def at(minutes: int) -> datetime:

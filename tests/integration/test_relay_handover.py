@@ -27,9 +27,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 @pytest.fixture
 async def database_url(engines: Engines) -> str:
-    url = await engines.create_database()
-    await db.migrate(url, component="test", folder=MIGRATIONS)
-    return url
+    return await engines.migrated_database("test", MIGRATIONS)
 
 
 @pytest.fixture

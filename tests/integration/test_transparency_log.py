@@ -43,11 +43,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 async def pool(engines: Engines) -> AsyncIterator[db.Pool]:
-    url = await engines.create_database("transparency")
-    await db.migrate(url, component="disclosure", folder=MIGRATIONS)
-    pool = await db.create_pool(url, min_size=1, max_size=6)
-    yield pool
-    await pool.close()
+    async with engines.migrated_pool(
+        "disclosure", MIGRATIONS, prefix="transparency", max_size=6
+    ) as pool:
+        yield pool
 
 
 @pytest.fixture

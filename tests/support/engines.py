@@ -11,7 +11,8 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from contextlib import ExitStack
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -19,6 +20,8 @@ from typing import IO, Any
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+
+from services.platform import db
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / "infra" / "bin"
@@ -87,6 +90,24 @@ class Engines:
         finally:
             await connection.close()
         return self.database_url(name)
+
+    async def migrated_database(self, component: str, folder: Path, prefix: str = "test") -> str:
+        """A new database with ``component``'s migrations from ``folder`` applied; its URL."""
+        url = await self.create_database(prefix)
+        await db.migrate(url, component=component, folder=folder)
+        return url
+
+    @asynccontextmanager
+    async def migrated_pool(
+        self, component: str, folder: Path, *, prefix: str = "test", max_size: int
+    ) -> AsyncIterator[db.Pool]:
+        """A pool on a new database with ``component``'s migrations applied."""
+        url = await self.migrated_database(component, folder, prefix)
+        pool = await db.create_pool(url, min_size=1, max_size=max_size)
+        try:
+            yield pool
+        finally:
+            await pool.close()
 
     def pg_env(self) -> dict[str, str]:
         return {"SUPERVISION_PG_HOST": "127.0.0.1", "SUPERVISION_PG_PORT": str(self.pg_port)}

@@ -1,11 +1,9 @@
-"""Tracking's store on a real PostgreSQL, for integration tests: a migrated database and a case
-opened as the critique consumer opens one."""
+"""Tracking's store on a real PostgreSQL, for integration tests: a case opened as the critique
+consumer opens one."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from contracts.events import CritiqueKind, CritiqueSubmitted, Level, OrganisationRef, Point
@@ -13,23 +11,9 @@ from services.platform import db
 from services.tracking import store
 from services.tracking.deadlines import DeadlinePolicy
 from services.tracking.domain import SchedulePolicy
-from services.tracking.main import MIGRATIONS
-from tests.support.engines import Engines
 
 AGENCY = "ubnd-phuong-kinh-bac-bac-ninh"
 """The agency every case here is addressed to."""
-
-
-@asynccontextmanager
-async def tracking_pool(engines: Engines, *, max_size: int) -> AsyncIterator[db.Pool]:
-    """A pool on a new, migrated tracking database."""
-    url = await engines.create_database("tracking")
-    await db.migrate(url, component="tracking", folder=MIGRATIONS)
-    pool = await db.create_pool(url, min_size=1, max_size=max_size)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 async def open_case(
