@@ -65,7 +65,7 @@ async def crash(deployment: Deployment, broker: OwnKafka, target: str, signum: i
         await asyncio.to_thread(broker.process.stop, signum, 60)
         await asyncio.to_thread(broker.start)  # waits until the broker answers
     else:
-        await asyncio.to_thread(deployment.restart, target, signum)
+        await deployment.restart(target, signum)
     await wait_ready(deployment)
     return time.monotonic() - began
 

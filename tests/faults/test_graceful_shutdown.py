@@ -138,7 +138,7 @@ async def test_submission_finishes_the_uploads_in_flight_and_refuses_new_connect
     assert returncode == -signal.SIGTERM, process.log_tail()
     assert await unmarked_but_published(deployment, engines.kafka_bootstrap) == []
 
-    deployment.restart("submission")
+    await deployment.restart("submission")
     await wait_ready(deployment)
     async with httpx.AsyncClient(base_url=deployment.submission_url, headers=auth) as http:
         listed = await http.get(f"/v1/critiques/{critique_id}/attachments")
@@ -193,7 +193,7 @@ async def test_tracking_finishes_the_calls_in_flight_and_ends_watches_cleanly(
     returncode = await asyncio.to_thread(process.popen.wait, 60)
     assert returncode == 0, process.log_tail()
 
-    deployment.restart("tracking")
+    await deployment.restart("tracking")
     await wait_ready(deployment)
     async with grpc.aio.insecure_channel(deployment.tracking_address) as channel:
         listed = await pb_grpc.AgencyServiceStub(channel).ListCases(
@@ -293,7 +293,7 @@ async def test_disclosure_commits_exactly_what_it_applied_when_stopped_while_con
     for partition, last in last_applied.items():
         assert committed[partition].offset == last + 1, (partition, committed[partition], last)
 
-    deployment.restart("disclosure")
+    await deployment.restart("disclosure")
     await wait_ready(deployment)
     await eventually(lambda: _true_async(applied(), at_least=len(events)), timeout=120)
 

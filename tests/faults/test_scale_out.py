@@ -283,9 +283,9 @@ async def test_both_schedulers_fire_each_due_step_once(
     # its transaction then rolled back): the other fires the rest.
     await eventually(unfired, lambda n: n < len(cases) * len(steps), 30, "steps not fired")
     victim = deployment.instances("tracking")[1]
-    deployment.kill(victim)
+    await deployment.kill(victim)
     await eventually(unfired, lambda n: n == 0, 60, "steps not fired")
-    deployment.restart(victim)
+    await deployment.restart(victim)
     await wait_ready(deployment)
     await asyncio.sleep(2)  # a few more rounds of both schedulers: nothing fires again
 
@@ -349,7 +349,7 @@ async def test_an_instance_of_each_service_killed_under_load_hands_its_work_over
             victim = await relay_holder(deployment, service) or deployment.instances(service)[0]
             [survivor] = [name for name in deployment.instances(service) if name != victim]
             before = len(load.accepted)
-            deployment.kill(victim)
+            await deployment.kill(victim)
             print(f"{time.monotonic() - started:5.1f}s killed {victim} ({before} accepted)")
             await eventually(
                 lambda service=service: relay_holder(deployment, service),  # type: ignore[misc]
@@ -359,7 +359,7 @@ async def test_an_instance_of_each_service_killed_under_load_hands_its_work_over
             )
             await group_split(engines, service, members=1)
             print(f"{time.monotonic() - started:5.1f}s {survivor} took over")
-            deployment.restart(victim)  # the survivor carries the load alone while it starts
+            await deployment.restart(victim)  # the survivor carries the load alone while it starts
             await wait_ready(deployment)
             print(f"{time.monotonic() - started:5.1f}s {victim} ready")
             await group_split(engines, service, members=2)

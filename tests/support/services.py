@@ -51,15 +51,14 @@ class Deployment:
     launches: dict[str, Launch] = field(default_factory=dict)
     """How each process was started, so a test can start it again after stopping or killing it."""
 
-    def restart(self, name: str, signum: int = signal.SIGTERM) -> Process:
+    async def restart(self, name: str, signum: int = signal.SIGTERM) -> Process:
         """Stop ``name`` with ``signum`` (if still running) and start it again, same ports and
         settings; its log continues in the same file.
 
-        Blocks until the process has ended, which after SIGTERM is the whole drain. Under load,
-        call it through ``asyncio.to_thread``: on the test's event loop it would also freeze the
-        load's clients, and a request whose body they had not yet sent would hold the drain for
-        the whole grace period (20 s), then be cancelled."""
-        self.processes[name].stop(signum)
+        The wait for the process to end (after SIGTERM, its whole drain) runs in a thread: the
+        test's own clients, a load say, live on this event loop and must go on meanwhile. Frozen,
+        they once left a request's body unsent, and the drain waited its whole grace period."""
+        await asyncio.to_thread(self.processes[name].stop, signum)
         launch = self.launches[name]
         self.processes[name] = start(name, launch.argv, launch.env, launch.log_dir)
         return self.processes[name]
@@ -83,9 +82,10 @@ class Deployment:
         """Each instance's base URL (HTTP services) or ``host:port`` (tracking), in order."""
         return [self.launches[name].endpoint for name in self.instances(service)]
 
-    def kill(self, name: str, signum: int = signal.SIGKILL) -> int:
-        """Stop one instance (by default as a crash would: SIGKILL); ``restart`` starts it again."""
-        return self.processes[name].stop(signum)
+    async def kill(self, name: str, signum: int = signal.SIGKILL) -> int:
+        """Stop one instance (by default as a crash would: SIGKILL); ``restart`` starts it again.
+        Waits in a thread, as :meth:`restart` does."""
+        return await asyncio.to_thread(self.processes[name].stop, signum)
 
     def start_instance(self, service: str) -> str:
         """Start one more instance of ``service``, set up like its first but on ports of its own;
