@@ -3,12 +3,52 @@ transparency log holds it: one model, so that what is verified is what was publi
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.events import DueDateRule
+
+
+class RecordStatus(enum.StrEnum):
+    """Where a disclosed critique stands, as the public reads it."""
+
+    AWAITING = "awaiting"
+    ANSWERED = "answered"
+    ANSWERED_LATE = "answered_late"
+    OVERDUE = "overdue"
+    WITHDRAWN = "withdrawn"
+
+
+class TimelineStep(enum.StrEnum):
+    """Steps of a record's public timeline."""
+
+    SUBMITTED = "submitted"
+    AMENDED = "amended"
+    CASE_OPENED = "case_opened"
+    ACKNOWLEDGED = "acknowledged"
+    DUE_DATE_CHANGED = "due_date_changed"
+    OVERDUE = "overdue"
+    ANSWERED = "answered"
+    WITHDRAWN = "withdrawn"
+
+
+class PublicationReason(enum.StrEnum):
+    """Why a record was published (DOMAIN.md, disclosure policy)."""
+
+    ANSWERED = "answered"
+    OVERDUE = "overdue"
+
+
+class RedactionKind(enum.StrEnum):
+    """What kind of personal data was hidden before publication."""
+
+    CITIZEN_ID = "citizen_id"
+    PHONE = "phone"
+    EMAIL = "email"
+    NAME = "name"
 
 
 class _Public(BaseModel):

@@ -13,7 +13,6 @@ origin.
 from __future__ import annotations
 
 import enum
-import unicodedata
 from datetime import date, datetime
 from typing import Annotated, ClassVar, Final
 from uuid import UUID
@@ -21,6 +20,7 @@ from uuid import UUID
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from contracts.identifiers import AgencyId, OrganisationId
+from contracts.text import clean_text
 
 CE_SOURCE_PREFIX: Final = "urn:vn:mttq:supervision"
 
@@ -32,6 +32,11 @@ class Topic(enum.StrEnum):
     CASES = "tracking.cases"
     AGENCIES = "tracking.agencies"
     CHECKPOINTS = "disclosure.checkpoints"
+
+    @property
+    def owner(self) -> str:
+        """The service whose aggregate this topic streams: the only one that writes to it."""
+        return self.value.partition(".")[0]
 
 
 class Event(BaseModel):
@@ -73,12 +78,6 @@ class CritiqueKind(enum.StrEnum):
     """Kiến nghị sau giám sát: addressed to the supervised entity."""
     GOVERNMENT_BUILDING_OPINION = "government_building_opinion"
     """Góp ý xây dựng Đảng, xây dựng chính quyền: addressed to the body concerned."""
-
-
-def clean_text(value: object) -> object:
-    """Unicode NFC without surrounding blanks, before any length check: the same Vietnamese word
-    is then stored, compared and searched as one form."""
-    return unicodedata.normalize("NFC", value).strip() if isinstance(value, str) else value
 
 
 _NO_NUL = r"^[^\x00]*$"  # PostgreSQL cannot store U+0000 in text
@@ -201,6 +200,13 @@ class AttachmentAdded(CritiqueEvent):
     size: int = Field(ge=1)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     added_at: datetime
+
+
+class Counting(enum.StrEnum):
+    """How the days of a reply period are counted."""
+
+    CALENDAR = "calendar"
+    WORKING = "working"
 
 
 class SkippedDay(BaseModel):

@@ -21,34 +21,17 @@ from contracts.events import (
     Text,
 )
 from contracts.identifiers import AgencyId
+from contracts.lifecycle import ExtensionStatus
 
 
 class CritiqueStatus(enum.StrEnum):
-    """Where a critique stands, as its organisation sees it (labels Vietnamese first)."""
+    """Where a critique stands, as its organisation sees it."""
 
     SUBMITTED = "submitted"
     AWAITING_REPLY = "awaiting_reply"
     ACKNOWLEDGED = "acknowledged"
     ANSWERED = "answered"
     WITHDRAWN = "withdrawn"
-
-    @property
-    def label(self) -> str:
-        return _STATUS_LABELS[self]
-
-    @property
-    def changeable(self) -> bool:
-        """Amend or withdraw only until the agency acknowledges receipt (DOMAIN.md)."""
-        return self in {CritiqueStatus.SUBMITTED, CritiqueStatus.AWAITING_REPLY}
-
-
-_STATUS_LABELS = {
-    CritiqueStatus.SUBMITTED: "Đã gửi / Submitted",
-    CritiqueStatus.AWAITING_REPLY: "Chờ trả lời / Awaiting reply",
-    CritiqueStatus.ACKNOWLEDGED: "Cơ quan đã tiếp nhận / Acknowledged",
-    CritiqueStatus.ANSWERED: "Đã trả lời / Answered",
-    CritiqueStatus.WITHDRAWN: "Đã rút / Withdrawn",
-}
 
 
 class Classification(enum.StrEnum):
@@ -224,12 +207,6 @@ class OrganisationOut(BaseModel):
     level: Level
     kind: OrganisationKind
     parent_id: str | None
-
-
-class ExtensionStatus(enum.StrEnum):
-    PENDING = "pending"
-    GRANTED = "granted"
-    REFUSED = "refused"
 
 
 class ExtensionOut(BaseModel):

@@ -10,46 +10,38 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from contracts.events import CritiqueKind
+from contracts.agency_api import CHANGES, DISPOSITIONS, EXTENSION_STATUSES, KINDS, inverse
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
+from contracts.lifecycle import CaseStatus
+from contracts.vocabulary import (
+    CASE_CHANGE,
+    CASE_STATUS,
+    COUNTING,
+    DISPOSITION,
+    EXTENSION_STATUS,
+    KIND,
+    label_of,
+)
 from services.cli import critique_views as views
 
 _STATUSES = {
-    pb.CASE_STATUS_AWAITING_ANSWER: ("Chờ trả lời / Awaiting answer", "yellow"),
-    pb.CASE_STATUS_ACKNOWLEDGED: ("Đã tiếp nhận / Acknowledged", "blue"),
-    pb.CASE_STATUS_ANSWERED: ("Đã trả lời / Answered", "green"),
-    pb.CASE_STATUS_WITHDRAWN: ("Đã rút / Withdrawn", "dim"),
+    wire: (str(CASE_STATUS[status]), style)
+    for status, wire, style in (
+        (CaseStatus.AWAITING_ANSWER, pb.CASE_STATUS_AWAITING_ANSWER, "yellow"),
+        (CaseStatus.ACKNOWLEDGED, pb.CASE_STATUS_ACKNOWLEDGED, "blue"),
+        (CaseStatus.ANSWERED, pb.CASE_STATUS_ANSWERED, "green"),
+        (CaseStatus.WITHDRAWN, pb.CASE_STATUS_WITHDRAWN, "dim"),
+    )
 }
 ANSWERABLE = (pb.CASE_STATUS_AWAITING_ANSWER, pb.CASE_STATUS_ACKNOWLEDGED)
 ENDED = {pb.CASE_STATUS_ANSWERED: "answered", pb.CASE_STATUS_WITHDRAWN: "withdrawn"}
-_CHANGES = {
-    pb.CHANGE_KIND_OPENED: "Mở hồ sơ / Opened",
-    pb.CHANGE_KIND_AMENDED: "Sửa đổi / Amended",
-    pb.CHANGE_KIND_WITHDRAWN: "Rút / Withdrawn",
-    pb.CHANGE_KIND_ACKNOWLEDGED: "Tiếp nhận / Acknowledged",
-    pb.CHANGE_KIND_EXTENSION_REQUESTED: "Xin gia hạn / Extension requested",
-    pb.CHANGE_KIND_EXTENSION_GRANTED: "Gia hạn được chấp thuận / Extension granted",
-    pb.CHANGE_KIND_EXTENSION_REFUSED: "Gia hạn bị từ chối / Extension refused",
-    pb.CHANGE_KIND_REMINDER: "Nhắc hạn / Reminder",
-    pb.CHANGE_KIND_OVERDUE: "Quá hạn / Overdue",
-    pb.CHANGE_KIND_ESCALATED: "Báo cáo cấp trên / Escalated",
-    pb.CHANGE_KIND_ANSWERED: "Trả lời / Answered",
-}
+_CHANGES = {wire: str(CASE_CHANGE[change]) for change, wire in CHANGES.items()}
 _DISPOSITIONS = {
-    pb.DISPOSITION_ACCEPTED: ("Tiếp thu / Accepted", "green"),
-    pb.DISPOSITION_PARTLY_ACCEPTED: ("Tiếp thu một phần / Partly accepted", "yellow"),
-    pb.DISPOSITION_NOT_ACCEPTED: ("Không tiếp thu / Not accepted", "red"),
+    wire: (str(DISPOSITION[disposition]), views.DISPOSITION_STYLES[disposition])
+    for disposition, wire in DISPOSITIONS.items()
 }
-_EXTENSIONS = {
-    pb.EXTENSION_STATUS_PENDING: "pending / chờ quyết định",
-    pb.EXTENSION_STATUS_GRANTED: "granted / chấp thuận",
-    pb.EXTENSION_STATUS_REFUSED: "refused / từ chối",
-}
-_KINDS = {
-    pb.CRITIQUE_KIND_SOCIAL_CRITICISM: CritiqueKind.SOCIAL_CRITICISM,
-    pb.CRITIQUE_KIND_SUPERVISION_RECOMMENDATION: CritiqueKind.SUPERVISION_RECOMMENDATION,
-    pb.CRITIQUE_KIND_GOVERNMENT_BUILDING_OPINION: CritiqueKind.GOVERNMENT_BUILDING_OPINION,
-}
+_EXTENSIONS = {wire: str(EXTENSION_STATUS[status]) for status, wire in EXTENSION_STATUSES.items()}
+_KINDS = inverse(KINDS)
 
 
 # ── how cases look ───────────────────────────────────────────────────────────────────────────
@@ -97,11 +89,11 @@ def facts(case: pb.Case) -> Table:
     grid.add_column()
     kind = _KINDS.get(case.kind)
     rule = case.due_rule
-    counting = "working days / ngày làm việc" if rule.counting == "working" else "calendar days"
+    counting = str(label_of(COUNTING, rule.counting))
     rows: list[tuple[str, str | Text]] = [
         ("Case", case.case_id),
         ("Critique", case.critique_id),
-        ("Kind", views.KIND_LABELS[kind] if kind else str(case.kind)),
+        ("Kind", str(KIND[kind]) if kind else str(case.kind)),
         ("Organisation", f"{case.organisation_name} ({case.organisation_id})"),
         ("Status", status(case)),
         ("Version", str(case.version)),

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from contracts.events import CritiqueKind
 from contracts.problems import FieldViolation
 from contracts.submission_api import AgencyOut
+from contracts.vocabulary import KIND
 from services.cli import critique_views as views
 from services.cli.critique_views import err, fail, out
 
@@ -85,7 +86,7 @@ def prompt_critique(agencies: list[AgencyOut]) -> dict[str, Any]:
     )
     kinds = list(CritiqueKind)
     for number, kind in enumerate(kinds, start=1):
-        out.print(f"  {number}. {kind.value}: {views.KIND_LABELS[kind]}", highlight=False)
+        out.print(f"  {number}. {kind.value}: {KIND[kind]}", highlight=False)
     kind = typer.prompt(
         "Kind (loại): number or name", value_proc=_choose([k.value for k in kinds], "kinds")
     )

@@ -14,7 +14,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from contracts.events import CritiqueKind, Disposition
+from contracts.events import Disposition
 from contracts.problems import FieldViolation
 from contracts.submission_api import (
     AgencyOut,
@@ -24,22 +24,16 @@ from contracts.submission_api import (
     HistoryOut,
     OrganisationOut,
 )
+from contracts.vocabulary import DISPOSITION, HISTORY_STEP, KIND
 from services.submission.client import ApiError
 
 out = Console()
 err = Console(stderr=True)
 
-KIND_LABELS = {
-    CritiqueKind.SOCIAL_CRITICISM: "Phản biện xã hội / Social criticism",
-    CritiqueKind.SUPERVISION_RECOMMENDATION: "Kiến nghị sau giám sát / Supervision recommendation",
-    CritiqueKind.GOVERNMENT_BUILDING_OPINION: (
-        "Góp ý xây dựng Đảng, chính quyền / Government-building opinion"
-    ),
-}
-_DISPOSITIONS = {
-    Disposition.ACCEPTED: ("Tiếp thu / Accepted", "green"),
-    Disposition.PARTLY_ACCEPTED: ("Tiếp thu một phần / Partly accepted", "yellow"),
-    Disposition.NOT_ACCEPTED: ("Không tiếp thu / Not accepted", "red"),
+DISPOSITION_STYLES = {
+    Disposition.ACCEPTED: "green",
+    Disposition.PARTLY_ACCEPTED: "yellow",
+    Disposition.NOT_ACCEPTED: "red",
 }
 _STATUS_STYLES = {
     CritiqueStatus.SUBMITTED: "cyan",
@@ -47,15 +41,6 @@ _STATUS_STYLES = {
     CritiqueStatus.ACKNOWLEDGED: "blue",
     CritiqueStatus.ANSWERED: "green",
     CritiqueStatus.WITHDRAWN: "dim",
-}
-_STEPS = {
-    "submitted": "Gửi / Submitted",
-    "amended": "Sửa đổi / Amended",
-    "withdrawn": "Rút / Withdrawn",
-    "attachment_added": "Đính kèm / Attachment added",
-    "case_opened": "Mở hồ sơ / Case opened",
-    "acknowledged": "Tiếp nhận / Acknowledged",
-    "answered": "Trả lời / Answered",
 }
 
 
@@ -141,7 +126,7 @@ def _facts(critique: CritiqueOut, agency_name: str) -> Table:
         answered += " (late / quá hạn)" if critique.answered_late else " (on time / đúng hạn)"
     facts: list[tuple[str, str | Text]] = [
         ("Id", str(critique.id)),
-        ("Kind", KIND_LABELS.get(critique.kind, critique.kind.value)),
+        ("Kind", str(KIND[critique.kind])),
         ("Agency", f"{agency_name} ({critique.agency_id})"),
         ("Status", status(critique)),
         ("Version", str(critique.version)),
@@ -195,8 +180,10 @@ def _points(critique: CritiqueOut) -> Table:
             if answer is None:
                 row.append(Text("—", style="dim"))
             else:
-                label, style = _DISPOSITIONS[answer.disposition]
-                text = Text(label, style=style)
+                text = Text(
+                    str(DISPOSITION[answer.disposition]),
+                    style=DISPOSITION_STYLES[answer.disposition],
+                )
                 if answer.explanation:
                     text.append(f"\n{answer.explanation}", style="")
                 row.append(text)
@@ -254,7 +241,7 @@ def history_table(entries: Sequence[HistoryOut]) -> Table:
     for entry in entries:
         table.add_row(
             when(entry.at),
-            _STEPS.get(entry.step, entry.step),
+            str(HISTORY_STEP[entry.step]),
             str(entry.version),
             _history_detail(entry.step, entry.detail),
         )

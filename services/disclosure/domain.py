@@ -3,7 +3,6 @@ and the folding that lets "quy hoach" find "quy hoạch". Pure rules, no I/O."""
 
 from __future__ import annotations
 
-import enum
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -12,55 +11,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-
-class RecordStatus(enum.StrEnum):
-    AWAITING = "awaiting"
-    ANSWERED = "answered"
-    ANSWERED_LATE = "answered_late"
-    OVERDUE = "overdue"
-    WITHDRAWN = "withdrawn"
-
-    @property
-    def label(self) -> str:
-        return _STATUS_LABELS[self]
-
-
-_STATUS_LABELS = {
-    RecordStatus.AWAITING: "Đang chờ trả lời / Awaiting an answer",
-    RecordStatus.ANSWERED: "Đã trả lời / Answered",
-    RecordStatus.ANSWERED_LATE: "Trả lời quá hạn / Answered late",
-    RecordStatus.OVERDUE: "Quá hạn, chưa trả lời / Overdue, no answer",
-    RecordStatus.WITHDRAWN: "Đã rút / Withdrawn",
-}
-
-
-class Step(enum.StrEnum):
-    """Steps of the public timeline, each with its label for people (Vietnamese first)."""
-
-    SUBMITTED = "submitted"
-    AMENDED = "amended"
-    CASE_OPENED = "case_opened"
-    ACKNOWLEDGED = "acknowledged"
-    DUE_DATE_CHANGED = "due_date_changed"
-    OVERDUE = "overdue"
-    ANSWERED = "answered"
-    WITHDRAWN = "withdrawn"
-
-    @property
-    def label(self) -> str:
-        return _LABELS[self]
-
-
-_LABELS = {
-    Step.SUBMITTED: "Đã gửi / Submitted",
-    Step.AMENDED: "Đã sửa đổi / Amended",
-    Step.CASE_OPENED: "Đã chuyển đến cơ quan / Delivered to the agency",
-    Step.ACKNOWLEDGED: "Cơ quan đã tiếp nhận / Acknowledged by the agency",
-    Step.DUE_DATE_CHANGED: "Gia hạn trả lời / Due date extended",
-    Step.OVERDUE: "Quá hạn trả lời / No answer by the due date",
-    Step.ANSWERED: "Đã trả lời / Answered",
-    Step.WITHDRAWN: "Đã rút / Withdrawn",
-}
+from contracts.disclosure_api import PublicationReason, RecordStatus, RedactionKind
+from contracts.text import nfc
+from contracts.vocabulary import REDACTION_PLACEHOLDER, REDACTION_REASON
 
 
 def status(
@@ -96,7 +49,7 @@ class DisclosurePolicy(BaseModel):
         answered_at: datetime | None,
         overdue_at: datetime | None,
         withdrawn_at: datetime | None,
-    ) -> tuple[datetime, str] | None:
+    ) -> tuple[datetime, PublicationReason] | None:
         """When the record became public and why ('answered', 'overdue'), or None.
 
         Decided by the moments the events record, never by the order they are heard in: a
@@ -110,8 +63,8 @@ class DisclosurePolicy(BaseModel):
         moments = [
             (at, reason)
             for at, reason, allowed in (
-                (answered_at, "answered", self.publish_when_answered),
-                (overdue_at, "overdue", self.publish_when_overdue),
+                (answered_at, PublicationReason.ANSWERED, self.publish_when_answered),
+                (overdue_at, PublicationReason.OVERDUE, self.publish_when_overdue),
             )
             if at is not None and allowed
         ]
@@ -122,29 +75,6 @@ class DisclosurePolicy(BaseModel):
             return None
         return at, reason
 
-
-class RedactionKind(enum.StrEnum):
-    CITIZEN_ID = "citizen_id"
-    PHONE = "phone"
-    EMAIL = "email"
-    NAME = "name"
-
-    @property
-    def placeholder(self) -> str:
-        return _PLACEHOLDERS[self]
-
-
-_PLACEHOLDERS = {
-    RedactionKind.CITIZEN_ID: "[đã ẩn số định danh / ID number redacted]",
-    RedactionKind.PHONE: "[đã ẩn số điện thoại / phone number redacted]",
-    RedactionKind.EMAIL: "[đã ẩn thư điện tử / e-mail redacted]",
-    RedactionKind.NAME: "[đã ẩn họ tên / name redacted]",
-}
-
-REDACTION_REASON = (
-    "Dữ liệu cá nhân, Luật Bảo vệ dữ liệu cá nhân 91/2025/QH15"
-    " / Personal data, Personal Data Protection Law 91/2025/QH15"
-)
 
 # A CCCD (citizen identity card) number has exactly 12 digits.
 _CITIZEN_ID = re.compile(r"(?<!\d)\d{12}(?!\d)")
@@ -161,7 +91,7 @@ class Redaction:
     kind: RedactionKind
     field: str
     count: int
-    reason: str = REDACTION_REASON
+    reason: str = str(REDACTION_REASON)
 
 
 @dataclass
@@ -175,7 +105,7 @@ class Redactor:
         if text is None:
             return None
         for kind, pattern in self._patterns():
-            text, count = pattern.subn(kind.placeholder, text)
+            text, count = pattern.subn(REDACTION_PLACEHOLDER[kind], text)
             if count:
                 self.log.append(Redaction(kind=kind, field=where, count=count))
         return text
@@ -187,7 +117,7 @@ class Redactor:
         yield RedactionKind.PHONE, _PHONE
         names = sorted({n.strip() for n in self.names if n.strip()}, key=len, reverse=True)
         if names:
-            alternatives = "|".join(re.escape(unicodedata.normalize("NFC", n)) for n in names)
+            alternatives = "|".join(re.escape(nfc(n)) for n in names)
             yield RedactionKind.NAME, re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
 

@@ -17,12 +17,12 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from contracts.disclosure_api import AgencyPage, AgencyReport, PublicRecord
+from contracts.vocabulary import DISPOSITION, KIND, VIETNAM, label_of
 from services.disclosure import public, scorecards
 from services.disclosure.http import MAX_CHANGE, Filter, Limited
 from services.platform import db
@@ -41,25 +41,10 @@ FEED_SUBTITLE = (
     "Kiến nghị, phản biện của Mặt trận Tổ quốc Việt Nam và trả lời của cơ quan nhà nước"
     " / The Vietnam Fatherland Front's critiques and state agencies' answers"
 )
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
-"""Dates shown to people are Vietnam's."""
 TAG = "tag:supervision.mttq.vn,2025:"
 """Feed ids and category schemes: tag URIs (RFC 4151), which do not change with the host."""
 CHUNK = 64 * 1024
 """Exports are sent in chunks of about this many bytes."""
-
-KIND_LABELS = {
-    "social_criticism": "Phản biện xã hội / Social criticism",
-    "supervision_recommendation": "Kiến nghị sau giám sát / Supervision recommendation",
-    "government_building_opinion": (
-        "Góp ý xây dựng Đảng, xây dựng chính quyền / Opinion on Party and government building"
-    ),
-}
-DISPOSITION_LABELS = {
-    "accepted": "Tiếp thu / Accepted",
-    "partly_accepted": "Tiếp thu một phần / Partly accepted",
-    "not_accepted": "Không tiếp thu / Not accepted",
-}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -105,7 +90,7 @@ def summary_html(record: PublicRecord) -> str:
     agency = record.agency.name or record.agency.id
     _sub(root, "p", f"{record.organisation.name} → {agency}")
     facts = [
-        f"{KIND_LABELS.get(record.kind, record.kind)}",
+        f"{label_of(KIND, record.kind)}",
         f"Tình trạng / Status: {record.status_label}",
     ]
     if record.due_date is not None:
@@ -123,7 +108,7 @@ def summary_html(record: PublicRecord) -> str:
             _sub(_sub(item, "p"), "em", point.citation)
         if point.disposition is not None:
             answer = _sub(item, "p")
-            _sub(answer, "strong", DISPOSITION_LABELS.get(point.disposition, point.disposition))
+            _sub(answer, "strong", str(label_of(DISPOSITION, point.disposition)))
             if point.explanation:
                 _sub(answer, "span", f" — {point.explanation}")
     if not record.points:
@@ -160,7 +145,7 @@ def entry(feed: ET.Element, record: PublicRecord, base: str) -> None:
         "category",
         term=record.kind,
         scheme=f"{TAG}kind",
-        label=KIND_LABELS.get(record.kind, record.kind),
+        label=str(label_of(KIND, record.kind)),
     )
     _sub(
         node,

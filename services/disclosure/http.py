@@ -8,9 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from contracts.disclosure_api import ChangeFeed, PublicRecord, RecordPage
+from contracts.disclosure_api import ChangeFeed, PublicRecord, RecordPage, RecordStatus
 from services.disclosure import public
-from services.disclosure.domain import RecordStatus
 from services.platform import cursor
 from services.platform.http import (
     DatabasePool,

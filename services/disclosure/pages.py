@@ -12,27 +12,43 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from contracts.disclosure_api import AgencyScorecard, PublicRecord, Rate, RedactionView
+from contracts.disclosure_api import (
+    AgencyScorecard,
+    PublicRecord,
+    Rate,
+    RecordStatus,
+    RedactionView,
+)
+from contracts.vocabulary import (
+    COUNTING,
+    DISPOSITION,
+    KIND,
+    LEVEL,
+    PUBLICATION_REASON,
+    RECORD_STATUS,
+    REDACTION_KIND,
+    REDACTION_PLACEHOLDER,
+    VIETNAM,
+    Label,
+    label_of,
+)
 from services.disclosure import public, scorecards
-from services.disclosure.domain import RecordStatus, RedactionKind
 from services.disclosure.http import limited
 from services.platform import cursor
 from services.platform.http import DatabasePool
 
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 TEMPLATES = Path(__file__).parent / "templates"
 PAGE_SIZE = 20
 HOME_SIZE = 10
@@ -41,46 +57,12 @@ MAX_ID = 64
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(limited)])
 
-# Labels for people: (Vietnamese, English).
-Label = tuple[str, str]
-KIND_LABELS: dict[str, Label] = {
-    "social_criticism": ("Phản biện xã hội", "Social criticism of a draft"),
-    "supervision_recommendation": ("Kiến nghị sau giám sát", "Supervision recommendation"),
-    "government_building_opinion": (
-        "Góp ý xây dựng Đảng, xây dựng chính quyền",
-        "Opinion on Party and government building",
-    ),
-}
-LEVEL_LABELS: dict[str, Label] = {
-    "central": ("Trung ương", "Central"),
-    "provincial": ("Cấp tỉnh", "Provincial"),
-    "commune": ("Cấp xã", "Commune"),
-}
-DISPOSITION_LABELS: dict[str, Label] = {
-    "accepted": ("Tiếp thu", "Accepted"),
-    "partly_accepted": ("Tiếp thu một phần", "Partly accepted"),
-    "not_accepted": ("Không tiếp thu", "Not accepted"),
-}
-COUNTING_LABELS: dict[str, Label] = {
-    "calendar": ("ngày theo lịch", "calendar days"),
-    "working": ("ngày làm việc", "working days"),
-}
-REASON_LABELS: dict[str, Label] = {
-    "answered": ("Công bố khi cơ quan đã trả lời", "Published once the agency answered"),
-    "overdue": (
-        "Công bố vì quá hạn mà chưa có trả lời",
-        "Published because no answer came by the due date",
-    ),
-}
-REDACTION_LABELS: dict[str, Label] = {
-    "citizen_id": ("Số định danh cá nhân (CCCD)", "Citizen ID numbers"),
-    "phone": ("Số điện thoại", "Phone numbers"),
-    "email": ("Địa chỉ thư điện tử", "E-mail addresses"),
-    "name": ("Họ tên", "Names"),
-}
+# Page texts of their own for people: (Vietnamese, English). The vocabulary's labels (kinds,
+# levels, statuses, ...) come from contracts.vocabulary.
+Bilingual = tuple[str, str]
 # The search form's choices, as (value, text); an <option> holds text only, so "vi / en".
 STATUS_OPTIONS = [
-    (s.value, s.label)
+    (s.value, str(RECORD_STATUS[s]))
     for s in (
         RecordStatus.ANSWERED,
         RecordStatus.ANSWERED_LATE,
@@ -89,8 +71,8 @@ STATUS_OPTIONS = [
         RecordStatus.WITHDRAWN,
     )
 ]
-KIND_OPTIONS = [(k, f"{vi} / {en}") for k, (vi, en) in KIND_LABELS.items()]
-LEVEL_OPTIONS = [(k, f"{vi} / {en}") for k, (vi, en) in LEVEL_LABELS.items()]
+KIND_OPTIONS = [(kind.value, str(label)) for kind, label in KIND.items()]
+LEVEL_OPTIONS = [(level.value, str(label)) for level, label in LEVEL.items()]
 
 _SEPARATOR = " / "
 
@@ -121,7 +103,7 @@ def bilingual(text: str | None, block: bool = False) -> Markup:
     return escape(text)
 
 
-_PLACEHOLDERS = [str(escape(kind.placeholder)) for kind in RedactionKind]
+_PLACEHOLDERS = [str(escape(placeholder)) for placeholder in REDACTION_PLACEHOLDER.values()]
 
 
 def redacted(text: str | None) -> Markup:
@@ -133,11 +115,12 @@ def redacted(text: str | None) -> Markup:
     return Markup(html)  # noqa: S704 - escaped above; only our own notes are wrapped
 
 
-def label(labels: dict[str, Label], key: str | None) -> Markup:
+def label(labels: Mapping[Any, Label], key: str | None) -> Markup:
+    """A vocabulary label (contracts.vocabulary) of a wire value, marked up like :func:`bi`."""
     if key is None:
         return Markup("")
-    vi, en = labels.get(key, (key, key))
-    return bi(vi, en) if vi != en else escape(vi)
+    found = label_of(labels, key)
+    return bi(found.vi, found.en) if found.vi != found.en else escape(found.vi)
 
 
 def _local(value: date | datetime) -> date | datetime:
@@ -173,11 +156,11 @@ _environment.globals.update(
     bi=bi,
     bi_block=bi_block,
     label=label,
-    KIND_LABELS=KIND_LABELS,
-    LEVEL_LABELS=LEVEL_LABELS,
-    DISPOSITION_LABELS=DISPOSITION_LABELS,
-    COUNTING_LABELS=COUNTING_LABELS,
-    REASON_LABELS=REASON_LABELS,
+    KIND_LABELS=KIND,
+    LEVEL_LABELS=LEVEL,
+    DISPOSITION_LABELS=DISPOSITION,
+    COUNTING_LABELS=COUNTING,
+    REASON_LABELS=PUBLICATION_REASON,
     STATUS_OPTIONS=STATUS_OPTIONS,
     KIND_OPTIONS=KIND_OPTIONS,
     LEVEL_OPTIONS=LEVEL_OPTIONS,
@@ -259,7 +242,7 @@ class SearchForm:
     status: str = ""
     kind: str = ""
     level: str = ""
-    errors: dict[str, Label] = field(default_factory=dict)
+    errors: dict[str, Bilingual] = field(default_factory=dict)
 
     @classmethod
     def read(cls, *, q: str, agency: str, status: str, kind: str, level: str) -> SearchForm:
@@ -282,8 +265,8 @@ class SearchForm:
             form.errors["agency"] = (f"Tối đa {MAX_ID} ký tự", f"At most {MAX_ID} characters")
         for name, allowed in (
             ("status", {s.value for s in RecordStatus}),
-            ("kind", set(KIND_LABELS)),
-            ("level", set(LEVEL_LABELS)),
+            ("kind", {k.value for k in KIND}),
+            ("level", {lv.value for lv in LEVEL}),
         ):
             if getattr(form, name) and getattr(form, name) not in allowed:
                 form.errors[name] = ("Hãy chọn một giá trị trong danh sách", "Choose from the list")
@@ -373,14 +356,14 @@ class HiddenKind:
 
     kind: str
     count: int = 0
-    places: list[Label] = field(default_factory=list)
+    places: list[Bilingual] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
 
 
 _POINT_FIELD = re.compile(r"points\[(\d+)\]\.(text|citation|explanation)")
 
 
-def _place(field_name: str, record: PublicRecord) -> Label:
+def _place(field_name: str, record: PublicRecord) -> Bilingual:
     """Where a redaction was made, for people: "points[0].text" is "Point 1" (its number)."""
     if field_name == "title":
         return ("Tiêu đề", "Title")
@@ -406,13 +389,13 @@ def hidden(record: PublicRecord, redactions: Sequence[RedactionView]) -> list[Hi
             group.places.append(place)
         if r.reason not in group.reasons:
             group.reasons.append(r.reason)
-    order = list(REDACTION_LABELS)
+    order: list[str] = list(REDACTION_KIND)
     return sorted(
         kinds.values(), key=lambda k: order.index(k.kind) if k.kind in order else len(order)
     )
 
 
-def _not_found(what: Label, detail: Label) -> HTMLResponse:
+def _not_found(what: Bilingual, detail: Bilingual) -> HTMLResponse:
     return _page("not_found.html", status_code=404, current=None, what=what, detail=detail)
 
 
@@ -437,7 +420,7 @@ async def record_page(critique_id: str, pool: DatabasePool) -> HTMLResponse:
         current=None,
         record=record,
         hidden=hidden(record, record.redactions),
-        REDACTION_LABELS=REDACTION_LABELS,
+        REDACTION_LABELS=REDACTION_KIND,
     )
 
 
@@ -466,9 +449,9 @@ def _rate(rate: Rate, part: int, min_sample: int) -> Markup:
 
 @dataclass(frozen=True)
 class ScoreRow:
-    measure: Label
+    measure: Bilingual
     value: Markup
-    note: Label | None = None
+    note: Bilingual | None = None
 
 
 def score_rows(card: AgencyScorecard) -> list[ScoreRow]:

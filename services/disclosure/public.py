@@ -21,22 +21,23 @@ from contracts.disclosure_api import (
     OrganisationView,
     PointView,
     PublicRecord,
+    RecordStatus,
     RedactionView,
+    TimelineStep,
     TimelineView,
 )
 from contracts.events import DueDateRule
+from contracts.vocabulary import RECORD_STATUS, TIMELINE_STEP
 from services.disclosure.domain import (
     DisclosurePolicy,
-    RecordStatus,
     Redactor,
-    Step,
     fold,
     status,
 )
 from services.platform import db
 
 log = logging.getLogger(__name__)
-WITHDRAWN_TITLE = "Đã rút / Withdrawn"
+WITHDRAWN_TITLE = str(RECORD_STATUS[RecordStatus.WITHDRAWN])
 
 Appender = Callable[[db.Connection, uuid.UUID, bytes, datetime], Awaitable[object]]
 """Appends a published document to the transparency log, in the caller's transaction."""
@@ -107,7 +108,7 @@ async def _document(
         kind=row["kind"],
         title=title,
         status=record_status.value,
-        status_label=record_status.label,
+        status_label=str(RECORD_STATUS[record_status]),
         submitted_at=row["submitted_at"],
         due_date=row["due_date"],
         due_rule=DueDateRule.model_validate_json(row["due_rule"]) if row["due_rule"] else None,
@@ -117,7 +118,10 @@ async def _document(
         publication_reason=reason,
         points=public_points,
         timeline=[
-            TimelineView(at=t["at"], step=t["step"], label=Step(t["step"]).label) for t in timeline
+            TimelineView(
+                at=t["at"], step=t["step"], label=str(TIMELINE_STEP[TimelineStep(t["step"])])
+            )
+            for t in timeline
         ],
         redactions=[
             RedactionView(field=r.field, kind=r.kind.value, count=r.count, reason=r.reason)
@@ -157,7 +161,7 @@ async def refresh(
             overdue_at=await connection.fetchval(
                 "SELECT min(at) FROM record_timeline WHERE critique_id = $1 AND step = $2",
                 critique_id,
-                Step.OVERDUE.value,
+                TimelineStep.OVERDUE.value,
             ),
             withdrawn_at=row["withdrawn_at"],
         )

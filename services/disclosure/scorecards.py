@@ -30,8 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from contracts.disclosure_api import AgencyReport, AgencyScorecard, AgencyView, Rate
-from services.disclosure.domain import RecordStatus
+from contracts.disclosure_api import AgencyReport, AgencyScorecard, AgencyView, Rate, RecordStatus
 from services.platform import db
 
 SCORECARD_MIN_SAMPLE = 5

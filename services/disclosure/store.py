@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from contracts.disclosure_api import TimelineStep
 from contracts.events import (
     AgencyRegistered,
     CaseAcknowledged,
@@ -22,7 +23,6 @@ from contracts.events import (
     DueDateChanged,
     Point,
 )
-from services.disclosure.domain import Step
 from services.platform import db
 
 
@@ -32,7 +32,7 @@ async def _timeline(
     event_id: uuid.UUID,
     critique_id: uuid.UUID,
     at: datetime,
-    step: Step,
+    step: TimelineStep,
 ) -> None:
     await connection.execute(
         "INSERT INTO record_timeline (event_id, critique_id, at, step) VALUES ($1, $2, $3, $4)"
@@ -90,7 +90,7 @@ async def apply_submitted(
         event_id=event_id,
         critique_id=event.critique_id,
         at=event.submitted_at,
-        step=Step.SUBMITTED,
+        step=TimelineStep.SUBMITTED,
     )
 
 
@@ -114,14 +114,14 @@ async def apply_amended(
         event_id=event_id,
         critique_id=event.critique_id,
         at=event.amended_at,
-        step=Step.AMENDED,
+        step=TimelineStep.AMENDED,
     )
 
 
 async def _set(
     connection: db.Connection,
     critique_id: uuid.UUID,
-    step: Step,
+    step: TimelineStep,
     *,
     event_id: uuid.UUID,
     at: datetime,
@@ -144,7 +144,7 @@ async def apply_withdrawn(
     await _set(
         connection,
         event.critique_id,
-        Step.WITHDRAWN,
+        TimelineStep.WITHDRAWN,
         event_id=event_id,
         at=event.withdrawn_at,
         withdrawn_at=event.withdrawn_at,
@@ -155,7 +155,7 @@ async def apply_opened(connection: db.Connection, event_id: uuid.UUID, event: Ca
     await _set(
         connection,
         event.critique_id,
-        Step.CASE_OPENED,
+        TimelineStep.CASE_OPENED,
         event_id=event_id,
         at=event.opened_at,
         agency_id=event.agency_id,
@@ -171,7 +171,7 @@ async def apply_acknowledged(
     await _set(
         connection,
         event.critique_id,
-        Step.ACKNOWLEDGED,
+        TimelineStep.ACKNOWLEDGED,
         event_id=event_id,
         at=event.acknowledged_at,
         acknowledged_at=event.acknowledged_at,
@@ -184,7 +184,7 @@ async def apply_due_date_changed(
     await _set(
         connection,
         event.critique_id,
-        Step.DUE_DATE_CHANGED,
+        TimelineStep.DUE_DATE_CHANGED,
         event_id=event_id,
         at=event.changed_at,
         due_date=event.due_date,
@@ -197,7 +197,7 @@ async def apply_overdue(connection: db.Connection, event_id: uuid.UUID, event: C
     await _set(
         connection,
         event.critique_id,
-        Step.OVERDUE,
+        TimelineStep.OVERDUE,
         event_id=event_id,
         at=event.at,
         overdue_at=event.at,
@@ -210,7 +210,7 @@ async def apply_answered(
     await _set(
         connection,
         event.critique_id,
-        Step.ANSWERED,
+        TimelineStep.ANSWERED,
         event_id=event_id,
         at=event.answered_at,
         agency_id=event.agency_id,

@@ -25,7 +25,6 @@ from services.disclosure import merkle
 from services.disclosure.checkpoints import Signer
 from services.platform import db, outbox
 
-SOURCE: Final = "urn:vn:mttq:supervision:disclosure"
 _APPEND_LOCK: Final = 0x544C_4F47_4150  # "TLOGAP": one append at a time, until its commit
 _SIGN_LOCK: Final = 0x544C_4F47_5347  # "TLOGSG": one signer at a time
 
@@ -166,7 +165,6 @@ async def sign(
                 note=note,
                 signed_at=signed_at,
             ),
-            source=SOURCE,
             occurred_at=signed_at,
         )
         return note

@@ -22,12 +22,17 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from contracts.events import EVENT_TYPES, Event
+from contracts.events import CE_SOURCE_PREFIX, EVENT_TYPES, Event
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 
 KafkaHeaders = Sequence[tuple[str, bytes]]
+
+
+def source(service: str) -> str:
+    """The ``ce_source`` of the events a service publishes."""
+    return f"{CE_SOURCE_PREFIX}:{service}"
 
 
 _VERSIONED = re.compile(r"^(?P<name>.+)\.v(?P<version>[0-9]+)$")

@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from opentelemetry import trace
 
 from contracts.events import Event
-from services.platform import db, telemetry
+from services.platform import cloudevents, db, telemetry
 from services.platform.cloudevents import Envelope
 
 log = logging.getLogger(__name__)
@@ -40,13 +40,15 @@ async def record(
     connection: db.Connection,
     event: Event,
     *,
-    source: str,
     occurred_at: datetime | None = None,
     topic: str | None = None,
+    source: str | None = None,
 ) -> uuid.UUID:
     """Add ``event`` to the outbox inside the caller's open transaction; return its event id.
 
-    ``topic`` overrides the event's own topic (tests use their own topics).
+    Its CloudEvents source is the service owning the event's topic (``ce_source``
+    ``urn:vn:mttq:supervision:<service>``); ``topic`` and ``source`` override them (tests use
+    their own topics).
     """
     assert connection.is_in_transaction(), "outbox rows must share the change's transaction"
     event_id = uuid.uuid4()
@@ -61,7 +63,7 @@ async def record(
         topic or event.topic.value,
         event.key,
         event.ce_type,
-        source,
+        source or cloudevents.source(event.topic.owner),
         occurred_at or datetime.now(UTC),
         event.model_dump_json().encode(),
         trace_headers.get("traceparent"),
@@ -266,8 +268,3 @@ class OutboxRelay:
                 headers=envelope.headers(telemetry.inject_current()),
             )
             return future
-
-
-async def pending_count(connection: db.Executor) -> int:
-    count = await connection.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-    return int(count)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 from contracts.events import CritiqueKind
 from contracts.submission_api import CritiqueStatus
+from contracts.text import nfc
 
 _PROGRESS = [
     CritiqueStatus.SUBMITTED,
@@ -26,9 +26,9 @@ def advance(current: CritiqueStatus, reported: CritiqueStatus) -> CritiqueStatus
     return max(current, reported, key=_PROGRESS.index)
 
 
-def normalise(text: str) -> str:
-    """Unicode NFC, so that the same Vietnamese word is stored and searched as one form."""
-    return unicodedata.normalize("NFC", text).strip()
+def changeable(status: CritiqueStatus) -> bool:
+    """Amend or withdraw only until the agency acknowledges receipt (DOMAIN.md)."""
+    return status in {CritiqueStatus.SUBMITTED, CritiqueStatus.AWAITING_REPLY}
 
 
 class NumberedPoint(Protocol):
@@ -56,5 +56,5 @@ def classification_stamps(texts: Iterable[str]) -> list[str]:
     """The classification stamps found in the texts (NFC), e.g. ['TỐI MẬT']."""
     found: list[str] = []
     for text in texts:
-        found += [" ".join(m.split()) for m in _STAMP.findall(unicodedata.normalize("NFC", text))]
+        found += [" ".join(m.split()) for m in _STAMP.findall(nfc(text))]
     return found

@@ -254,7 +254,6 @@ async def decide_extension(
             note=note,
             decided_at=now,
         ),
-        source=store.SOURCE,
         occurred_at=now,
     )
     return Extension(**dict(decided))

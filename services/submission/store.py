@@ -29,8 +29,8 @@ from contracts.events import (
 from contracts.submission_api import CritiqueStatus, HistoryStep
 from services.platform import db, outbox
 from services.submission.directory import Organisation
+from services.submission.domain import changeable
 
-SOURCE = "urn:vn:mttq:supervision:submission"
 log = logging.getLogger(__name__)
 
 
@@ -176,7 +176,6 @@ async def submit(
             redact_names=content.redact_names,
             submitted_at=now,
         ),
-        source=SOURCE,
         occurred_at=now,
     )
     log.info(
@@ -217,7 +216,7 @@ async def amend(
     """Replace the content, unless the agency has acknowledged it or it was withdrawn."""
     row = await lock(connection, critique_id, organisation_id)
     status = CritiqueStatus(row["status"])
-    if not status.changeable:
+    if not changeable(status):
         raise Unchangeable(status)
     if expected_version is not None and expected_version != row["version"]:
         raise VersionMismatch(row["version"])
@@ -245,7 +244,6 @@ async def amend(
     await outbox.record(
         connection,
         CritiqueAmended(critique_id=critique_id, version=version, content=content, amended_at=now),
-        source=SOURCE,
         occurred_at=now,
     )
 
@@ -258,7 +256,7 @@ async def withdraw(
     status = CritiqueStatus(row["status"])
     if status is CritiqueStatus.WITHDRAWN:
         return
-    if not status.changeable:
+    if not changeable(status):
         raise Unchangeable(status)
     now = datetime.now(UTC)
     await connection.execute(
@@ -280,7 +278,6 @@ async def withdraw(
     await outbox.record(
         connection,
         CritiqueWithdrawn(critique_id=critique_id, reason=reason, withdrawn_at=now),
-        source=SOURCE,
         occurred_at=now,
     )
 
@@ -341,7 +338,6 @@ async def add_attachment(
             sha256=attachment.sha256,
             added_at=attachment.added_at,
         ),
-        source=SOURCE,
         occurred_at=attachment.added_at,
     )
     return attachment

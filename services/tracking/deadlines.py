@@ -27,25 +27,17 @@ that moved the result, and a bilingual explanation (Vietnamese first), so that a
 
 from __future__ import annotations
 
-import enum
 import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Final
-from zoneinfo import ZoneInfo
 
 import holidays
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from contracts.events import CritiqueKind, Level, SkippedDay
-
-VIETNAM: Final = ZoneInfo("Asia/Ho_Chi_Minh")
-
-
-class Counting(enum.StrEnum):
-    CALENDAR = "calendar"
-    WORKING = "working"
+from contracts.events import Counting, CritiqueKind, Level, SkippedDay
+from contracts.vocabulary import KIND, LEVEL, VIETNAM
 
 
 class Rule(BaseModel):
@@ -55,18 +47,6 @@ class Rule(BaseModel):
 
     days: int = Field(ge=1, le=365)
     counting: Counting
-
-
-_KIND_VI: Final[Mapping[CritiqueKind, str]] = {
-    CritiqueKind.SOCIAL_CRITICISM: "phản biện xã hội",
-    CritiqueKind.SUPERVISION_RECOMMENDATION: "kiến nghị sau giám sát",
-    CritiqueKind.GOVERNMENT_BUILDING_OPINION: "góp ý xây dựng Đảng, xây dựng chính quyền",
-}
-_LEVEL_VI: Final[Mapping[Level, str]] = {
-    Level.CENTRAL: "cấp trung ương",
-    Level.PROVINCIAL: "cấp tỉnh",
-    Level.COMMUNE: "cấp xã",
-}
 
 
 def _kind_source(kind: CritiqueKind) -> str:
@@ -83,12 +63,12 @@ DEFAULT_SOURCE: Final = "default"
 _SOURCE_LABELS: Final[Mapping[str, tuple[str, str]]] = {
     DEFAULT_SOURCE: ("quy định mặc định", "default rule"),
     **{
-        _kind_source(kind): (f"quy định cho {_KIND_VI[kind]}", f"rule for {kind.value}")
+        _kind_source(kind): (f"quy định cho {KIND[kind].vi_inline}", f"rule for {kind.value}")
         for kind in CritiqueKind
     },
     **{
         _kind_and_level_source(kind, level): (
-            f"quy định cho {_KIND_VI[kind]} {_LEVEL_VI[level]}",
+            f"quy định cho {KIND[kind].vi_inline} {LEVEL[level].vi_inline}",
             f"rule for {kind.value} at {level.value} level",
         )
         for kind in CritiqueKind

@@ -6,38 +6,15 @@ import enum
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from contracts.events import Disposition, PointAnswer
-
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
-
-
-class CaseStatus(enum.StrEnum):
-    AWAITING_ANSWER = "awaiting_answer"
-    ACKNOWLEDGED = "acknowledged"
-    ANSWERED = "answered"
-    WITHDRAWN = "withdrawn"
-
-    @property
-    def answerable(self) -> bool:
-        return self in {CaseStatus.AWAITING_ANSWER, CaseStatus.ACKNOWLEDGED}
+from contracts.lifecycle import CaseStatus
+from contracts.vocabulary import VIETNAM
 
 
-class Change(enum.StrEnum):
-    """What happened to a case: its history, and the agencies' change feed."""
-
-    OPENED = "opened"
-    AMENDED = "amended"
-    WITHDRAWN = "withdrawn"
-    ACKNOWLEDGED = "acknowledged"
-    EXTENSION_REQUESTED = "extension_requested"
-    EXTENSION_GRANTED = "extension_granted"
-    EXTENSION_REFUSED = "extension_refused"
-    REMINDER = "reminder"
-    OVERDUE = "overdue"
-    ESCALATED = "escalated"
-    ANSWERED = "answered"
+def answerable(status: CaseStatus) -> bool:
+    """A case is still to be answered until it is answered or withdrawn."""
+    return status in {CaseStatus.AWAITING_ANSWER, CaseStatus.ACKNOWLEDGED}
 
 
 class Step(enum.StrEnum):

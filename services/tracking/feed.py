@@ -16,8 +16,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from contracts.lifecycle import Change
 from services.platform import db
-from services.tracking.domain import Change
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from datetime import UTC, date, datetime
 from opentelemetry import trace
 
 from contracts.events import CaseEscalated, CaseOverdue, ReminderDue
+from contracts.lifecycle import Change
 from services.platform import db, outbox, telemetry
-from services.tracking.domain import Change, ScheduledStep
+from services.tracking.domain import ScheduledStep
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
-SOURCE = "urn:vn:mttq:supervision:tracking"
 
 Clock = Callable[[], datetime]
 
@@ -130,7 +130,7 @@ async def _fire(connection: db.Connection, row: db.Record, now: datetime) -> Non
             change.value,
             detail,
         )
-        await outbox.record(connection, event, source=SOURCE, occurred_at=now)
+        await outbox.record(connection, event, occurred_at=now)
 
 
 class Scheduler:

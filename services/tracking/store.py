@@ -34,12 +34,13 @@ from contracts.events import (
     PointAnswer,
     SkippedDay,
 )
+from contracts.lifecycle import CaseStatus, Change, ExtensionStatus
+from contracts.vocabulary import VIETNAM
 from services.platform import db, outbox, telemetry, tokens
 from services.tracking import schedule
 from services.tracking.deadlines import DeadlinePolicy, compute_due
-from services.tracking.domain import VIETNAM, CaseStatus, Change, SchedulePolicy
+from services.tracking.domain import SchedulePolicy, answerable
 
-SOURCE = "urn:vn:mttq:supervision:tracking"
 log = logging.getLogger(__name__)
 TOKENS = tokens.TokenStore(table="agency_tokens", owner_column="agency_id", owners="agencies")
 
@@ -59,7 +60,7 @@ class Extension:
     reason: str
     requested_due_date: date
     requested_at: datetime
-    status: str
+    status: ExtensionStatus
     decision_note: str
 
 
@@ -126,7 +127,6 @@ async def create_agency(
             AgencyRegistered(
                 agency_id=agency_id, name=name, level=level, kind=kind, parent_id=parent_id
             ),
-            source=SOURCE,
         )
 
 
@@ -213,7 +213,6 @@ async def open_case(
             due_date=due.due_date,
             due_rule=due_rule,
         ),
-        source=SOURCE,
         occurred_at=now,
     )
     log.info(
@@ -276,7 +275,7 @@ def _case(
                 reason=e["reason"],
                 requested_due_date=e["requested_due_date"],
                 requested_at=e["requested_at"],
-                status=e["status"],
+                status=ExtensionStatus(e["status"]),
                 decision_note=e["decision_note"],
             )
             for e in extensions
@@ -383,7 +382,7 @@ async def open_by_level(executor: db.Executor) -> dict[str, tuple[int, int]]:
         FROM cases WHERE status = ANY($1::text[])
         GROUP BY organisation_level
         """,
-        [status.value for status in CaseStatus if status.answerable],
+        [status.value for status in CaseStatus if answerable(status)],
     )
     counts = {level.value: (0, 0) for level in Level}
     counts.update({row["level"]: (int(row["open"]), int(row["overdue"])) for row in rows})
@@ -430,7 +429,6 @@ async def record_answer(
             late=late,
             answers=tuple(sorted(answers, key=lambda a: a.point_number)),
         ),
-        source=SOURCE,
         occurred_at=answered_at,
     )
     log.info(
@@ -502,7 +500,6 @@ async def acknowledge(connection: db.Connection, case: Case, *, at: datetime) ->
             agency_id=case.agency_id,
             acknowledged_at=at,
         ),
-        source=SOURCE,
         occurred_at=at,
     )
 
@@ -553,7 +550,6 @@ async def request_extension(
             requested_due_date=requested_due_date,
             requested_at=at,
         ),
-        source=SOURCE,
         occurred_at=at,
     )
 
@@ -601,7 +597,7 @@ async def decide_extension(
         overdue_ends,
     )
     await schedule.cancel(connection, case.id)
-    if case.status.answerable:
+    if answerable(case.status):
         await schedule.plan(connection, case.id, new_due, steps.steps(new_due, after=now))
     await record_history(
         connection,
@@ -621,6 +617,5 @@ async def decide_extension(
             due_rule=rule,
             changed_at=decided.decided_at,
         ),
-        source=SOURCE,
         occurred_at=decided.decided_at,
     )

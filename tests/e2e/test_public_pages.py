@@ -31,9 +31,9 @@ import pytest
 
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
+from contracts.vocabulary import VIETNAM
 from services.platform import db
 from services.tracking import schedule
-from services.tracking.domain import VIETNAM
 from tests.support.directory import Directory, register
 from tests.support.services import Deployment
 

@@ -18,11 +18,11 @@ from contracts.events import Level
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
 from contracts.submission_api import OrganisationKind
+from contracts.vocabulary import VIETNAM
 from services import admin
 from services.platform import db, tokens
 from services.submission import directory as submission_directory
 from services.tracking import schedule
-from services.tracking.domain import VIETNAM
 from tests.support.directory import Directory, register
 from tests.support.services import Deployment
 

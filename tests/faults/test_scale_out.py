@@ -27,9 +27,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 
 from contracts.events import CaseEscalated, CaseOverdue, CheckpointSigned, Topic
+from contracts.vocabulary import VIETNAM
 from services.platform import outbox
 from services.tracking import schedule
-from services.tracking.deadlines import VIETNAM
 from services.tracking.domain import SchedulePolicy, Step
 from tests.support.directory import Directory, register
 from tests.support.engines import Engines

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from contracts.lifecycle import Change
 from services.platform import db
 from services.tracking import store
-from services.tracking.domain import Change
 from services.tracking.feed import ChangeFeed
 from services.tracking.main import MIGRATIONS
 from tests.support.engines import Engines

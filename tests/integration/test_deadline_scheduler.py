@@ -16,9 +16,10 @@ from contracts.events import (
     ExtensionDecided,
     PointAnswer,
 )
+from contracts.vocabulary import VIETNAM
 from services.platform import db, outbox
 from services.tracking import schedule, store
-from services.tracking.domain import VIETNAM, SchedulePolicy
+from services.tracking.domain import SchedulePolicy
 from services.tracking.main import MIGRATIONS
 from tests.support import tracking
 from tests.support.engines import Engines

@@ -9,10 +9,9 @@ from datetime import UTC, date, datetime
 import pytest
 from pydantic import ValidationError
 
-from contracts.events import CritiqueKind, Level, SkippedDay
+from contracts.events import Counting, CritiqueKind, Level, SkippedDay
 from services.tracking import deadlines
 from services.tracking.deadlines import (
-    Counting,
     DeadlinePolicy,
     Rule,
     WorkingCalendar,

@@ -5,10 +5,10 @@ from typing import Any
 
 import pytest
 
+from contracts.disclosure_api import RecordStatus, RedactionKind
+from contracts.vocabulary import REDACTION_PLACEHOLDER
 from services.disclosure.domain import (
     DisclosurePolicy,
-    RecordStatus,
-    RedactionKind,
     Redactor,
     fold,
     status,
@@ -33,7 +33,7 @@ def test_personal_data_is_hidden_and_logged_by_kind(text: str, kind: RedactionKi
     redact = Redactor()
     hidden = redact(text, "points[0].text")
     assert hidden is not None
-    assert kind.placeholder in hidden
+    assert REDACTION_PLACEHOLDER[kind] in hidden
     assert [(r.kind, r.field, r.count) for r in redact.log] == [(kind, "points[0].text", 1)]
 
 
@@ -55,7 +55,7 @@ def test_ordinary_numbers_are_left_alone(text: str) -> None:
 def test_names_marked_by_the_submitter_are_hidden_whatever_their_case() -> None:
     redact = Redactor(names=("Nguyễn Văn An",))
     assert redact("Ông NGUYỄN VĂN AN và bà Lê Thị Hoa", "title") == (
-        f"Ông {RedactionKind.NAME.placeholder} và bà Lê Thị Hoa"
+        f"Ông {REDACTION_PLACEHOLDER[RedactionKind.NAME]} và bà Lê Thị Hoa"
     )
     assert redact("Nguyễn Văn Anh không liên quan", "title") == "Nguyễn Văn Anh không liên quan"
 

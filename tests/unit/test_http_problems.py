@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 
 from contracts.submission_api import PointIn
+from contracts.text import nfc
 from services.platform.http import field_path
-from services.submission.domain import normalise, repeated_point_numbers
+from services.submission.domain import repeated_point_numbers
 
 
 @pytest.mark.parametrize(
@@ -22,8 +23,8 @@ def test_field_paths_name_the_offending_field(location: tuple[int | str, ...], p
 
 def test_vietnamese_text_is_stored_in_nfc() -> None:
     decomposed = "quy hoa\u0323ch"  # "hoạch" written with a combining dot below
-    assert normalise(decomposed) == "quy hoạch"
-    assert len(normalise(decomposed)) == len("quy hoạch")
+    assert nfc(decomposed) == "quy hoạch"
+    assert len(nfc(decomposed)) == len("quy hoạch")
 
 
 def test_repeated_point_numbers_are_found() -> None:

@@ -15,6 +15,7 @@ import pytest
 from contracts.events import CritiqueKind
 from contracts.problems import FieldViolation
 from contracts.submission_api import ContentIn, CritiqueIn, CritiqueStatus, PointIn
+from contracts.vocabulary import CRITIQUE_STATUS
 from services.submission.client import ApiError, ApiUnavailable, SubmissionClient
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -35,7 +36,7 @@ def critique_json(title: str = CRITIQUE.title, **changes: Any) -> dict[str, Any]
         "kind": CRITIQUE.kind.value,
         "version": 1,
         "status": "submitted",
-        "status_label": CritiqueStatus.SUBMITTED.label,
+        "status_label": str(CRITIQUE_STATUS[CritiqueStatus.SUBMITTED]),
         "changeable": True,
         "title": title,
         "points": [p.model_dump() for p in CRITIQUE.points],

@@ -15,6 +15,8 @@ from contracts.submission_api import (
     CritiqueStatus,
     DraftOut,
 )
+from contracts.text import nfc
+from contracts.vocabulary import CRITIQUE_STATUS
 from services.platform import telemetry
 from services.platform.http import (
     DatabasePool,
@@ -23,7 +25,7 @@ from services.platform.http import (
 )
 from services.platform.ratelimit import RateLimiter, retry_after
 from services.submission import directory, store
-from services.submission.domain import normalise
+from services.submission.domain import changeable
 
 MAX_JSON_BYTES = 1024 * 1024
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
@@ -52,8 +54,8 @@ def critique_out(critique: store.Critique) -> CritiqueOut:
         kind=critique.kind,
         version=critique.version,
         status=critique.status,
-        status_label=critique.status.label,
-        changeable=critique.status.changeable,
+        status_label=str(CRITIQUE_STATUS[critique.status]),
+        changeable=changeable(critique.status),
         title=content.title,
         points=list(content.points),
         draft=DraftOut(**content.draft.model_dump()) if content.draft else None,
@@ -135,7 +137,7 @@ def unchangeable(status: CritiqueStatus) -> ProblemError:
 def normalised(field: str, value: str, *, max_length: int, required: bool = False) -> str:
     """``value`` as it is stored (NFC, trimmed), or a 422 naming ``field`` when that leaves it
     blank, or longer than allowed: NFC lengthens a few characters (U+FB2C becomes three)."""
-    text = normalise(value)
+    text = nfc(value)
     if (required and not text) or len(text) > max_length:
         raise ProblemError(
             422,

@@ -6,11 +6,11 @@ import uuid
 
 from fastapi import APIRouter
 
+from contracts.lifecycle import ExtensionStatus
 from contracts.submission_api import (
     EscalationOut,
     ExtensionDecisionIn,
     ExtensionOut,
-    ExtensionStatus,
 )
 from services.platform.http import DatabasePool, ProblemError
 from services.submission import progress, store

@@ -1,4 +1,4 @@
-"""Cases as protobuf messages, and the wire values of the domain's enums."""
+"""Cases as protobuf messages."""
 
 from __future__ import annotations
 
@@ -6,45 +6,9 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from contracts.events import CritiqueKind, Disposition
+from contracts.agency_api import CHANGES, DISPOSITIONS, EXTENSION_STATUSES, KINDS, STATUSES
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from services.tracking import store
-from services.tracking.domain import CaseStatus, Change
-
-KINDS = {
-    CritiqueKind.SOCIAL_CRITICISM: pb.CRITIQUE_KIND_SOCIAL_CRITICISM,
-    CritiqueKind.SUPERVISION_RECOMMENDATION: pb.CRITIQUE_KIND_SUPERVISION_RECOMMENDATION,
-    CritiqueKind.GOVERNMENT_BUILDING_OPINION: pb.CRITIQUE_KIND_GOVERNMENT_BUILDING_OPINION,
-}
-STATUSES = {
-    CaseStatus.AWAITING_ANSWER: pb.CASE_STATUS_AWAITING_ANSWER,
-    CaseStatus.ACKNOWLEDGED: pb.CASE_STATUS_ACKNOWLEDGED,
-    CaseStatus.ANSWERED: pb.CASE_STATUS_ANSWERED,
-    CaseStatus.WITHDRAWN: pb.CASE_STATUS_WITHDRAWN,
-}
-DISPOSITIONS = {
-    Disposition.ACCEPTED: pb.DISPOSITION_ACCEPTED,
-    Disposition.PARTLY_ACCEPTED: pb.DISPOSITION_PARTLY_ACCEPTED,
-    Disposition.NOT_ACCEPTED: pb.DISPOSITION_NOT_ACCEPTED,
-}
-CHANGES = {
-    Change.OPENED: pb.CHANGE_KIND_OPENED,
-    Change.AMENDED: pb.CHANGE_KIND_AMENDED,
-    Change.WITHDRAWN: pb.CHANGE_KIND_WITHDRAWN,
-    Change.ACKNOWLEDGED: pb.CHANGE_KIND_ACKNOWLEDGED,
-    Change.EXTENSION_REQUESTED: pb.CHANGE_KIND_EXTENSION_REQUESTED,
-    Change.EXTENSION_GRANTED: pb.CHANGE_KIND_EXTENSION_GRANTED,
-    Change.EXTENSION_REFUSED: pb.CHANGE_KIND_EXTENSION_REFUSED,
-    Change.REMINDER: pb.CHANGE_KIND_REMINDER,
-    Change.OVERDUE: pb.CHANGE_KIND_OVERDUE,
-    Change.ESCALATED: pb.CHANGE_KIND_ESCALATED,
-    Change.ANSWERED: pb.CHANGE_KIND_ANSWERED,
-}
-EXTENSION_STATUSES = {
-    "pending": pb.EXTENSION_STATUS_PENDING,
-    "granted": pb.EXTENSION_STATUS_GRANTED,
-    "refused": pb.EXTENSION_STATUS_REFUSED,
-}
 
 
 def timestamp(at: datetime) -> Timestamp:

@@ -15,28 +15,23 @@ from grpc_status import rpc_status
 from opentelemetry import trace
 from pydantic import ValidationError
 
+from contracts.agency_api import CHANGES, DISPOSITIONS, KINDS, STATUSES, inverse
 from contracts.events import PointAnswer
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
+from contracts.lifecycle import CaseStatus, ExtensionStatus
+from contracts.vocabulary import VIETNAM
 from services.platform import cursor, db, telemetry, tokens
 from services.tracking import store
 from services.tracking.domain import (
-    VIETNAM,
     AnswerProblem,
-    CaseStatus,
+    answerable,
     check_answer,
     extension_problems,
     is_late,
 )
 from services.tracking.feed import ChangeFeed
-from services.tracking.grpc_api.messages import (
-    CHANGES,
-    DISPOSITIONS,
-    KINDS,
-    STATUSES,
-    case_message,
-    timestamp,
-)
+from services.tracking.grpc_api.messages import case_message, timestamp
 from services.tracking.schedule import Clock
 
 tracer = trace.get_tracer(__name__)
@@ -46,9 +41,9 @@ DEFAULT_PAGE_SIZE = 50
 WATCH_POLL_SECONDS = 5.0
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
-_DISPOSITIONS_IN = {wire: domain for domain, wire in DISPOSITIONS.items()}
-_STATUSES_IN = {wire: domain for domain, wire in STATUSES.items()}
-_KINDS_IN = {wire: domain for domain, wire in KINDS.items()}
+_DISPOSITIONS_IN = inverse(DISPOSITIONS)
+_STATUSES_IN = inverse(STATUSES)
+_KINDS_IN = inverse(KINDS)
 
 
 async def _abort_invalid(context: Context, problems: Sequence[AnswerProblem]) -> NoReturn:
@@ -264,11 +259,11 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
             )
             retry = any(e.request_id == request.request_id for e in case.extensions)
             if not retry:
-                if not case.status.answerable:
+                if not answerable(case.status):
                     await context.abort(
                         grpc.StatusCode.FAILED_PRECONDITION, f"case {case.id} is {case.status}"
                     )
-                if any(e.status == "pending" for e in case.extensions):
+                if any(e.status is ExtensionStatus.PENDING for e in case.extensions):
                     await context.abort(
                         grpc.StatusCode.FAILED_PRECONDITION,
                         "an extension request is already awaiting the organisation's decision",
@@ -333,7 +328,7 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
                 await context.abort(
                     grpc.StatusCode.FAILED_PRECONDITION, f"case {case.id} is already answered"
                 )
-            if not case.status.answerable:
+            if not answerable(case.status):
                 await context.abort(
                     grpc.StatusCode.FAILED_PRECONDITION, f"case {case.id} is {case.status.value}"
                 )
