@@ -20,6 +20,7 @@ from uuid import UUID
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 from contracts.identifiers import AgencyId, OrganisationId
+from contracts.lifecycle import RefusalReason, RequestKind
 from contracts.text import clean_text
 
 CE_SOURCE_PREFIX: Final = "urn:vn:mttq:supervision"
@@ -167,25 +168,50 @@ class CritiqueSubmitted(CritiqueEvent):
     submitted_at: datetime
 
 
-class CritiqueAmended(CritiqueEvent):
-    """The organisation replaced the critique's content before the agency acknowledged it."""
+class AmendmentRequested(CritiqueEvent):
+    """The organisation asked to replace the critique's content. Tracking decides, since only it
+    knows whether the agency has acknowledged or answered meanwhile: ``case.amended`` or
+    ``case.request_refused``, naming ``request_id``. Until then the amendment is pending."""
 
-    ce_type: ClassVar[str] = "vn.mttq.supervision.critique.amended.v1"
+    ce_type: ClassVar[str] = "vn.mttq.supervision.critique.amendment_requested.v1"
     topic: ClassVar[Topic] = Topic.CRITIQUES
 
-    version: int = Field(ge=2, description="1 is the submission; each amendment adds one.")
+    request_id: UUID
+    expected_version: int | None = Field(
+        default=None,
+        ge=1,
+        description="The version the organisation amended (its If-Match); refused when the"
+        " critique is no longer at that version. None: whatever version is current.",
+    )
     content: CritiqueContent
-    amended_at: datetime
+    requested_at: datetime
 
 
-class CritiqueWithdrawn(CritiqueEvent):
-    """The organisation withdrew the critique before the agency acknowledged it."""
+class WithdrawalRequested(CritiqueEvent):
+    """The organisation asked to withdraw the critique; tracking decides (``case.withdrawn`` or
+    ``case.request_refused``)."""
 
-    ce_type: ClassVar[str] = "vn.mttq.supervision.critique.withdrawn.v1"
+    ce_type: ClassVar[str] = "vn.mttq.supervision.critique.withdrawal_requested.v1"
     topic: ClassVar[Topic] = Topic.CRITIQUES
 
+    request_id: UUID
     reason: LongNote = ""
-    withdrawn_at: datetime
+    requested_at: datetime
+
+
+class ExtensionDecisionRequested(CritiqueEvent):
+    """The organisation granted or refused an extension the agency asked for. Tracking applies
+    the decision if the request is still pending and the case still open
+    (``case.extension_decided``), else refuses it (``case.request_refused``)."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.critique.extension_decision_requested.v1"
+    topic: ClassVar[Topic] = Topic.CRITIQUES
+
+    request_id: UUID
+    extension_id: UUID
+    grant: bool
+    note: LongNote = ""
+    requested_at: datetime
 
 
 class AttachmentAdded(CritiqueEvent):
@@ -288,16 +314,65 @@ class ExtensionRequested(CritiqueEvent):
     requested_at: datetime
 
 
+class CaseAmended(CritiqueEvent):
+    """Tracking accepted an amendment: the critique's content is now ``content``, at
+    ``version``. Only before the agency acknowledged it (DOMAIN.md)."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.case.amended.v1"
+    topic: ClassVar[Topic] = Topic.CASES
+
+    case_id: UUID
+    agency_id: AgencyId
+    request_id: UUID
+    version: int = Field(ge=2, description="1 is the submission; each amendment adds one.")
+    content: CritiqueContent
+    amended_at: datetime
+
+
+class CaseWithdrawn(CritiqueEvent):
+    """Tracking accepted the organisation's withdrawal: nothing is left to answer, and the
+    critique's content is never published."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.case.withdrawn.v1"
+    topic: ClassVar[Topic] = Topic.CASES
+
+    case_id: UUID
+    agency_id: AgencyId
+    request_id: UUID
+    reason: LongNote = ""
+    withdrawn_at: datetime
+
+
 class ExtensionDecided(CritiqueEvent):
-    """The submitting organisation granted or refused an extension the agency asked for."""
+    """Tracking applied the organisation's decision on an extension request; a granted one is
+    followed by ``case.due_date_changed``."""
 
-    ce_type: ClassVar[str] = "vn.mttq.supervision.critique.extension_decided.v1"
-    topic: ClassVar[Topic] = Topic.CRITIQUES
+    ce_type: ClassVar[str] = "vn.mttq.supervision.case.extension_decided.v1"
+    topic: ClassVar[Topic] = Topic.CASES
 
+    case_id: UUID
+    agency_id: AgencyId
+    request_id: UUID
     extension_id: UUID
     granted: bool
     note: LongNote = ""
     decided_at: datetime
+
+
+class RequestRefused(CritiqueEvent):
+    """Tracking refused a change the organisation asked for (amendment, withdrawal, decision on
+    an extension), saying why; nothing changed."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.case.request_refused.v1"
+    topic: ClassVar[Topic] = Topic.CASES
+
+    case_id: UUID | None = Field(description="None when tracking has no case for the critique.")
+    request_id: UUID
+    request: RequestKind
+    reason: RefusalReason
+    detail: str = Field(description="The reason for people, Vietnamese first.")
+    current_version: int = Field(ge=0, description="The critique's version at tracking.")
+    refused_at: datetime
 
 
 class DueDateChanged(CritiqueEvent):
@@ -365,6 +440,12 @@ class CaseAnswered(CritiqueEvent):
     answered_at: datetime
     late: bool
     answers: tuple[PointAnswer, ...] = Field(min_length=1, max_length=MAX_POINTS)
+    version: int | None = Field(
+        default=None,
+        ge=1,
+        description="The version of the critique answered: the answers are to its points."
+        " None only in answers recorded before answers named their version.",
+    )
 
 
 class AgencyKind(enum.StrEnum):
@@ -415,13 +496,17 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
     model.ce_type: model
     for model in (
         CritiqueSubmitted,
-        CritiqueAmended,
-        CritiqueWithdrawn,
+        AmendmentRequested,
+        WithdrawalRequested,
+        ExtensionDecisionRequested,
         AttachmentAdded,
         CaseOpened,
         CaseAcknowledged,
+        CaseAmended,
+        CaseWithdrawn,
         ExtensionRequested,
         ExtensionDecided,
+        RequestRefused,
         DueDateChanged,
         ReminderDue,
         CaseOverdue,
@@ -432,3 +517,17 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
     )
 }
 """Every known ``ce_type`` and the payload model that reads it."""
+
+RETIRED_TYPES: Final[dict[str, str]] = {
+    "vn.mttq.supervision.critique.amended.v1": "an amendment submission decided on its copy of"
+    " the case; amendments are requested (critique.amendment_requested.v1) and decided by"
+    " tracking (case.amended.v1, case.request_refused.v1)",
+    "vn.mttq.supervision.critique.withdrawn.v1": "a withdrawal submission decided on its copy of"
+    " the case; withdrawals are requested (critique.withdrawal_requested.v1) and decided by"
+    " tracking (case.withdrawn.v1, case.request_refused.v1)",
+    "vn.mttq.supervision.critique.extension_decided.v1": "a decision on an extension applied"
+    " without tracking's say; decisions are requested"
+    " (critique.extension_decision_requested.v1) and applied by tracking"
+    " (case.extension_decided.v1, case.request_refused.v1)",
+}
+"""Types no longer read, and why: a reader meeting one dead-letters it saying so."""

@@ -37,3 +37,39 @@ class Change(enum.StrEnum):
     OVERDUE = "overdue"
     ESCALATED = "escalated"
     ANSWERED = "answered"
+
+
+class RequestKind(enum.StrEnum):
+    """A change the organisation asks for through submission, which tracking decides: it alone
+    knows whether the agency has acknowledged or answered the critique meanwhile."""
+
+    AMENDMENT = "amendment"
+    WITHDRAWAL = "withdrawal"
+    EXTENSION_DECISION = "extension_decision"
+
+
+class RequestStatus(enum.StrEnum):
+    """Where such a request stands: pending until tracking's decision is heard."""
+
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    REFUSED = "refused"
+
+
+class RefusalReason(enum.StrEnum):
+    """Why tracking refused a request (or a call of the agency)."""
+
+    ACKNOWLEDGED = "acknowledged"
+    """The agency acknowledged receipt: the critique can no longer be amended or withdrawn."""
+    ANSWERED = "answered"
+    """The agency answered it."""
+    WITHDRAWN = "withdrawn"
+    """It was withdrawn."""
+    VERSION_MISMATCH = "version_mismatch"
+    """It changed since the requester read it: the version named is not the current one."""
+    EXTENSION_DECIDED = "extension_decided"
+    """The extension request was decided already."""
+    UNKNOWN_EXTENSION = "unknown_extension"
+    """The case has no such extension request."""
+    NO_CASE = "no_case"
+    """Tracking has no case for the critique (its submission never reached tracking)."""

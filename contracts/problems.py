@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import BaseModel, Field
 
 
 class FieldViolation(BaseModel):
     field: str = Field(description="Path of the offending field, e.g. 'points[2].text'.")
     message: str
+
+
+def field_path(location: Sequence[int | str]) -> str:
+    """('body', 'points', 2, 'text') -> 'points[2].text'."""
+    path = ""
+    for part in location[1:] if location and location[0] in {"body", "query", "path"} else location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
 
 
 class Problem(BaseModel):

@@ -16,7 +16,14 @@ from zoneinfo import ZoneInfo
 
 from contracts.disclosure_api import PublicationReason, RecordStatus, RedactionKind, TimelineStep
 from contracts.events import Counting, CritiqueKind, Disposition, Level
-from contracts.lifecycle import CaseStatus, Change, ExtensionStatus
+from contracts.lifecycle import (
+    CaseStatus,
+    Change,
+    ExtensionStatus,
+    RefusalReason,
+    RequestKind,
+    RequestStatus,
+)
 from contracts.submission_api import CritiqueStatus, HistoryStep
 
 VIETNAM: Final = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -114,12 +121,22 @@ EXTENSION_STATUS: Final[Mapping[ExtensionStatus, Label]] = {
 
 HISTORY_STEP: Final[Mapping[HistoryStep, Label]] = {
     HistoryStep.SUBMITTED: Label("Gửi", "Submitted"),
+    HistoryStep.AMENDMENT_REQUESTED: Label("Đề nghị sửa đổi", "Amendment requested"),
     HistoryStep.AMENDED: Label("Sửa đổi", "Amended"),
+    HistoryStep.AMENDMENT_REFUSED: Label("Không được sửa đổi", "Amendment refused"),
+    HistoryStep.WITHDRAWAL_REQUESTED: Label("Đề nghị rút", "Withdrawal requested"),
     HistoryStep.WITHDRAWN: Label("Rút", "Withdrawn"),
+    HistoryStep.WITHDRAWAL_REFUSED: Label("Không được rút", "Withdrawal refused"),
     HistoryStep.ATTACHMENT_ADDED: Label("Đính kèm", "Attachment added"),
     HistoryStep.CASE_OPENED: Label("Mở hồ sơ", "Case opened"),
     HistoryStep.ACKNOWLEDGED: Label("Tiếp nhận", "Acknowledged"),
     HistoryStep.EXTENSION_REQUESTED: Label("Cơ quan xin gia hạn", "Extension requested"),
+    HistoryStep.EXTENSION_DECISION_REQUESTED: Label(
+        "Quyết định về gia hạn đã gửi", "Extension decision sent"
+    ),
+    HistoryStep.EXTENSION_DECISION_REFUSED: Label(
+        "Quyết định về gia hạn không được áp dụng", "Extension decision refused"
+    ),
     HistoryStep.EXTENSION_GRANTED: Label("Chấp thuận gia hạn", "Extension granted"),
     HistoryStep.EXTENSION_REFUSED: Label("Từ chối gia hạn", "Extension refused"),
     HistoryStep.DUE_DATE_CHANGED: Label("Đổi hạn trả lời", "Due date changed"),
@@ -129,6 +146,29 @@ HISTORY_STEP: Final[Mapping[HistoryStep, Label]] = {
     HistoryStep.ANSWERED: Label("Trả lời", "Answered"),
 }
 """Entries of a critique's history, as its organisation reads them."""
+
+REQUEST_KIND: Final[Mapping[RequestKind, Label]] = {
+    RequestKind.AMENDMENT: Label("Sửa đổi", "Amendment"),
+    RequestKind.WITHDRAWAL: Label("Rút", "Withdrawal"),
+    RequestKind.EXTENSION_DECISION: Label("Quyết định về gia hạn", "Extension decision"),
+}
+
+REQUEST_STATUS: Final[Mapping[RequestStatus, Label]] = {
+    RequestStatus.PENDING: Label("Chờ hệ thống theo dõi quyết định", "Pending tracking's decision"),
+    RequestStatus.ACCEPTED: Label("Đã chấp nhận", "Accepted"),
+    RequestStatus.REFUSED: Label("Bị từ chối", "Refused"),
+}
+"""A request the organisation made of submission, which tracking decides."""
+
+REFUSAL_REASON: Final[Mapping[RefusalReason, Label]] = {
+    RefusalReason.ACKNOWLEDGED: Label("Cơ quan đã tiếp nhận", "The agency acknowledged receipt"),
+    RefusalReason.ANSWERED: Label("Cơ quan đã trả lời", "The agency answered"),
+    RefusalReason.WITHDRAWN: Label("Đã rút", "It was withdrawn"),
+    RefusalReason.VERSION_MISMATCH: Label("Văn bản đã thay đổi", "It changed meanwhile"),
+    RefusalReason.EXTENSION_DECIDED: Label("Đã quyết định", "Decided already"),
+    RefusalReason.UNKNOWN_EXTENSION: Label("Không có đề nghị gia hạn", "No such extension"),
+    RefusalReason.NO_CASE: Label("Chưa có hồ sơ", "No case"),
+}
 
 RECORD_STATUS: Final[Mapping[RecordStatus, Label]] = {
     RecordStatus.AWAITING: Label("Đang chờ trả lời", "Awaiting an answer"),

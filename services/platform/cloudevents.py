@@ -22,7 +22,7 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from contracts.events import CE_SOURCE_PREFIX, EVENT_TYPES, Event
+from contracts.events import CE_SOURCE_PREFIX, EVENT_TYPES, RETIRED_TYPES, Event
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -120,6 +120,11 @@ def decode(headers: dict[str, str], body: bytes | None) -> tuple[Envelope, Event
     if model is None:
         versioned = _VERSIONED.match(envelope.type)
         known = KNOWN_VERSIONS.get(versioned["name"]) if versioned else None
+        if envelope.type in RETIRED_TYPES:
+            raise UndecodableEvent(
+                f"retired event type {envelope.type}: {RETIRED_TYPES[envelope.type]}",
+                kind="unknown_type",
+            )
         if versioned and known:
             raise UndecodableEvent(
                 f"unknown version v{versioned['version']} of {versioned['name']}:"

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from contracts.problems import FieldViolation, Problem
+from contracts.problems import FieldViolation, Problem, field_path
 from services.platform import cursor, telemetry
 from services.platform.db import TRANSIENT_ERRORS
 
@@ -95,14 +95,6 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
         media_type=PROBLEM_MEDIA_TYPE,
         headers=headers,
     )
-
-
-def field_path(location: Sequence[int | str]) -> str:
-    """('body', 'points', 2, 'text') -> 'points[2].text'."""
-    path = ""
-    for part in location[1:] if location and location[0] in {"body", "query", "path"} else location:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path or "body"
 
 
 _UNSTORABLE_TEXT = (

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from contracts.problems import field_path
 from contracts.submission_api import PointIn
 from contracts.text import nfc
-from services.platform.http import field_path
 from services.submission.domain import repeated_point_numbers
 
 

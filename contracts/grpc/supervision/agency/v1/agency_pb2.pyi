@@ -8,7 +8,11 @@ sees and answers only the cases addressed to it.
 
 Errors use standard status codes with google.rpc details: INVALID_ARGUMENT carries a
 google.rpc.BadRequest naming each offending field; PERMISSION_DENIED when the case is another
-agency's; NOT_FOUND for an unknown case; FAILED_PRECONDITION when the case is already answered.
+agency's; NOT_FOUND for an unknown case; FAILED_PRECONDITION when the case's state does not
+allow the call (answered, withdrawn, or no longer at the version named), with a
+google.rpc.ErrorInfo (domain "supervision.mttq.vn", reason: ANSWERED, WITHDRAWN,
+VERSION_MISMATCH, EXTENSION_DECIDED; metadata "current_version") and, for a version that is
+not the current one, a google.rpc.PreconditionFailure.
 """
 
 from collections import abc as _abc
@@ -372,7 +376,7 @@ class Case(_message.Message):
     status: Global___CaseStatus.ValueType
     answered_late: _builtins.bool
     version: _builtins.int
-    """1 as submitted; each amendment by the organisation adds one."""
+    """1 as submitted; each amendment by the organisation adds one. Answers name it."""
     overdue: _builtins.bool
     """The due date has passed without an answer."""
     @_builtins.property
@@ -624,9 +628,12 @@ class SubmitAnswerRequest(_message.Message):
     CASE_ID_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     ANSWERS_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     request_id: _builtins.str
     """Chosen by the caller, unique per answer: a retry with the same id is harmless."""
+    version: _builtins.int
+    """Required: the version of the case answered (Case.version as read)."""
     @_builtins.property
     def answers(self) -> _containers.RepeatedCompositeFieldContainer[Global___PointAnswer]: ...
     def __init__(
@@ -635,10 +642,11 @@ class SubmitAnswerRequest(_message.Message):
         case_id: _builtins.str = ...,
         request_id: _builtins.str = ...,
         answers: _abc.Iterable[Global___PointAnswer] | None = ...,
+        version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["answers", b"answers", "case_id", b"case_id", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answers", b"answers", "case_id", b"case_id", "request_id", b"request_id", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

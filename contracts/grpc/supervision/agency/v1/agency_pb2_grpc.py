@@ -108,8 +108,11 @@ class AgencyServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SubmitAnswer(self, request, context):
-        """Answers every point of a case at once. Retrying with the same request_id returns the
-        first result; a case is answered only once.
+        """Answers every point of a case at once, at the version read: the answers are attached to
+        that version's points. If the organisation amended the case since (it may, until the
+        case is acknowledged), FAILED_PRECONDITION names the current version: read the case again
+        and answer that. Retrying with the same request_id returns the first result; a case is
+        answered only once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

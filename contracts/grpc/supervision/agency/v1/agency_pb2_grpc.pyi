@@ -8,7 +8,11 @@ sees and answers only the cases addressed to it.
 
 Errors use standard status codes with google.rpc details: INVALID_ARGUMENT carries a
 google.rpc.BadRequest naming each offending field; PERMISSION_DENIED when the case is another
-agency's; NOT_FOUND for an unknown case; FAILED_PRECONDITION when the case is already answered.
+agency's; NOT_FOUND for an unknown case; FAILED_PRECONDITION when the case's state does not
+allow the call (answered, withdrawn, or no longer at the version named), with a
+google.rpc.ErrorInfo (domain "supervision.mttq.vn", reason: ANSWERED, WITHDRAWN,
+VERSION_MISMATCH, EXTENSION_DECIDED; metadata "current_version") and, for a version that is
+not the current one, a google.rpc.PreconditionFailure.
 """
 
 from collections import abc as _abc
@@ -56,8 +60,11 @@ class AgencyServiceStub:
     organisation grants or refuses it; the decision arrives as a change of the case.
     """
     SubmitAnswer: _grpc.UnaryUnaryMultiCallable[_agency_pb2.SubmitAnswerRequest, _agency_pb2.SubmitAnswerResponse]
-    """Answers every point of a case at once. Retrying with the same request_id returns the
-    first result; a case is answered only once.
+    """Answers every point of a case at once, at the version read: the answers are attached to
+    that version's points. If the organisation amended the case since (it may, until the
+    case is acknowledged), FAILED_PRECONDITION names the current version: read the case again
+    and answer that. Retrying with the same request_id returns the first result; a case is
+    answered only once.
     """
 
 @_typing.type_check_only
@@ -80,8 +87,11 @@ class AgencyServiceAsyncStub(AgencyServiceStub):
     organisation grants or refuses it; the decision arrives as a change of the case.
     """
     SubmitAnswer: _aio.UnaryUnaryMultiCallable[_agency_pb2.SubmitAnswerRequest, _agency_pb2.SubmitAnswerResponse]  # type: ignore[assignment]
-    """Answers every point of a case at once. Retrying with the same request_id returns the
-    first result; a case is answered only once.
+    """Answers every point of a case at once, at the version read: the answers are attached to
+    that version's points. If the organisation amended the case since (it may, until the
+    case is acknowledged), FAILED_PRECONDITION names the current version: read the case again
+    and answer that. Retrying with the same request_id returns the first result; a case is
+    answered only once.
     """
 
 class AgencyServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -137,8 +147,11 @@ class AgencyServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _agency_pb2.SubmitAnswerRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_agency_pb2.SubmitAnswerResponse, _abc.Awaitable[_agency_pb2.SubmitAnswerResponse]]:
-        """Answers every point of a case at once. Retrying with the same request_id returns the
-        first result; a case is answered only once.
+        """Answers every point of a case at once, at the version read: the answers are attached to
+        that version's points. If the organisation amended the case since (it may, until the
+        case is acknowledged), FAILED_PRECONDITION names the current version: read the case again
+        and answer that. Retrying with the same request_id returns the first result; a case is
+        answered only once.
         """
 
 def add_AgencyServiceServicer_to_server(servicer: AgencyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
