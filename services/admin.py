@@ -20,7 +20,7 @@ from contracts.identifiers import AgencyId, OrganisationId
 from contracts.submission_api import OrganisationKind
 from services.platform import db, tokens
 from services.submission import directory
-from services.tracking import store as tracking_store
+from services.tracking import commands as tracking_commands
 
 SEED_FILE = Path(__file__).resolve().parents[1] / "infra" / "seed" / "directory.yaml"
 DEMO_ORGANISATION = "mttq-tinh-bac-ninh"
@@ -89,7 +89,7 @@ async def save_organisations(url: str, entries: list[OrganisationEntry]) -> None
 async def save_agencies(url: str, entries: list[AgencyEntry]) -> None:
     async with pool(url) as agencies:
         for entry in entries:
-            await tracking_store.create_agency(
+            await tracking_commands.register_agency(
                 agencies,
                 agency_id=entry.id,
                 name=entry.name,

@@ -107,6 +107,11 @@ def _run(address: str, main: Coroutine[Any, Any, None]) -> None:
             raise fail(
                 f"cannot reach the tracking service at {address}: {refused.message}"
             ) from None
+        if refused.reason == "VERSION_MISMATCH":
+            raise fail(
+                f"{refused}: the organisation amended it; read it again (`supervision agency"
+                f" show`) and answer version {refused.current_version}"
+            ) from None
         if not refused.violations:
             raise fail(str(refused)) from None
         violations = [FieldViolation(field=f, message=m) for f, m in refused.violations]
@@ -233,14 +238,20 @@ def extend(
     _run(session.address, main())
 
 
-def _read_answers(source: str) -> list[Answer]:
-    """A YAML or JSON list of {point_number, disposition, explanation} (or {answers: [...]})."""
+def _read_answers(source: str) -> tuple[list[Answer], int | None]:
+    """A YAML or JSON list of {point_number, disposition, explanation}, or {version: N,
+    answers: [...]}; the answers and the version named, if any."""
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
         data = yaml.safe_load(text)  # JSON is YAML too
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as unreadable:
         raise fail(f"cannot read {source}: {unreadable}", 2) from None
+    version = None
     if isinstance(data, dict) and "answers" in data:
+        named = data.get("version")
+        if named is not None and (not isinstance(named, int) or isinstance(named, bool)):
+            raise fail(f"{source}: version must be the case's version number, e.g. 1", 2)
+        version = named
         data = data["answers"]
     if not isinstance(data, list):
         raise fail(f"{source} must hold a list of answers, one per point", 2)
@@ -264,7 +275,7 @@ def _read_answers(source: str) -> list[Answer]:
     if problems:
         views.print_violations(err, f"{source} is not a valid answer", None, problems)
         raise typer.Exit(1)
-    return answers
+    return answers, version
 
 
 @app.command()
@@ -273,15 +284,35 @@ def answer(
     file: Annotated[str, typer.Argument(help="YAML or JSON answers; - reads stdin.")],
     address: Address = DEFAULT_ADDRESS,
     token: Token = None,
+    version: Annotated[
+        int | None,
+        typer.Option(
+            "--version",
+            min=1,
+            help="The version of the case you answer (`show` prints it), unless the file names it.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Answer every point of a case at once, from a list of
-    {point_number, disposition: accepted|partly_accepted|not_accepted, explanation}."""
+    {point_number, disposition: accepted|partly_accepted|not_accepted, explanation}
+    (or {version: N, answers: [...]}). The answers are to the points of that version: if the
+    organisation amended the case since, the answer is refused and says the current version."""
     session = _session(address, token)
-    answers = _read_answers(file)
+    answers, named = _read_answers(file)
+    if version is not None and named is not None and version != named:
+        raise fail(f"--version {version} but {file} says version {named}", 2)
+    answered = version or named
+    if answered is None:
+        raise fail(
+            "say which version of the case you answer: --version N (`supervision agency show`"
+            " prints it), or version: N in the file",
+            2,
+        )
 
     async def main() -> None:
         async with session.client() as api:
-            done = await api.answer(await _resolve(api, case), answers)
+            done = await api.answer(await _resolve(api, case), answers, version=answered)
         late = "late / quá hạn" if done.answered_late else "on time / đúng hạn"
         out.print(f"Answered {done.case_id} ({late})", highlight=False)
         out.print(points_table(done))

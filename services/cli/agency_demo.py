@@ -123,7 +123,12 @@ class DemoAgency:
         # The same request id after a restart of the demo, too: the case is answered once.
         request_id = f"demo-{case.case_id}"
         done = await self._persist(
-            f"answer {name}", self.api.answer, case.case_id, answers, request_id=request_id
+            f"answer {name}",
+            self.api.answer,
+            case.case_id,
+            answers,
+            version=current.version,
+            request_id=request_id,
         )
         if done is not None:
             log.info(

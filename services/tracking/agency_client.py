@@ -56,6 +56,12 @@ class AgencyApiError(Exception):
     message: str
     violations: list[tuple[str, str]] = field(default_factory=list)
     """(field, description) of each offending request field, for INVALID_ARGUMENT."""
+    reason: str = ""
+    """For FAILED_PRECONDITION, why (google.rpc.ErrorInfo): ANSWERED, WITHDRAWN,
+    VERSION_MISMATCH, EXTENSION_DECIDED."""
+    current_version: int | None = None
+    """For FAILED_PRECONDITION, the case's version now: after VERSION_MISMATCH, read the case
+    again (it was amended) and answer that version."""
 
     def __str__(self) -> str:
         return f"{self.code.name}: {self.message}"
@@ -68,15 +74,23 @@ class AgencyApiError(Exception):
 
 def _error(failed: grpc.aio.AioRpcError) -> AgencyApiError:
     violations: list[tuple[str, str]] = []
+    reason, current_version = "", None
     try:
         status = rpc_status.from_call(failed)
     except ValueError:  # details inconsistent with the call's own status: ignore them
         status = None
     for detail in status.details if status is not None else ():
         bad_request = error_details_pb2.BadRequest()
+        info = error_details_pb2.ErrorInfo()
         if detail.Unpack(bad_request):
             violations += [(v.field, v.description) for v in bad_request.field_violations]
-    return AgencyApiError(failed.code(), failed.details() or "", violations)
+        elif detail.Unpack(info):
+            reason = info.reason
+            version = info.metadata.get("current_version", "")
+            current_version = int(version) if version.isdigit() else None
+    return AgencyApiError(
+        failed.code(), failed.details() or "", violations, reason, current_version
+    )
 
 
 class Disposition(enum.Enum):
@@ -216,14 +230,23 @@ class AgencyClient:
         return await self._call(self._stub.RequestExtension, request)
 
     async def answer(
-        self, case_id: str, answers: Sequence[Answer], *, request_id: str | None = None
+        self,
+        case_id: str,
+        answers: Sequence[Answer],
+        *,
+        version: int,
+        request_id: str | None = None,
     ) -> pb.Case:
-        """Answer every point at once. A repeat with the same ``request_id`` returns the first
-        result: pass your own id to retry safely across restarts of your integration too."""
+        """Answer every point of ``version`` of the case (``Case.version`` as read) at once. If
+        the organisation amended it since, :class:`AgencyApiError` FAILED_PRECONDITION with
+        ``reason`` VERSION_MISMATCH and the ``current_version``: read it again and answer that.
+        A repeat with the same ``request_id`` returns the first result: pass your own id to
+        retry safely across restarts of your integration too."""
         request = pb.SubmitAnswerRequest(
             case_id=case_id,
             request_id=request_id or str(uuid.uuid4()),
             answers=[answer.message() for answer in answers],
+            version=version,
         )
         response: pb.SubmitAnswerResponse = await self._call(self._stub.SubmitAnswer, request)
         return response.case

@@ -1,19 +1,19 @@
-"""Tracking's event handlers: a submitted critique opens a case; amendments, withdrawal and the
-organisation's decisions on extensions change it."""
+"""Tracking's event handlers: a submitted critique opens a case; the organisation's requests
+(amend, withdraw, decide an extension), asked of submission, are decided here."""
 
 from __future__ import annotations
 
 from contracts.events import (
-    CritiqueAmended,
+    AmendmentRequested,
     CritiqueSubmitted,
-    CritiqueWithdrawn,
-    ExtensionDecided,
+    ExtensionDecisionRequested,
     Topic,
+    WithdrawalRequested,
 )
 from services.platform import db
 from services.platform.cloudevents import Envelope
 from services.platform.consumer import Subscription
-from services.tracking import store
+from services.tracking import commands
 from services.tracking.deadlines import DeadlinePolicy
 from services.tracking.domain import SchedulePolicy
 from services.tracking.schedule import Clock
@@ -23,26 +23,30 @@ def subscription(policy: DeadlinePolicy, steps: SchedulePolicy, *, clock: Clock)
     async def on_submitted(
         connection: db.Connection, _: Envelope, event: CritiqueSubmitted
     ) -> None:
-        await store.open_case(connection, event, policy=policy, steps=steps, now=clock())
+        await commands.open_case(connection, event, policy=policy, steps=steps, now=clock())
 
-    async def on_amended(connection: db.Connection, _: Envelope, event: CritiqueAmended) -> None:
-        await store.amend_case(connection, event)
-
-    async def on_withdrawn(
-        connection: db.Connection, _: Envelope, event: CritiqueWithdrawn
+    async def on_amendment(
+        connection: db.Connection, _: Envelope, event: AmendmentRequested
     ) -> None:
-        await store.withdraw_case(connection, event)
+        await commands.decide_amendment(connection, event, now=clock())
 
-    async def on_decided(connection: db.Connection, _: Envelope, event: ExtensionDecided) -> None:
-        await store.decide_extension(connection, event, steps=steps, now=clock())
+    async def on_withdrawal(
+        connection: db.Connection, _: Envelope, event: WithdrawalRequested
+    ) -> None:
+        await commands.decide_withdrawal(connection, event, now=clock())
+
+    async def on_decision(
+        connection: db.Connection, _: Envelope, event: ExtensionDecisionRequested
+    ) -> None:
+        await commands.decide_extension(connection, event, steps=steps, now=clock())
 
     return Subscription(
         name="tracking",
         topics=(Topic.CRITIQUES,),
         handlers={
             CritiqueSubmitted: on_submitted,
-            CritiqueAmended: on_amended,
-            CritiqueWithdrawn: on_withdrawn,
-            ExtensionDecided: on_decided,
+            AmendmentRequested: on_amendment,
+            WithdrawalRequested: on_withdrawal,
+            ExtensionDecisionRequested: on_decision,
         },
     )

@@ -36,7 +36,7 @@ from typing import Final
 import holidays
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from contracts.events import Counting, CritiqueKind, Level, SkippedDay
+from contracts.events import Counting, CritiqueKind, DueDateRule, Level, SkippedDay
 from contracts.vocabulary import KIND, LEVEL, VIETNAM
 
 
@@ -224,6 +224,18 @@ class DueDate(BaseModel):
     """The days off that moved the due date: passed over (working days) or rolled over (calendar
     days)."""
     explanation: str
+
+    @property
+    def rule_record(self) -> DueDateRule:
+        """How it was computed, as the events and the agency API carry it."""
+        return DueDateRule(
+            days=self.rule.days,
+            counting=self.rule.counting.value,
+            start=self.start,
+            explanation=self.explanation,
+            source=self.source,
+            skipped=self.skipped,
+        )
 
 
 def compute_due(

@@ -1,20 +1,145 @@
-"""Cases, due dates and answers: pure rules, no I/O."""
+"""Cases, due dates and answers: pure rules, no I/O.
+
+Tracking decides every step of a critique after its submission (contracts/transitions.py): each
+rule below is checked on tracking's own state of the case, in the transaction that records the
+step, so no step is ever decided on a copy that another service may since have changed."""
 
 from __future__ import annotations
 
 import enum
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from contracts.events import Disposition, PointAnswer
-from contracts.lifecycle import CaseStatus
+from contracts.events import Disposition, DueDateRule, PointAnswer
+from contracts.lifecycle import CaseStatus, ExtensionStatus, RefusalReason
 from contracts.vocabulary import VIETNAM
 
 
 def answerable(status: CaseStatus) -> bool:
     """A case is still to be answered until it is answered or withdrawn."""
     return status in {CaseStatus.AWAITING_ANSWER, CaseStatus.ACKNOWLEDGED}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a step cannot be taken on the case as it stands: the organisation's request is
+    refused with it, the agency's call answered FAILED_PRECONDITION."""
+
+    reason: RefusalReason
+    detail: str
+    """For people, Vietnamese first."""
+    current_version: int
+
+
+class NotYourCase(PermissionError):
+    """The case is addressed to another agency."""
+
+
+class InvalidRequest(ValueError):
+    """The request breaks a rule of its own: each problem names the offending field."""
+
+    def __init__(self, problems: Sequence[AnswerProblem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = list(problems)
+
+
+class Refused(Exception):
+    """A step the case's state does not allow (:class:`Refusal`)."""
+
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(refusal.detail)
+        self.refusal = refusal
+
+
+def _closed(status: CaseStatus, version: int) -> Refusal | None:
+    if status is CaseStatus.WITHDRAWN:
+        return Refusal(RefusalReason.WITHDRAWN, "Đã rút / It was withdrawn", version)
+    if status is CaseStatus.ANSWERED:
+        return Refusal(
+            RefusalReason.ANSWERED, "Cơ quan đã trả lời / The agency has answered it", version
+        )
+    return None
+
+
+def change_refusal(
+    *, status: CaseStatus, acknowledged: bool, version: int, expected_version: int | None = None
+) -> Refusal | None:
+    """An amendment or a withdrawal is allowed only until the agency acknowledges receipt (or
+    answers, or the critique is withdrawn), and an amendment only of the current version."""
+    if closed := _closed(status, version):
+        return closed
+    if acknowledged:
+        return Refusal(
+            RefusalReason.ACKNOWLEDGED,
+            "Cơ quan đã tiếp nhận, không thể sửa đổi hoặc rút"
+            " / The agency has acknowledged receipt: no more amending or withdrawing",
+            version,
+        )
+    if expected_version is not None and expected_version != version:
+        return version_mismatch(version, expected_version)
+    return None
+
+
+def version_mismatch(current: int, named: int) -> Refusal:
+    return Refusal(
+        RefusalReason.VERSION_MISMATCH,
+        f"Văn bản đang ở phiên bản {current}, không phải {named}"
+        f" / The critique is at version {current}, not {named}",
+        current,
+    )
+
+
+def extension_decision_refusal(
+    *, status: CaseStatus, version: int, extension: ExtensionStatus | None
+) -> Refusal | None:
+    """The organisation's decision applies to a pending extension of a case still open."""
+    if extension is None:
+        return Refusal(
+            RefusalReason.UNKNOWN_EXTENSION,
+            "Không có đề nghị gia hạn này / No such extension request",
+            version,
+        )
+    if closed := _closed(status, version):
+        return closed
+    if extension is not ExtensionStatus.PENDING:
+        return Refusal(
+            RefusalReason.EXTENSION_DECIDED,
+            f"Đề nghị gia hạn đã được quyết định / The extension request was {extension} already",
+            version,
+        )
+    return None
+
+
+def answer_refusal(*, status: CaseStatus, version: int, answered_version: int) -> Refusal | None:
+    """An answer is to an open case, at the version the agency read: answers are attached to
+    the points of exactly that version (the organisation may amend until acknowledged)."""
+    if closed := _closed(status, version):
+        return closed
+    if answered_version != version:
+        return version_mismatch(version, answered_version)
+    return None
+
+
+def extended_rule(rule: DueDateRule, new_due: date) -> DueDateRule:
+    """How a due date moved by a granted extension was computed."""
+    return rule.model_copy(
+        update={
+            "source": "extension granted",
+            "explanation": (
+                f"Gia hạn đến {new_due:%d/%m/%Y} theo đề nghị của cơ quan, được tổ chức gửi kiến"
+                f" nghị chấp thuận / Extended to {new_due.isoformat()} at the agency's request,"
+                " granted by the submitting organisation"
+            ),
+            "skipped": (),
+        }
+    )
+
+
+def overdue_ends(*, overdue: bool, new_due: date, now: datetime) -> bool:
+    """An extension to a date still to come ends the case's being overdue."""
+    return overdue and new_due >= now.astimezone(VIETNAM).date()
 
 
 class Step(enum.StrEnum):
@@ -128,3 +253,20 @@ def check_answer(point_numbers: set[int], answers: list[PointAnswer]) -> list[An
     for number in sorted(point_numbers - set(counts)):
         problems.append(AnswerProblem("answers", f"point {number} is not answered"))
     return problems
+
+
+def step_of(key: str) -> tuple[Step, int]:
+    """A planned step's kind and, for a reminder, its days left (``ScheduledStep.key`` read
+    back)."""
+    if key.startswith(f"{Step.REMINDER.value}-"):
+        return Step.REMINDER, int(key.removeprefix(f"{Step.REMINDER.value}-"))
+    return Step(key), 0
+
+
+def step_detail(step: Step, *, days_before: int, due_date: date, escalated_to: str | None) -> str:
+    """What a fired step says in the case's history (the agencies' change feed)."""
+    if step is Step.REMINDER:
+        return f"{days_before} ngày / days left"
+    if step is Step.OVERDUE:
+        return f"quá hạn {due_date:%d/%m/%Y} / overdue"
+    return escalated_to or "không có cấp trên / no higher Front level"

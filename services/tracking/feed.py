@@ -12,22 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
-from dataclasses import dataclass
-from datetime import datetime
 
-from contracts.lifecycle import Change
 from services.platform import db
+from services.tracking import queries
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CaseChange:
-    cursor: int
-    case_id: uuid.UUID
-    change: Change
-    at: datetime
 
 
 class ChangeFeed:
@@ -69,20 +58,9 @@ class ChangeFeed:
             await asyncio.wait_for(self._changed.wait(), seconds)
 
     async def latest(self, agency_id: str) -> int:
-        cursor: int | None = await self._pool.fetchval(
-            "SELECT max(id) FROM case_history WHERE agency_id = $1", agency_id
-        )
-        return cursor or 0
+        return await queries.latest_change(self._pool, agency_id)
 
-    async def after(self, agency_id: str, cursor: int, limit: int = 100) -> list[CaseChange]:
-        rows = await self._pool.fetch(
-            "SELECT id, case_id, change, at FROM case_history"
-            " WHERE agency_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            agency_id,
-            cursor,
-            limit,
-        )
-        return [
-            CaseChange(cursor=r["id"], case_id=r["case_id"], change=Change(r["change"]), at=r["at"])
-            for r in rows
-        ]
+    async def after(
+        self, agency_id: str, cursor: int, limit: int = 100
+    ) -> list[queries.CaseChange]:
+        return await queries.changes_after(self._pool, agency_id, cursor, limit)

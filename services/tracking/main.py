@@ -19,7 +19,7 @@ from contracts.grpc.supervision.agency.v1 import agency_pb2, agency_pb2_grpc
 from services.platform import grpc_server, metrics, runtime, settings, telemetry
 from services.platform.health import follow_dependencies
 from services.platform.serve import configure_logging, instrument_database
-from services.tracking import consumers, schedule, store
+from services.tracking import consumers, queries, schedule
 from services.tracking.deadlines import DeadlinePolicy, load_calendar
 from services.tracking.domain import SchedulePolicy
 from services.tracking.feed import ChangeFeed
@@ -97,7 +97,7 @@ async def serve(config: TrackingSettings) -> None:
         feed = ChangeFeed(running.pool)
         listening = asyncio.create_task(feed.listen())
         pool = running.pool
-        unobserve = metrics.observe_cases(lambda: store.open_by_level(pool))
+        unobserve = metrics.observe_cases(lambda: queries.open_by_level(pool))
         scrapes = metrics.start_listener(config.tracking_metrics_host, config.tracking_metrics_port)
         interceptor = aio_server_interceptor()  # type: ignore[no-untyped-call]
         server = grpc.aio.server(

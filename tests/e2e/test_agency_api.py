@@ -68,6 +68,7 @@ def full_answer(case: pb.Case, request_id: str) -> pb.SubmitAnswerRequest:
     return pb.SubmitAnswerRequest(
         case_id=case.case_id,
         request_id=request_id,
+        version=case.version,
         answers=[
             pb.PointAnswer(point_number=1, disposition=pb.DISPOSITION_ACCEPTED),
             pb.PointAnswer(
@@ -146,6 +147,7 @@ async def test_an_incomplete_answer_is_refused_naming_each_field(
             pb.SubmitAnswerRequest(
                 case_id=case.case_id,
                 request_id="r1",
+                version=case.version,
                 answers=[
                     pb.PointAnswer(point_number=1, disposition=pb.DISPOSITION_NOT_ACCEPTED),
                     pb.PointAnswer(point_number=7, disposition=pb.DISPOSITION_ACCEPTED),

@@ -94,7 +94,7 @@ async def test_the_watch_yields_each_change_once_in_order_and_resumes_after_a_cu
 
         acknowledged = await api.acknowledge(case_id)
         assert acknowledged.status == pb.CASE_STATUS_ACKNOWLEDGED
-        answered = await api.answer(case_id, ANSWERS, request_id="answer-1")
+        answered = await api.answer(case_id, ANSWERS, version=1, request_id="answer-1")
         assert answered.status == pb.CASE_STATUS_ANSWERED
         assert [(a.point_number, a.disposition) for a in answered.answers] == [
             (1, pb.DISPOSITION_ACCEPTED),
@@ -102,7 +102,7 @@ async def test_the_watch_yields_each_change_once_in_order_and_resumes_after_a_cu
             (3, pb.DISPOSITION_PARTLY_ACCEPTED),
         ]
         # The same request id again: the first result, not a refusal.
-        assert (await api.answer(case_id, ANSWERS, request_id="answer-1")).answers == (
+        assert (await api.answer(case_id, ANSWERS, version=1, request_id="answer-1")).answers == (
             answered.answers
         )
 
@@ -136,6 +136,7 @@ async def test_refusals_raise_agency_api_errors_with_the_field_violations(
             await api.answer(
                 case.case_id,
                 [Answer(1, Disposition.NOT_ACCEPTED), Answer(7, Disposition.ACCEPTED)],
+                version=case.version,
             )
         assert refused.value.code == StatusCode.INVALID_ARGUMENT
         assert refused.value.violations == [
@@ -197,12 +198,12 @@ async def test_the_agency_commands_list_show_acknowledge_and_answer_a_case(
 
     invalid = tmp_path / "invalid.yaml"
     invalid.write_text("- {point_number: 1, disposition: maybe}\n")
-    code, _, error = await run("answer", case_id, str(invalid))
+    code, _, error = await run("answer", case_id, str(invalid), "--version", "1")
     assert code == 1
     assert "[0].disposition: one of accepted, partly_accepted, not_accepted" in error
     incomplete = tmp_path / "incomplete.json"
     incomplete.write_text('[{"point_number": 1, "disposition": "not_accepted"}]')
-    code, _, error = await run("answer", case_id, str(incomplete))
+    code, _, error = await run("answer", case_id, str(incomplete), "--version", "1")
     assert code == 1
     assert "answers[0].explanation: an explanation is required" in error
     assert "answers: point 3 is not answered" in error
@@ -219,7 +220,7 @@ async def test_the_agency_commands_list_show_acknowledge_and_answer_a_case(
             allow_unicode=True,
         )
     )
-    code, answered, _ = await run("answer", case_id[:8], str(complete))
+    code, answered, _ = await run("answer", case_id[:8], str(complete), "--version", "1")
     assert code == 0
     assert "Sẽ áp dụng lộ trình hai năm." in answered
 
@@ -267,7 +268,7 @@ async def test_the_demo_agency_acknowledges_and_answers_a_new_case(
     directory = await register(deployment)
     async with AgencyClient(deployment.tracking_address, directory.agency_token) as api:
         earlier = await opened_case(api, await submit(deployment, directory))
-        await api.answer(earlier.case_id, ANSWERS)
+        await api.answer(earlier.case_id, ANSWERS, version=earlier.version)
     demo = start_demo(deployment, directory, tmp_path)
     try:
         critique_id = await submit(deployment, directory)

@@ -162,6 +162,7 @@ async def test_an_answer_to_a_point_not_in_the_case_names_the_field(
     answer = {
         "case_id": case_id,
         "request_id": "grpcurl-bad-point",
+        "version": 1,
         "answers": [
             {"point_number": 1, "disposition": "DISPOSITION_ACCEPTED"},
             {"point_number": 2, "disposition": "DISPOSITION_ACCEPTED"},

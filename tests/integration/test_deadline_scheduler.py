@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from contracts.events import (
-    ExtensionDecided,
+    ExtensionDecisionRequested,
     PointAnswer,
 )
 from contracts.vocabulary import VIETNAM
 from services.platform import db, outbox
-from services.tracking import schedule, store
+from services.tracking import commands, schedule, store
 from services.tracking.domain import SchedulePolicy
 from services.tracking.main import MIGRATIONS
 from tests.support import tracking
@@ -56,13 +56,13 @@ async def test_reminders_then_overdue_then_escalation_fire_once_each_at_their_ti
     case = await open_case(pool)
     assert case.due_date == DUE
 
-    assert await schedule.fire_due(pool, now=hanoi(date(2026, 3, 25), 7, 59)) == 0
-    assert await schedule.fire_due(pool, now=hanoi(date(2026, 3, 25), 8, 0)) == 1
-    assert await schedule.fire_due(pool, now=hanoi(date(2026, 3, 31), 9)) == 2  # 3 and 1 days
-    assert await schedule.fire_due(pool, now=hanoi(DUE, 23, 59)) == 0
-    assert await schedule.fire_due(pool, now=hanoi(date(2026, 4, 2))) == 2
+    assert await commands.fire_due(pool, now=hanoi(date(2026, 3, 25), 7, 59)) == 0
+    assert await commands.fire_due(pool, now=hanoi(date(2026, 3, 25), 8, 0)) == 1
+    assert await commands.fire_due(pool, now=hanoi(date(2026, 3, 31), 9)) == 2  # 3 and 1 days
+    assert await commands.fire_due(pool, now=hanoi(DUE, 23, 59)) == 0
+    assert await commands.fire_due(pool, now=hanoi(date(2026, 4, 2))) == 2
     for _ in range(3):  # restarts find nothing left to do
-        assert await schedule.fire_due(pool, now=hanoi(date(2026, 6, 1))) == 0
+        assert await commands.fire_due(pool, now=hanoi(date(2026, 6, 1))) == 0
 
     fired = await events(pool, case)
     assert [name for name, _ in fired] == [
@@ -94,21 +94,21 @@ async def test_a_crash_while_firing_loses_nothing_and_repeats_nothing(
 
     monkeypatch.setattr(outbox, "record", crash_on_second_event)
     with pytest.raises(ConnectionResetError):
-        await schedule.fire_due(pool, now=hanoi(date(2026, 4, 2)))
+        await commands.fire_due(pool, now=hanoi(date(2026, 4, 2)))
     monkeypatch.setattr(outbox, "record", real_record)
     assert [name for name, _ in await events(pool, case)] == ["opened"]
 
-    assert await schedule.fire_due(pool, now=hanoi(date(2026, 4, 2))) == 5
-    assert await schedule.fire_due(pool, now=hanoi(date(2026, 4, 2))) == 0
+    assert await commands.fire_due(pool, now=hanoi(date(2026, 4, 2))) == 5
+    assert await commands.fire_due(pool, now=hanoi(date(2026, 4, 2))) == 0
     assert len(await events(pool, case)) == 6
 
 
 async def test_competing_schedulers_never_fire_a_step_twice(pool: db.Pool) -> None:
     cases = [await open_case(pool) for _ in range(20)]
     fired = await asyncio.gather(
-        *(schedule.fire_due(pool, now=hanoi(date(2026, 4, 2)), limit=7) for _ in range(6))
+        *(commands.fire_due(pool, now=hanoi(date(2026, 4, 2)), limit=7) for _ in range(6))
     )
-    while await schedule.fire_due(pool, now=hanoi(date(2026, 4, 2))):
+    while await commands.fire_due(pool, now=hanoi(date(2026, 4, 2))):
         pass
     assert sum(fired) <= 5 * len(cases)
     for case in cases:
@@ -118,42 +118,43 @@ async def test_competing_schedulers_never_fire_a_step_twice(pool: db.Pool) -> No
 
 async def test_an_answered_case_is_neither_reminded_nor_overdue(pool: db.Pool) -> None:
     case = await open_case(pool)
-    async with pool.acquire() as connection, connection.transaction():
-        await store.record_answer(
-            connection,
-            case,
-            request_id="r1",
-            answers=[PointAnswer(point_number=1, disposition="accepted")],
-            answered_at=hanoi(date(2026, 3, 20)),
-            late=False,
-        )
-    assert await schedule.fire_due(pool, now=hanoi(date(2026, 6, 1))) == 0
+    await commands.answer(
+        pool,
+        agency_id=case.agency_id,
+        case_id=case.id,
+        request_id="r1",
+        version=case.version,
+        answers=[PointAnswer(point_number=1, disposition="accepted")],
+        now=hanoi(date(2026, 3, 20)),
+    )
+    assert await commands.fire_due(pool, now=hanoi(date(2026, 6, 1))) == 0
 
 
 async def test_a_granted_extension_moves_the_reminders_and_ends_the_overdue_state(
     pool: db.Pool,
 ) -> None:
     case = await open_case(pool)
-    await schedule.fire_due(pool, now=hanoi(date(2026, 4, 2)))
+    await commands.fire_due(pool, now=hanoi(date(2026, 4, 2)))
     assert (await store.get_case(pool, case.id)).overdue_at is not None
-    async with pool.acquire() as connection, connection.transaction():
-        await store.request_extension(
-            connection,
-            case,
-            request_id="x1",
-            reason="Cần khảo sát thêm",
-            requested_due_date=date(2026, 4, 30),
-            at=hanoi(date(2026, 4, 3)),
-        )
+    await commands.request_extension(
+        pool,
+        agency_id=case.agency_id,
+        case_id=case.id,
+        request_id="x1",
+        reason="Cần khảo sát thêm",
+        requested_due_date=date(2026, 4, 30),
+        now=hanoi(date(2026, 4, 3)),
+    )
     extension = (await store.get_case(pool, case.id)).extensions[0]
     async with pool.acquire() as connection, connection.transaction():
-        await store.decide_extension(
+        await commands.decide_extension(
             connection,
-            ExtensionDecided(
+            ExtensionDecisionRequested(
                 critique_id=case.critique_id,
+                request_id=uuid.uuid4(),
                 extension_id=extension.id,
-                granted=True,
-                decided_at=hanoi(date(2026, 4, 4)),
+                grant=True,
+                requested_at=hanoi(date(2026, 4, 4)),
             ),
             steps=SchedulePolicy(),
             now=hanoi(date(2026, 4, 4)),
@@ -163,14 +164,51 @@ async def test_a_granted_extension_moves_the_reminders_and_ends_the_overdue_stat
     assert extended.due_date == date(2026, 4, 30)
     assert extended.overdue_at is None
     assert extended.due_rule.source == "extension granted"
-    assert await schedule.fire_due(pool, now=hanoi(date(2026, 4, 23), 8)) == 1  # 7 days before
+    assert await commands.fire_due(pool, now=hanoi(date(2026, 4, 23), 8)) == 1  # 7 days before
     fired = [name for name, _ in await events(pool, case)]
-    assert fired[-3:] == ["extension_requested", "due_date_changed", "reminder_due"]
+    assert fired[-4:] == [
+        "extension_requested",
+        "extension_decided",
+        "due_date_changed",
+        "reminder_due",
+    ]
+
+
+async def test_a_step_due_while_its_case_is_being_answered_is_skipped_then_never_fires(
+    pool: db.Pool,
+) -> None:
+    case = await open_case(pool)
+    async with pool.acquire() as answering, answering.transaction():
+        # The agency's answer holds the case while it is recorded: the scheduler does not wait
+        # for it, nor fire on what it read before the answer committed.
+        await store.get_case(answering, case.id, for_update=True)
+        assert await commands.fire_due(pool, now=hanoi(date(2026, 4, 2))) == 0
+        await store.mark_answered(
+            answering,
+            case,
+            request_id="r1",
+            answers=[PointAnswer(point_number=1, disposition="accepted")],
+            answered_at=hanoi(date(2026, 4, 1), 23),
+            late=False,
+        )
+        await store.cancel_steps(answering, case.id)
+    assert await commands.fire_due(pool, now=hanoi(date(2026, 6, 1))) == 0
+    assert [name for name, _ in await events(pool, case)] == ["opened"]
+
+
+async def test_a_step_still_planned_for_a_closed_case_is_dropped_not_fired(pool: db.Pool) -> None:
+    case = await open_case(pool)
+    await pool.execute("UPDATE cases SET status = 'withdrawn' WHERE id = $1", case.id)
+    await commands.fire_due(pool, now=hanoi(date(2026, 4, 2)))
+    assert [name for name, _ in await events(pool, case)] == ["opened"]
+    assert not await pool.fetchval(
+        "SELECT count(*) FROM deadline_steps WHERE case_id = $1 AND fired_at IS NULL", case.id
+    )
 
 
 async def test_a_central_committees_overdue_case_escalates_to_no_one_above(pool: db.Pool) -> None:
     case = await open_case(pool, parent=None)
-    await schedule.fire_due(pool, now=hanoi(date(2026, 4, 2)))
+    await commands.fire_due(pool, now=hanoi(date(2026, 4, 2)))
     name, payload = (await events(pool, case))[-1]
     assert name == "escalated"
     assert payload["escalated_to"] is None

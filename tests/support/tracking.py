@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from contracts.events import CritiqueKind, CritiqueSubmitted, Level, OrganisationRef, Point
 from services.platform import db
-from services.tracking import store
+from services.tracking import commands, store
 from services.tracking.deadlines import DeadlinePolicy
 from services.tracking.domain import SchedulePolicy
 
@@ -40,7 +40,7 @@ async def open_case(
         submitted_at=at,
     )
     async with pool.acquire() as connection, connection.transaction():
-        case_id = await store.open_case(
+        case_id = await commands.open_case(
             connection,
             submitted,
             policy=DeadlinePolicy(),

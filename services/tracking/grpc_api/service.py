@@ -1,15 +1,17 @@
-"""The AgencyService RPCs: authenticate the agency, check the request, call the store."""
+"""The AgencyService RPCs: authenticate the agency, read the request off the wire, call the use
+case (``commands``) or the read (``queries``), and translate the answer or the refusal back."""
 
 from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import date
 from typing import Any, NoReturn, TypeAlias
 
 import grpc
 from google.protobuf import any_pb2
+from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from opentelemetry import trace
@@ -19,31 +21,36 @@ from contracts.agency_api import CHANGES, DISPOSITIONS, KINDS, STATUSES, inverse
 from contracts.events import PointAnswer
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
-from contracts.lifecycle import CaseStatus, ExtensionStatus
-from contracts.vocabulary import VIETNAM
+from contracts.lifecycle import RefusalReason
 from services.platform import cursor, db, telemetry, tokens
-from services.tracking import store
-from services.tracking.domain import (
-    AnswerProblem,
-    answerable,
-    check_answer,
-    extension_problems,
-    is_late,
-)
+from services.tracking import commands, queries, store
+from services.tracking.domain import AnswerProblem, InvalidRequest, NotYourCase, Refused
 from services.tracking.feed import ChangeFeed
 from services.tracking.grpc_api.messages import case_message, timestamp
 from services.tracking.schedule import Clock
 
-tracer = trace.get_tracer(__name__)
-
 MAX_PAGE_SIZE = 500
 DEFAULT_PAGE_SIZE = 50
 WATCH_POLL_SECONDS = 5.0
+ERROR_DOMAIN = "supervision.mttq.vn"
+"""The ``domain`` of the google.rpc.ErrorInfo of a refusal."""
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 
 _DISPOSITIONS_IN = inverse(DISPOSITIONS)
 _STATUSES_IN = inverse(STATUSES)
 _KINDS_IN = inverse(KINDS)
+
+
+async def _abort(context: Context, code: int, message: str, details: Sequence[Message]) -> NoReturn:
+    packed = []
+    for detail in details:
+        any_detail = any_pb2.Any()
+        any_detail.Pack(detail)
+        packed.append(any_detail)
+    await context.abort_with_status(
+        rpc_status.to_status(status_pb2.Status(code=code, message=message, details=packed))
+    )
+    raise AssertionError("abort_with_status raises")
 
 
 async def _abort_invalid(context: Context, problems: Sequence[AnswerProblem]) -> NoReturn:
@@ -54,18 +61,53 @@ async def _abort_invalid(context: Context, problems: Sequence[AnswerProblem]) ->
             for p in problems
         ]
     )
-    detail = any_pb2.Any()
-    detail.Pack(bad_request)
-    await context.abort_with_status(
-        rpc_status.to_status(
-            status_pb2.Status(
-                code=code_pb2.INVALID_ARGUMENT,
-                message="; ".join(str(p) for p in problems),
-                details=[detail],
+    await _abort(
+        context, code_pb2.INVALID_ARGUMENT, "; ".join(str(p) for p in problems), [bad_request]
+    )
+
+
+async def _abort_refused(context: Context, case_id: str, refused: Refused) -> NoReturn:
+    """FAILED_PRECONDITION saying why, machine-readably: a google.rpc.ErrorInfo with the
+    reason and the case's current version, and for a version that is not the current one a
+    google.rpc.PreconditionFailure."""
+    refusal = refused.refusal
+    details: list[Message] = [
+        error_details_pb2.ErrorInfo(
+            reason=refusal.reason.name,
+            domain=ERROR_DOMAIN,
+            metadata={"current_version": str(refusal.current_version)},
+        )
+    ]
+    if refusal.reason is RefusalReason.VERSION_MISMATCH:
+        details.append(
+            error_details_pb2.PreconditionFailure(
+                violations=[
+                    error_details_pb2.PreconditionFailure.Violation(
+                        type="VERSION",
+                        subject=f"cases/{case_id}",
+                        description=refusal.detail,
+                    )
+                ]
             )
         )
-    )
-    raise AssertionError("abort_with_status raises")
+    await _abort(context, code_pb2.FAILED_PRECONDITION, refusal.detail, details)
+
+
+@contextlib.asynccontextmanager
+async def _refusals(context: Context, case_id: str) -> AsyncIterator[None]:
+    """A use case's refusals as the agency API's status codes."""
+    try:
+        yield
+    except store.NotFound:
+        await context.abort(grpc.StatusCode.NOT_FOUND, f"no case {case_id}")
+    except NotYourCase:
+        await context.abort(
+            grpc.StatusCode.PERMISSION_DENIED, f"case {case_id} is addressed to another agency"
+        )
+    except InvalidRequest as invalid:
+        await _abort_invalid(context, invalid.problems)
+    except Refused as refused:
+        await _abort_refused(context, case_id, refused)
 
 
 def _date(value: str, field: str, problems: list[AnswerProblem]) -> date | None:
@@ -76,6 +118,39 @@ def _date(value: str, field: str, problems: list[AnswerProblem]) -> date | None:
     except ValueError:
         problems.append(AnswerProblem(field, "a date as YYYY-MM-DD"))
         return None
+
+
+def _case_id(value: str, problems: list[AnswerProblem]) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        problems.append(AnswerProblem("case_id", "not a UUID"))
+        return uuid.UUID(int=0)
+
+
+def _answers(request: pb.SubmitAnswerRequest, problems: list[AnswerProblem]) -> list[PointAnswer]:
+    answers: list[PointAnswer] = []
+    for index, answer in enumerate(request.answers):
+        disposition = _DISPOSITIONS_IN.get(answer.disposition)
+        if disposition is None:
+            problems.append(
+                AnswerProblem(f"answers[{index}].disposition", "accepted, partly or not")
+            )
+            continue
+        try:
+            answers.append(
+                PointAnswer(
+                    point_number=answer.point_number,
+                    disposition=disposition,
+                    explanation=answer.explanation,
+                )
+            )
+        except ValidationError as error:
+            problems += [
+                AnswerProblem(f"answers[{index}].{item['loc'][0]}", item["msg"])
+                for item in error.errors()
+            ]
+    return answers
 
 
 def _is_cursor(value: str) -> bool:
@@ -106,52 +181,6 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
         trace.get_current_span().set_attribute(telemetry.ATTR_AGENCY_ID, agency_id)
         return agency_id
 
-    async def _own_case(
-        self,
-        context: Context,
-        executor: db.Executor,
-        agency_id: str,
-        case_id: str,
-        *,
-        for_update: bool = False,
-        with_history: bool = False,
-    ) -> store.Case:
-        try:
-            case = await store.get_case(
-                executor, uuid.UUID(case_id), for_update=for_update, with_history=with_history
-            )
-        except ValueError:
-            await _abort_invalid(context, [AnswerProblem("case_id", "not a UUID")])
-        except store.NotFound:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"no case {case_id}")
-        if case.agency_id != agency_id:
-            await context.abort(
-                grpc.StatusCode.PERMISSION_DENIED, f"case {case_id} is addressed to another agency"
-            )
-        span = trace.get_current_span()
-        span.set_attribute(telemetry.ATTR_CASE_ID, str(case.id))
-        span.set_attribute(telemetry.ATTR_CRITIQUE_ID, str(case.critique_id))
-        return case
-
-    @contextlib.contextmanager
-    def _journey(self, step: str, case: store.Case, agency_id: str) -> Iterator[None]:
-        """An agency's step belongs to the submission's journey: the events it causes continue
-        that trace, and the agency's own call (its own trace) is linked to it both ways."""
-        call = trace.get_current_span()
-        with tracer.start_as_current_span(
-            step,
-            context=telemetry.extract(case.trace_headers),
-            links=[trace.Link(call.get_span_context())],
-            attributes={
-                telemetry.ATTR_CASE_ID: str(case.id),
-                telemetry.ATTR_CRITIQUE_ID: str(case.critique_id),
-                telemetry.ATTR_AGENCY_ID: agency_id,
-                telemetry.ATTR_ORGANISATION_ID: case.organisation_id,
-            },
-        ) as journey:
-            call.add_link(journey.get_span_context())
-            yield
-
     async def ListCases(
         self, request: pb.ListCasesRequest, context: Context
     ) -> pb.ListCasesResponse:
@@ -169,7 +198,7 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
             problems.append(AnswerProblem("status", "not a case status this server knows"))
         if request.kind and request.kind not in _KINDS_IN:
             problems.append(AnswerProblem("kind", "not a kind of critique this server knows"))
-        where = store.CaseFilter(
+        where = queries.CaseFilter(
             status=_STATUSES_IN.get(request.status),
             overdue_only=request.overdue_only,
             due_before=_date(request.due_before, "due_before", problems),
@@ -179,7 +208,7 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
         if problems:
             await _abort_invalid(context, problems)
         limit = request.page_size or DEFAULT_PAGE_SIZE
-        cases = await store.list_cases(
+        cases = await queries.list_cases(
             self._pool, agency_id=agency_id, limit=limit + 1, after=after, where=where
         )
         page, more = cases[:limit], len(cases) > limit
@@ -219,27 +248,26 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
 
     async def GetCase(self, request: pb.GetCaseRequest, context: Context) -> pb.Case:
         agency_id = await self._agency(context)
-        case = await self._own_case(
-            context, self._pool, agency_id, request.case_id, with_history=True
-        )
+        problems: list[AnswerProblem] = []
+        case_id = _case_id(request.case_id, problems)
+        if problems:
+            await _abort_invalid(context, problems)
+        async with _refusals(context, request.case_id):
+            case = await queries.own_case(self._pool, agency_id=agency_id, case_id=case_id)
         return case_message(case)
 
     async def AcknowledgeCase(
         self, request: pb.AcknowledgeCaseRequest, context: Context
     ) -> pb.Case:
         agency_id = await self._agency(context)
-        async with self._pool.acquire() as connection, connection.transaction():
-            case = await self._own_case(
-                context, connection, agency_id, request.case_id, for_update=True
+        problems: list[AnswerProblem] = []
+        case_id = _case_id(request.case_id, problems)
+        if problems:
+            await _abort_invalid(context, problems)
+        async with _refusals(context, request.case_id):
+            case = await commands.acknowledge(
+                self._pool, agency_id=agency_id, case_id=case_id, now=self._clock()
             )
-            if case.status is CaseStatus.WITHDRAWN:
-                await context.abort(
-                    grpc.StatusCode.FAILED_PRECONDITION, f"case {case.id} was withdrawn"
-                )
-            if case.acknowledged_at is None and case.status is CaseStatus.AWAITING_ANSWER:
-                with self._journey("acknowledge case", case, agency_id):
-                    await store.acknowledge(connection, case, at=self._clock())
-            case = await store.get_case(connection, case.id, with_history=True)
         return case_message(case)
 
     async def RequestExtension(
@@ -247,47 +275,25 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
     ) -> pb.Case:
         agency_id = await self._agency(context)
         problems: list[AnswerProblem] = []
+        case_id = _case_id(request.case_id, problems)
         if not request.request_id.strip():
             problems.append(AnswerProblem("request_id", "required"))
         requested = _date(request.requested_due_date, "requested_due_date", problems)
         if requested is None and not problems:
             problems.append(AnswerProblem("requested_due_date", "required"))
-        now = self._clock()
-        async with self._pool.acquire() as connection, connection.transaction():
-            case = await self._own_case(
-                context, connection, agency_id, request.case_id, for_update=True
+        if problems:
+            await _abort_invalid(context, problems)
+        assert requested is not None
+        async with _refusals(context, request.case_id):
+            case = await commands.request_extension(
+                self._pool,
+                agency_id=agency_id,
+                case_id=case_id,
+                request_id=request.request_id,
+                reason=request.reason,
+                requested_due_date=requested,
+                now=self._clock(),
             )
-            retry = any(e.request_id == request.request_id for e in case.extensions)
-            if not retry:
-                if not answerable(case.status):
-                    await context.abort(
-                        grpc.StatusCode.FAILED_PRECONDITION, f"case {case.id} is {case.status}"
-                    )
-                if any(e.status is ExtensionStatus.PENDING for e in case.extensions):
-                    await context.abort(
-                        grpc.StatusCode.FAILED_PRECONDITION,
-                        "an extension request is already awaiting the organisation's decision",
-                    )
-                if requested is not None:
-                    problems += extension_problems(
-                        requested=requested,
-                        current_due_date=case.due_date,
-                        today=now.astimezone(VIETNAM).date(),
-                        reason=request.reason,
-                    )
-                if problems:
-                    await _abort_invalid(context, problems)
-                assert requested is not None
-                with self._journey("request extension", case, agency_id):
-                    await store.request_extension(
-                        connection,
-                        case,
-                        request_id=request.request_id,
-                        reason=request.reason.strip(),
-                        requested_due_date=requested,
-                        at=now,
-                    )
-            case = await store.get_case(connection, case.id, with_history=True)
         return case_message(case)
 
     async def SubmitAnswer(
@@ -295,55 +301,28 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
     ) -> pb.SubmitAnswerResponse:
         agency_id = await self._agency(context)
         problems: list[AnswerProblem] = []
+        case_id = _case_id(request.case_id, problems)
         if not request.request_id.strip():
             problems.append(AnswerProblem("request_id", "required"))
-        answers: list[PointAnswer] = []
-        for index, answer in enumerate(request.answers):
-            disposition = _DISPOSITIONS_IN.get(answer.disposition)
-            if disposition is None:
-                problems.append(
-                    AnswerProblem(f"answers[{index}].disposition", "accepted, partly or not")
+        if request.version == 0:
+            problems.append(
+                AnswerProblem(
+                    "version", "required: the version of the case answered (Case.version)"
                 )
-                continue
-            try:
-                answers.append(
-                    PointAnswer(
-                        point_number=answer.point_number,
-                        disposition=disposition,
-                        explanation=answer.explanation,
-                    )
-                )
-            except ValidationError as error:
-                problems += [
-                    AnswerProblem(f"answers[{index}].{item['loc'][0]}", item["msg"])
-                    for item in error.errors()
-                ]
-        async with self._pool.acquire() as connection, connection.transaction():
-            case = await self._own_case(
-                context, connection, agency_id, request.case_id, for_update=True
             )
-            if case.status is CaseStatus.ANSWERED:
-                if case.answer_request_id == request.request_id:
-                    return pb.SubmitAnswerResponse(case=case_message(case))
-                await context.abort(
-                    grpc.StatusCode.FAILED_PRECONDITION, f"case {case.id} is already answered"
-                )
-            if not answerable(case.status):
-                await context.abort(
-                    grpc.StatusCode.FAILED_PRECONDITION, f"case {case.id} is {case.status.value}"
-                )
-            problems += check_answer({p.number for p in case.points}, answers)
-            if problems:
-                await _abort_invalid(context, problems)
-            answered_at = self._clock()
-            with self._journey("answer case", case, agency_id):
-                await store.record_answer(
-                    connection,
-                    case,
-                    request_id=request.request_id,
-                    answers=answers,
-                    answered_at=answered_at,
-                    late=is_late(answered_at, case.due_date),
-                )
-            answered = await store.get_case(connection, case.id)
-        return pb.SubmitAnswerResponse(case=case_message(answered))
+        if problems:
+            await _abort_invalid(context, problems)
+        unread: list[AnswerProblem] = []
+        answers = _answers(request, unread)
+        async with _refusals(context, request.case_id):
+            case = await commands.answer(
+                self._pool,
+                agency_id=agency_id,
+                case_id=case_id,
+                request_id=request.request_id,
+                version=request.version,
+                answers=answers,
+                unread=unread,
+                now=self._clock(),
+            )
+        return pb.SubmitAnswerResponse(case=case_message(case))
