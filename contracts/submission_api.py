@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from contracts.events import (
     MAX_POINTS,
+    CritiqueContent,
     CritiqueKind,
     Level,
     LongNote,
@@ -21,7 +22,7 @@ from contracts.events import (
     Text,
 )
 from contracts.identifiers import AgencyId
-from contracts.lifecycle import ExtensionStatus
+from contracts.lifecycle import ExtensionStatus, RefusalReason, RequestKind, RequestStatus
 
 
 class CritiqueStatus(enum.StrEnum):
@@ -107,6 +108,41 @@ class DraftOut(BaseModel):
     url: str | None
 
 
+class RefusalOut(BaseModel):
+    """Why tracking refused a request."""
+
+    reason: RefusalReason
+    detail: str = Field(description="For people, Vietnamese first.")
+
+
+class ChangeRequestOut(BaseModel):
+    """An amendment, a withdrawal or a decision on an extension the organisation asked for.
+
+    Tracking decides it (only tracking knows whether the agency has acknowledged or answered
+    meanwhile): it is ``pending`` until tracking's decision is heard, then ``accepted`` or
+    ``refused`` with the reason. Follow it at its ``Location``."""
+
+    id: uuid.UUID
+    critique_id: uuid.UUID
+    kind: RequestKind
+    status: RequestStatus
+    status_label: str
+    requested_at: datetime
+    decided_at: datetime | None
+    expected_version: int | None = Field(
+        description="Amendment: the version amended (If-Match), or null for the current one."
+    )
+    version: int | None = Field(
+        description="Once decided: the critique's version then (an accepted amendment's new one)."
+    )
+    content: CritiqueContent | None = Field(description="Amendment: the content asked for.")
+    reason: str = Field(description="Withdrawal: the reason given.")
+    extension_id: uuid.UUID | None = Field(description="Decision: the extension request decided.")
+    grant: bool | None = Field(description="Decision: grant (true) or refuse (false).")
+    note: str = Field(description="Decision: the note given.")
+    refusal: RefusalOut | None = Field(description="Why it was refused, once refused.")
+
+
 class CritiqueOut(BaseModel):
     id: uuid.UUID
     organisation_id: str
@@ -115,7 +151,10 @@ class CritiqueOut(BaseModel):
     version: int = Field(description="1 as submitted; each amendment adds one. Also the ETag.")
     status: CritiqueStatus
     status_label: str
-    changeable: bool = Field(description="Whether it can still be amended or withdrawn.")
+    changeable: bool = Field(
+        description="Whether it can still be amended or withdrawn, as far as submission knows:"
+        " tracking decides, and refuses once the agency has acknowledged it."
+    )
     title: str
     points: list[Point]
     draft: DraftOut | None
@@ -130,6 +169,12 @@ class CritiqueOut(BaseModel):
     withdrawn_at: datetime | None
     overdue: bool = Field(default=False, description="The due date passed without an answer.")
     answers: list[PointAnswer]
+    answered_version: int | None = Field(
+        default=None, description="The version the agency answered (the answers are to its points)."
+    )
+    pending_requests: list[ChangeRequestOut] = Field(
+        default_factory=list, description="Amendments, withdrawals and decisions awaiting tracking."
+    )
 
 
 class CritiquePage(BaseModel):
@@ -141,14 +186,20 @@ class HistoryStep(enum.StrEnum):
     """Entries of a critique's history."""
 
     SUBMITTED = "submitted"
+    AMENDMENT_REQUESTED = "amendment_requested"
     AMENDED = "amended"
+    AMENDMENT_REFUSED = "amendment_refused"
+    WITHDRAWAL_REQUESTED = "withdrawal_requested"
     WITHDRAWN = "withdrawn"
+    WITHDRAWAL_REFUSED = "withdrawal_refused"
     ATTACHMENT_ADDED = "attachment_added"
     CASE_OPENED = "case_opened"
     ACKNOWLEDGED = "acknowledged"
     EXTENSION_REQUESTED = "extension_requested"
+    EXTENSION_DECISION_REQUESTED = "extension_decision_requested"
     EXTENSION_GRANTED = "extension_granted"
     EXTENSION_REFUSED = "extension_refused"
+    EXTENSION_DECISION_REFUSED = "extension_decision_refused"
     DUE_DATE_CHANGED = "due_date_changed"
     REMINDER_SENT = "reminder_sent"
     OVERDUE = "overdue"
@@ -161,12 +212,16 @@ class HistoryOut(BaseModel):
     step: HistoryStep
     version: int
     detail: dict[str, Any] = Field(
-        description="submitted: {}; amended: {content}; withdrawn: {reason};"
-        " attachment_added: {attachment_id, filename, sha256}; case_opened: {due_date, due_rule};"
-        " acknowledged: {}; extension_requested: {extension_id, requested_due_date, reason};"
-        " extension_granted / extension_refused: {extension_id, note};"
+        description="submitted: {}; amendment_requested: {request_id, content, expected_version};"
+        " amended: {request_id, content}; withdrawal_requested / withdrawn: {request_id,"
+        " reason}; amendment_refused / withdrawal_refused / extension_decision_refused:"
+        " {request_id, reason, detail}; attachment_added: {attachment_id, filename, sha256};"
+        " case_opened: {due_date, due_rule}; acknowledged: {};"
+        " extension_requested: {extension_id, requested_due_date, reason};"
+        " extension_decision_requested: {request_id, extension_id, grant, note};"
+        " extension_granted / extension_refused: {request_id, extension_id, note};"
         " due_date_changed: {due_date, due_rule}; reminder_sent: {days_left};"
-        " overdue: {due_date}; escalated: {escalated_to}; answered: {late}."
+        " overdue: {due_date}; escalated: {escalated_to}; answered: {late, version}."
     )
 
 
@@ -218,9 +273,12 @@ class ExtensionOut(BaseModel):
     current_due_date: date
     requested_due_date: date
     requested_at: datetime
-    status: ExtensionStatus
+    status: ExtensionStatus = Field(description="pending until tracking applies a decision.")
     decided_at: datetime | None
     note: str
+    decision_request: uuid.UUID | None = Field(
+        default=None, description="The organisation's decision awaiting tracking, if any."
+    )
 
 
 class ExtensionDecisionIn(BaseModel):

@@ -15,16 +15,27 @@ from rich.table import Table
 from rich.text import Text
 
 from contracts.events import Disposition
+from contracts.lifecycle import RequestKind, RequestStatus
 from contracts.problems import FieldViolation
 from contracts.submission_api import (
     AgencyOut,
     AttachmentOut,
+    ChangeRequestOut,
     CritiqueOut,
     CritiqueStatus,
+    ExtensionOut,
     HistoryOut,
     OrganisationOut,
 )
-from contracts.vocabulary import DISPOSITION, HISTORY_STEP, KIND
+from contracts.vocabulary import (
+    DISPOSITION,
+    EXTENSION_STATUS,
+    HISTORY_STEP,
+    KIND,
+    REFUSAL_REASON,
+    REQUEST_KIND,
+    REQUEST_STATUS,
+)
 from services.submission.client import ApiError
 
 out = Console()
@@ -212,16 +223,79 @@ def summary(critique: CritiqueOut, agency_name: str) -> Panel:
 
 def detail(critique: CritiqueOut, agency_name: str, attachments: Sequence[AttachmentOut]) -> Group:
     parts: list[RenderableType] = [summary(critique, agency_name), _points(critique)]
+    if critique.pending_requests:
+        parts.append(requests_table(critique.pending_requests))
     if attachments:
         parts.append(attachments_table(attachments))
     return Group(*parts)
 
 
+_REQUEST_STYLES = {
+    RequestStatus.PENDING: "yellow",
+    RequestStatus.ACCEPTED: "green",
+    RequestStatus.REFUSED: "red",
+}
+
+
+def request_line(request: ChangeRequestOut) -> str:
+    """E.g. "Sửa đổi / Amendment: Bị từ chối / Refused — Cơ quan đã tiếp nhận / …"."""
+    line = f"{REQUEST_KIND[request.kind]}: {REQUEST_STATUS[request.status]}"
+    if request.refusal is not None:
+        line += f" — {request.refusal.detail or REFUSAL_REASON[request.refusal.reason]}"
+    elif request.status is RequestStatus.ACCEPTED and request.kind is RequestKind.AMENDMENT:
+        line += f" — version {request.version}"
+    return line
+
+
+def requests_table(requests: Sequence[ChangeRequestOut]) -> Table:
+    table = Table(title="Đề nghị / Requests")
+    for column in ("id", "requested", "kind", "status", "decided", "outcome"):
+        table.add_column(column, no_wrap=column in {"id", "requested", "decided"})
+    for request in requests:
+        outcome = ""
+        if request.refusal is not None:
+            outcome = request.refusal.detail or str(REFUSAL_REASON[request.refusal.reason])
+        elif request.version is not None:
+            outcome = f"version {request.version}"
+        table.add_row(
+            str(request.id)[:8],
+            when(request.requested_at),
+            str(REQUEST_KIND[request.kind]),
+            Text(str(REQUEST_STATUS[request.status]), style=_REQUEST_STYLES[request.status]),
+            when(request.decided_at),
+            outcome,
+        )
+    return table
+
+
+def extensions_table(extensions: Sequence[ExtensionOut]) -> Table:
+    table = Table(title="Gia hạn / Extensions")
+    for column in ("id", "requested", "until", "status", "reason", "note"):
+        table.add_column(column, no_wrap=column in {"id", "requested", "until"})
+    for extension in extensions:
+        status = str(EXTENSION_STATUS[extension.status])
+        if extension.decision_request is not None:
+            status += " (decision sent / đã gửi quyết định)"
+        table.add_row(
+            str(extension.id)[:8],
+            when(extension.requested_at),
+            when(extension.requested_due_date),
+            status,
+            extension.reason,
+            extension.note,
+        )
+    return table
+
+
 def _history_detail(step: str, found: dict[str, Any]) -> str:
-    if step == "amended":
+    if step in {"amendment_refused", "withdrawal_refused", "extension_decision_refused"}:
+        return str(found.get("detail") or found.get("reason") or "")
+    if step == "extension_decision_requested":
+        return "grant / chấp thuận" if found.get("grant") else "refuse / từ chối"
+    if step in {"amended", "amendment_requested"}:
         content = found.get("content", {})
         return f"{content.get('title', '')} ({len(content.get('points', []))} points)"
-    if step == "withdrawn":
+    if step in {"withdrawn", "withdrawal_requested"}:
         return found.get("reason") or "—"
     if step == "attachment_added":
         return str(found.get("filename", ""))

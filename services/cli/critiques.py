@@ -16,11 +16,12 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from contracts.submission_api import ContentIn, CritiqueIn, CritiqueStatus
+from contracts.lifecycle import RequestStatus
+from contracts.submission_api import ChangeRequestOut, ContentIn, CritiqueIn, CritiqueStatus
 from services.cli import critique_views as views
 from services.cli.critique_input import prompt_critique, read_document, validated
 from services.cli.critique_views import err, fail, out
-from services.submission.client import ApiError, ApiUnavailable, SubmissionClient
+from services.submission.client import ApiError, ApiUnavailable, StillPending, SubmissionClient
 
 DEFAULT_API_URL = "http://127.0.0.1:8081"
 
@@ -88,6 +89,31 @@ def _resolve(client: SubmissionClient, reference: str) -> uuid.UUID:
     if not matches:
         raise fail(f"none of your critiques has an id starting with {reference!r}")
     return matches[0]
+
+
+Wait = Annotated[
+    float,
+    typer.Option(min=0, help="Seconds to wait for tracking's decision (0: do not wait, only ask)."),
+]
+DEFAULT_WAIT = 30.0
+
+
+def _decided(client: SubmissionClient, asked: ChangeRequestOut, wait: float) -> ChangeRequestOut:
+    """The request once decided; a refusal ends the command (exit 1) saying why, a request
+    still pending after ``wait`` seconds says where to follow it (exit 0: it stands)."""
+    out.print(f"{views.request_line(asked)} (request {asked.id})", highlight=False)
+    try:
+        decided = client.wait(asked, timeout=wait)
+    except StillPending:
+        out.print(
+            "Tracking has not decided yet; it will. Follow it with"
+            f" `supervision critique requests {asked.critique_id}`.",
+            highlight=False,
+        )
+        raise typer.Exit(0) from None
+    if decided.status is RequestStatus.REFUSED:
+        raise fail(views.request_line(decided))
+    return decided
 
 
 def _agency_names(client: SubmissionClient) -> dict[str, str]:
@@ -187,8 +213,10 @@ def amend(
     ctx: typer.Context,
     critique: Annotated[str, typer.Argument(help="Id or its start.")],
     file: Annotated[str, typer.Argument(help="The new content (as for submit); - reads stdin.")],
+    wait: Wait = DEFAULT_WAIT,
 ) -> None:
-    """Replace a critique's content, until the agency acknowledges it."""
+    """Replace a critique's content, until the agency acknowledges it. Tracking decides (it
+    knows whether the agency has): this waits for the decision, or says where to follow it."""
     with session(ctx) as client:
         current = client.get(_resolve(client, critique))
         data = read_document(file)
@@ -197,9 +225,12 @@ def amend(
                 raise fail(f"an amendment cannot change {name}: withdraw and submit anew")
         content = validated(ContentIn, data, file)
         # The version read just now: if someone amends in between, the API refuses (412).
-        amended = client.amend(current.id, content, version=current.version)
-        out.print(f"Amended critique {amended.id}: version {amended.version}", highlight=False)
-        out.print(views.summary(amended, _agency_names(client).get(amended.agency_id, "")))
+        asked = client.amend(current.id, content, version=current.version)
+        decided = _decided(client, asked, wait)
+        if decided.status is RequestStatus.ACCEPTED:
+            amended = client.get(current.id)
+            out.print(f"Amended critique {amended.id}: version {amended.version}", highlight=False)
+            out.print(views.summary(amended, _agency_names(client).get(amended.agency_id, "")))
 
 
 @app.command()
@@ -208,14 +239,64 @@ def withdraw(
     critique: Annotated[str, typer.Argument(help="Id or its start.")],
     reason: Annotated[str, typer.Option(help="Why (kept in the history).")] = "",
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    wait: Wait = DEFAULT_WAIT,
 ) -> None:
-    """Withdraw a critique, until the agency acknowledges it. This cannot be undone."""
+    """Withdraw a critique, until the agency acknowledges it. This cannot be undone. Tracking
+    decides: this waits for the decision, or says where to follow it."""
     with session(ctx) as client:
         current = client.get(_resolve(client, critique))
         if not yes and not typer.confirm(f"Withdraw “{current.title}”? This cannot be undone"):
             raise typer.Exit(1)
-        withdrawn = client.withdraw(current.id, reason)
-        out.print(f"Withdrawn: {withdrawn.id} — {withdrawn.status_label}", highlight=False)
+        decided = _decided(client, client.withdraw(current.id, reason), wait)
+        if decided.status is RequestStatus.ACCEPTED:
+            withdrawn = client.get(current.id)
+            out.print(f"Withdrawn: {withdrawn.id} — {withdrawn.status_label}", highlight=False)
+
+
+@app.command()
+def requests(
+    ctx: typer.Context, critique: Annotated[str, typer.Argument(help="Id or its start.")]
+) -> None:
+    """The amendments, withdrawals and extension decisions asked for, and their outcomes."""
+    with session(ctx) as client:
+        out.print(views.requests_table(client.requests(_resolve(client, critique))))
+
+
+@app.command()
+def extensions(
+    ctx: typer.Context, critique: Annotated[str, typer.Argument(help="Id or its start.")]
+) -> None:
+    """The agency's requests for more time, and their decisions."""
+    with session(ctx) as client:
+        out.print(views.extensions_table(client.extensions(_resolve(client, critique))))
+
+
+@app.command()
+def decide(
+    ctx: typer.Context,
+    critique: Annotated[str, typer.Argument(help="Id or its start.")],
+    extension: Annotated[str, typer.Argument(help="The extension request's id or its start.")],
+    grant: Annotated[
+        bool, typer.Option("--grant/--refuse", help="Grant the later due date, or refuse it.")
+    ],
+    note: Annotated[str, typer.Option(help="Kept with the decision.")] = "",
+    wait: Wait = DEFAULT_WAIT,
+) -> None:
+    """Grant or refuse the agency's request for more time. Tracking applies it (it knows
+    whether the case is still open): this waits for that, or says where to follow it."""
+    with session(ctx) as client:
+        critique_id = _resolve(client, critique)
+        matches = [e for e in client.extensions(critique_id) if str(e.id).startswith(extension)]
+        if len(matches) != 1:
+            raise fail(f"{len(matches)} extension requests of this critique match {extension!r}")
+        decided = _decided(
+            client,
+            client.decide_extension(critique_id, matches[0].id, grant=grant, note=note),
+            wait,
+        )
+        if decided.status is RequestStatus.ACCEPTED:
+            verb = "Granted" if grant else "Refused"
+            out.print(f"{verb} the extension to {matches[0].requested_due_date}", highlight=False)
 
 
 @app.command("attach")

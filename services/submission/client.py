@@ -3,7 +3,13 @@
 Bodies are the API's own models (``contracts.submission_api``). Every refusal raises
 :class:`ApiError`, parsed from the RFC 9457 problem; an unreachable API raises
 :class:`ApiUnavailable`. Requests that are safe to repeat are retried on 429, 503 and lost
-connections; a submission is safe to repeat because it always carries an ``Idempotency-Key``.
+connections; submissions, amendments, withdrawals and decisions on extensions are safe to repeat
+because each always carries an ``Idempotency-Key``.
+
+Amending, withdrawing and deciding on an extension are *requests*: tracking decides them (only
+tracking knows whether the agency has acknowledged or answered meanwhile). They return a
+:class:`ChangeRequestOut` that is ``pending`` until then; :meth:`SubmissionClient.wait` follows
+one until it is accepted or refused with the reason.
 """
 
 from __future__ import annotations
@@ -22,15 +28,19 @@ from typing import Any, Self, TypeVar
 import httpx
 from pydantic import TypeAdapter, ValidationError
 
+from contracts.lifecycle import RequestStatus
 from contracts.problems import FieldViolation
 from contracts.submission_api import (
     AgencyOut,
     AttachmentOut,
+    ChangeRequestOut,
     ContentIn,
     CritiqueIn,
     CritiqueOut,
     CritiquePage,
     CritiqueStatus,
+    ExtensionDecisionIn,
+    ExtensionOut,
     HistoryOut,
     OrganisationOut,
     WithdrawalIn,
@@ -65,6 +75,16 @@ class ApiError(ClientError):
 
 class ApiUnavailable(ClientError):
     """The API could not be reached, or did not answer in time."""
+
+
+@dataclass(eq=False)
+class StillPending(ClientError):
+    """Tracking had not decided the request when :meth:`SubmissionClient.wait` gave up."""
+
+    request: ChangeRequestOut
+
+    def __str__(self) -> str:
+        return f"the {self.request.kind} request {self.request.id} is still pending"
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -129,6 +149,9 @@ _AGENCIES = TypeAdapter(list[AgencyOut])
 _HISTORY = TypeAdapter(list[HistoryOut])
 _ATTACHMENT = TypeAdapter(AttachmentOut)
 _ATTACHMENTS = TypeAdapter(list[AttachmentOut])
+_REQUEST = TypeAdapter(ChangeRequestOut)
+_REQUESTS = TypeAdapter(list[ChangeRequestOut])
+_EXTENSIONS = TypeAdapter(list[ExtensionOut])
 
 
 class SubmissionClient:
@@ -255,31 +278,96 @@ class SubmissionClient:
         path = f"/v1/critiques/{critique_id}/history"
         return _parse(_HISTORY, self._request("GET", path, retry=True))
 
+    def _ask(
+        self, method: str, path: str, body: str, idempotency_key: str | None, **headers: str
+    ) -> ChangeRequestOut:
+        """A request tracking decides, retried safely under one Idempotency-Key."""
+        response = self._request(
+            method,
+            path,
+            retry=True,
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "Idempotency-Key": idempotency_key or str(uuid.uuid4()),
+                **headers,
+            },
+        )
+        return _parse(_REQUEST, response)
+
     def amend(
-        self, critique_id: CritiqueRef, content: ContentIn, *, version: int | None = None
-    ) -> CritiqueOut:
-        """Replace the content. With ``version``, refused (412) if someone amended it since."""
-        headers = {"Content-Type": "application/json"}
-        if version is not None:
-            headers["If-Match"] = f'"{version}"'
+        self,
+        critique_id: CritiqueRef,
+        content: ContentIn,
+        *,
+        version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> ChangeRequestOut:
+        """Ask to replace the content (of ``version``: refused, 412, if someone amended it
+        since). Tracking decides: the request is pending until then (see :meth:`wait`)."""
         # Only ContentIn's fields: a CritiqueIn's agency and kind cannot be amended.
         body = ContentIn.model_validate(content.model_dump(include=set(ContentIn.model_fields)))
-        response = self._request(
-            "PUT",
-            f"/v1/critiques/{critique_id}",
-            content=body.model_dump_json(),
-            headers=headers,
+        match = {} if version is None else {"If-Match": f'"{version}"'}
+        return self._ask(
+            "PUT", f"/v1/critiques/{critique_id}", body.model_dump_json(), idempotency_key, **match
         )
-        return _parse(_CRITIQUE, response)
 
-    def withdraw(self, critique_id: CritiqueRef, reason: str = "") -> CritiqueOut:
-        response = self._request(
+    def withdraw(
+        self, critique_id: CritiqueRef, reason: str = "", *, idempotency_key: str | None = None
+    ) -> ChangeRequestOut:
+        """Ask to withdraw the critique; tracking decides (see :meth:`wait`)."""
+        return self._ask(
             "POST",
             f"/v1/critiques/{critique_id}/withdrawal",
-            content=WithdrawalIn(reason=reason).model_dump_json(),
-            headers={"Content-Type": "application/json"},
+            WithdrawalIn(reason=reason).model_dump_json(),
+            idempotency_key,
         )
-        return _parse(_CRITIQUE, response)
+
+    def extensions(self, critique_id: CritiqueRef) -> builtins.list[ExtensionOut]:
+        """The agency's requests for more time, and how they were decided."""
+        path = f"/v1/critiques/{critique_id}/extensions"
+        return _parse(_EXTENSIONS, self._request("GET", path, retry=True))
+
+    def decide_extension(
+        self,
+        critique_id: CritiqueRef,
+        extension_id: CritiqueRef,
+        *,
+        grant: bool,
+        note: str = "",
+        idempotency_key: str | None = None,
+    ) -> ChangeRequestOut:
+        """Grant or refuse the agency's request for more time; tracking applies it."""
+        return self._ask(
+            "POST",
+            f"/v1/critiques/{critique_id}/extensions/{extension_id}/decision",
+            ExtensionDecisionIn(grant=grant, note=note).model_dump_json(),
+            idempotency_key,
+        )
+
+    def requests(self, critique_id: CritiqueRef) -> builtins.list[ChangeRequestOut]:
+        """Every amendment, withdrawal and decision asked for, with its outcome."""
+        path = f"/v1/critiques/{critique_id}/requests"
+        return _parse(_REQUESTS, self._request("GET", path, retry=True))
+
+    def request(self, critique_id: CritiqueRef, request_id: CritiqueRef) -> ChangeRequestOut:
+        path = f"/v1/critiques/{critique_id}/requests/{request_id}"
+        return _parse(_REQUEST, self._request("GET", path, retry=True))
+
+    def wait(
+        self, request: ChangeRequestOut, *, timeout: float = 30.0, interval: float = 0.5
+    ) -> ChangeRequestOut:
+        """``request`` once tracking has decided it (accepted, or refused with the reason);
+        :class:`StillPending` after ``timeout`` seconds (tracking may be away: the request
+        stays pending and is decided when it is back)."""
+        waited = 0.0
+        while request.status is RequestStatus.PENDING:
+            if waited >= timeout:
+                raise StillPending(request)
+            self._sleep(interval)
+            waited += interval
+            request = self.request(request.critique_id, request.id)
+        return request
 
     def attach(
         self, critique_id: CritiqueRef, path: Path, *, on_progress: Progress | None = None

@@ -1,73 +1,60 @@
-"""Submission's event handlers: the agency directory, and each case's progress at tracking."""
+"""Submission's event handlers: the agency directory, and what tracking decided about each
+critique (the organisation's pending requests among it)."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from contracts.events import (
     AgencyRegistered,
     CaseAcknowledged,
+    CaseAmended,
     CaseAnswered,
     CaseEscalated,
     CaseOpened,
     CaseOverdue,
+    CaseWithdrawn,
     DueDateChanged,
+    Event,
+    ExtensionDecided,
     ExtensionRequested,
     ReminderDue,
+    RequestRefused,
     Topic,
 )
 from services.platform import db
 from services.platform.cloudevents import Envelope
-from services.platform.consumer import Subscription
-from services.submission import directory, progress
+from services.platform.consumer import Handler, Subscription
+from services.submission import directory
+from services.submission.commands import decisions
 
 
-async def _on_agency(connection: db.Connection, _: Envelope, event: AgencyRegistered) -> None:
-    await directory.remember_agency(connection, event)
+def _applying(apply: Callable[[db.Connection, Any], Awaitable[None]]) -> Handler:
+    async def handle(connection: db.Connection, _: Envelope, event: Any) -> None:
+        await apply(connection, event)
+
+    return handle
 
 
-async def _on_opened(connection: db.Connection, _: Envelope, event: CaseOpened) -> None:
-    await progress.case_opened(connection, event)
-
-
-async def _on_acknowledged(connection: db.Connection, _: Envelope, event: CaseAcknowledged) -> None:
-    await progress.case_acknowledged(connection, event)
-
-
-async def _on_answered(connection: db.Connection, _: Envelope, event: CaseAnswered) -> None:
-    await progress.case_answered(connection, event)
-
-
-async def _on_extension(connection: db.Connection, _: Envelope, event: ExtensionRequested) -> None:
-    await progress.extension_requested(connection, event)
-
-
-async def _on_due_date(connection: db.Connection, _: Envelope, event: DueDateChanged) -> None:
-    await progress.due_date_changed(connection, event)
-
-
-async def _on_reminder(connection: db.Connection, _: Envelope, event: ReminderDue) -> None:
-    await progress.reminder_sent(connection, event)
-
-
-async def _on_overdue(connection: db.Connection, _: Envelope, event: CaseOverdue) -> None:
-    await progress.case_overdue(connection, event)
-
-
-async def _on_escalated(connection: db.Connection, _: Envelope, event: CaseEscalated) -> None:
-    await progress.escalated(connection, event)
-
+_APPLY: dict[type[Event], Callable[[db.Connection, Any], Awaitable[None]]] = {
+    AgencyRegistered: directory.remember_agency,
+    CaseOpened: decisions.case_opened,
+    CaseAcknowledged: decisions.case_acknowledged,
+    CaseAmended: decisions.case_amended,
+    CaseWithdrawn: decisions.case_withdrawn,
+    RequestRefused: decisions.request_refused,
+    CaseAnswered: decisions.case_answered,
+    ExtensionRequested: decisions.extension_requested,
+    ExtensionDecided: decisions.extension_decided,
+    DueDateChanged: decisions.due_date_changed,
+    ReminderDue: decisions.reminder_sent,
+    CaseOverdue: decisions.case_overdue,
+    CaseEscalated: decisions.escalated,
+}
 
 SUBSCRIPTION = Subscription(
     name="submission",
     topics=(Topic.AGENCIES, Topic.CASES),
-    handlers={
-        AgencyRegistered: _on_agency,
-        CaseOpened: _on_opened,
-        CaseAcknowledged: _on_acknowledged,
-        CaseAnswered: _on_answered,
-        ExtensionRequested: _on_extension,
-        DueDateChanged: _on_due_date,
-        ReminderDue: _on_reminder,
-        CaseOverdue: _on_overdue,
-        CaseEscalated: _on_escalated,
-    },
+    handlers={kind: _applying(apply) for kind, apply in _APPLY.items()},
 )

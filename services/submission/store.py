@@ -1,37 +1,30 @@
-"""Submission's critique SQL: critiques, points, history, attachments, and what tracking reports.
+"""Submission's SQL: critiques with their points and history, the organisation's change
+requests awaiting tracking, what tracking reports (answers, extensions, escalations), and
+attachments. Statements only: what they mean is decided in ``commands``.
 
-Every change to a critique is written with its event (outbox) and its history entry in one
-transaction, by the caller's connection.
+Every change is written in the caller's transaction, with its history entry and, by the caller,
+its event (outbox).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from contracts.events import (
-    AttachmentAdded,
-    CritiqueAmended,
     CritiqueContent,
     CritiqueKind,
-    CritiqueSubmitted,
-    CritiqueWithdrawn,
     DraftReference,
-    OrganisationRef,
     Point,
     PointAnswer,
 )
+from contracts.lifecycle import ExtensionStatus, RefusalReason, RequestKind, RequestStatus
 from contracts.submission_api import CritiqueStatus, HistoryStep
-from services.platform import db, outbox
-from services.submission.directory import Organisation
-from services.submission.domain import changeable
-
-log = logging.getLogger(__name__)
+from services.platform import db
 
 
 @dataclass(frozen=True)
@@ -49,9 +42,30 @@ class Critique:
     acknowledged_at: datetime | None
     answered_at: datetime | None
     answered_late: bool | None
+    answered_version: int | None
     withdrawn_at: datetime | None
     overdue_at: datetime | None
     answers: tuple[PointAnswer, ...]
+
+
+@dataclass(frozen=True)
+class ChangeRequest:
+    id: uuid.UUID
+    critique_id: uuid.UUID
+    kind: RequestKind
+    status: RequestStatus
+    requested_at: datetime
+    decided_at: datetime | None
+    expected_version: int | None
+    content: CritiqueContent | None
+    reason: str
+    extension_id: uuid.UUID | None
+    grant: bool | None
+    note: str
+    version: int | None
+    refusal_reason: RefusalReason | None
+    refusal_detail: str | None
+    fingerprint: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -73,48 +87,72 @@ class Attachment:
     added_at: datetime
 
 
+@dataclass(frozen=True)
+class Extension:
+    id: uuid.UUID
+    critique_id: uuid.UUID
+    reason: str
+    current_due_date: date
+    requested_due_date: date
+    requested_at: datetime
+    status: ExtensionStatus
+    decided_at: datetime | None
+    note: str
+
+
+@dataclass(frozen=True)
+class Escalation:
+    critique_id: uuid.UUID
+    organisation_id: str
+    agency_id: str
+    title: str
+    due_date: date
+    at: datetime
+
+
 class NotFound(LookupError):
-    """No such critique (or attachment) for this organisation."""
+    """No such critique (or attachment, extension, request) for this organisation."""
 
 
-class Unchangeable(ValueError):
-    """The critique can no longer be amended or withdrawn; ``status`` says why."""
-
-    def __init__(self, status: CritiqueStatus) -> None:
-        super().__init__(status.value)
-        self.status = status
+# --- critiques -----------------------------------------------------------------------------------
 
 
-class VersionMismatch(ValueError):
-    """The caller amended a version that is no longer the current one."""
-
-    def __init__(self, current: int) -> None:
-        super().__init__(current)
-        self.current = current
+def _draft_json(draft: DraftReference | None) -> str | None:
+    return None if draft is None else draft.model_dump_json()
 
 
-async def record_history(
+async def insert_critique(
     connection: db.Connection,
-    critique_id: uuid.UUID,
-    step: HistoryStep,
     *,
+    critique_id: uuid.UUID,
+    organisation_id: str,
+    agency_id: str,
+    kind: CritiqueKind,
+    content: CritiqueContent,
     at: datetime,
-    version: int,
-    detail: dict[str, Any] | None = None,
 ) -> None:
     await connection.execute(
-        "INSERT INTO critique_history (critique_id, at, step, version, detail)"
-        " VALUES ($1, $2, $3, $4, $5)",
+        """
+        INSERT INTO critiques (id, organisation_id, agency_id, kind, title, status, submitted_at,
+                               updated_at, draft, legal_basis, redact_names)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)
+        """,
         critique_id,
+        organisation_id,
+        agency_id,
+        kind.value,
+        content.title,
+        CritiqueStatus.SUBMITTED.value,
         at,
-        step.value,
-        version,
-        json.dumps(detail or {}, ensure_ascii=False),
+        _draft_json(content.draft),
+        content.legal_basis,
+        list(content.redact_names),
     )
+    await _replace_points(connection, critique_id, content.points)
 
 
 async def _replace_points(
-    connection: db.Connection, critique_id: uuid.UUID, points: tuple[Point, ...]
+    connection: db.Connection, critique_id: uuid.UUID, points: Sequence[Point]
 ) -> None:
     await connection.execute("DELETE FROM critique_points WHERE critique_id = $1", critique_id)
     await connection.executemany(
@@ -123,104 +161,14 @@ async def _replace_points(
     )
 
 
-def _draft_json(draft: DraftReference | None) -> str | None:
-    return None if draft is None else draft.model_dump_json()
-
-
-async def submit(
+async def replace_content(
     connection: db.Connection,
-    *,
-    organisation: Organisation,
-    agency_id: str,
-    kind: CritiqueKind,
-    content: CritiqueContent,
-) -> uuid.UUID:
-    """Store a critique with its ``submitted`` event and history entry."""
-    now = datetime.now(UTC)
-    critique_id = uuid.uuid4()
-    await connection.execute(
-        """
-        INSERT INTO critiques (id, organisation_id, agency_id, kind, title, status, submitted_at,
-                               updated_at, draft, legal_basis, redact_names)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)
-        """,
-        critique_id,
-        organisation.id,
-        agency_id,
-        kind.value,
-        content.title,
-        CritiqueStatus.SUBMITTED.value,
-        now,
-        _draft_json(content.draft),
-        content.legal_basis,
-        list(content.redact_names),
-    )
-    await _replace_points(connection, critique_id, content.points)
-    await record_history(connection, critique_id, HistoryStep.SUBMITTED, at=now, version=1)
-    await outbox.record(
-        connection,
-        CritiqueSubmitted(
-            critique_id=critique_id,
-            organisation=OrganisationRef(
-                id=organisation.id,
-                name=organisation.name,
-                level=organisation.level,
-                parent_id=organisation.parent_id,
-            ),
-            agency_id=agency_id,
-            kind=kind,
-            title=content.title,
-            points=content.points,
-            draft=content.draft,
-            legal_basis=content.legal_basis,
-            redact_names=content.redact_names,
-            submitted_at=now,
-        ),
-        occurred_at=now,
-    )
-    log.info(
-        "critique submitted",
-        extra={
-            "critique_id": str(critique_id),
-            "organisation_id": organisation.id,
-            "agency_id": agency_id,
-            "kind": kind.value,
-        },
-    )
-    return critique_id
-
-
-async def lock(
-    connection: db.Connection, critique_id: uuid.UUID, organisation_id: str
-) -> db.Record:
-    row = await connection.fetchrow(
-        "SELECT id, status, version FROM critiques WHERE id = $1 AND organisation_id = $2"
-        " FOR UPDATE",
-        critique_id,
-        organisation_id,
-    )
-    if row is None:
-        raise NotFound(critique_id)
-    locked: db.Record = row
-    return locked
-
-
-async def amend(
-    connection: db.Connection,
-    *,
     critique_id: uuid.UUID,
-    organisation_id: str,
+    *,
     content: CritiqueContent,
-    expected_version: int | None,
+    version: int,
+    at: datetime,
 ) -> None:
-    """Replace the content, unless the agency has acknowledged it or it was withdrawn."""
-    row = await lock(connection, critique_id, organisation_id)
-    status = CritiqueStatus(row["status"])
-    if not changeable(status):
-        raise Unchangeable(status)
-    if expected_version is not None and expected_version != row["version"]:
-        raise VersionMismatch(row["version"])
-    now, version = datetime.now(UTC), row["version"] + 1
     await connection.execute(
         "UPDATE critiques SET title = $2, draft = $3, legal_basis = $4, version = $5,"
         " updated_at = $6, redact_names = $7 WHERE id = $1",
@@ -229,118 +177,32 @@ async def amend(
         _draft_json(content.draft),
         content.legal_basis,
         version,
-        now,
+        at,
         list(content.redact_names),
     )
     await _replace_points(connection, critique_id, content.points)
-    await record_history(
-        connection,
+
+
+async def lock(
+    connection: db.Connection, critique_id: uuid.UUID, organisation_id: str | None = None
+) -> Critique | None:
+    """The critique, locked for the caller's transaction (only the organisation's own, given
+    ``organisation_id``); None if there is none."""
+    row = await connection.fetchrow(
+        "SELECT * FROM critiques WHERE id = $1 AND ($2::text IS NULL OR organisation_id = $2)"
+        " FOR UPDATE",
         critique_id,
-        HistoryStep.AMENDED,
-        at=now,
-        version=version,
-        detail={"content": content.model_dump(mode="json")},
+        organisation_id,
     )
-    await outbox.record(
-        connection,
-        CritiqueAmended(critique_id=critique_id, version=version, content=content, amended_at=now),
-        occurred_at=now,
-    )
+    return None if row is None else (await load(connection, [row]))[0]
 
 
-async def withdraw(
-    connection: db.Connection, *, critique_id: uuid.UUID, organisation_id: str, reason: str
-) -> None:
-    """Withdraw, unless acknowledged by the agency; withdrawing twice changes nothing."""
-    row = await lock(connection, critique_id, organisation_id)
-    status = CritiqueStatus(row["status"])
-    if status is CritiqueStatus.WITHDRAWN:
-        return
-    if not changeable(status):
-        raise Unchangeable(status)
-    now = datetime.now(UTC)
+async def update(connection: db.Connection, critique_id: uuid.UUID, **columns: Any) -> None:
+    """Set the columns named (tracking's report of a step: status, due date, moments)."""
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
     await connection.execute(
-        "UPDATE critiques SET status = $2, withdrawn_at = $3, withdrawal_reason = $4,"
-        " updated_at = $3 WHERE id = $1",
-        critique_id,
-        CritiqueStatus.WITHDRAWN.value,
-        now,
-        reason,
+        f"UPDATE critiques SET {assignments} WHERE id = $1", critique_id, *columns.values()
     )
-    await record_history(
-        connection,
-        critique_id,
-        HistoryStep.WITHDRAWN,
-        at=now,
-        version=row["version"],
-        detail={"reason": reason},
-    )
-    await outbox.record(
-        connection,
-        CritiqueWithdrawn(critique_id=critique_id, reason=reason, withdrawn_at=now),
-        occurred_at=now,
-    )
-
-
-async def add_attachment(
-    connection: db.Connection,
-    *,
-    critique_id: uuid.UUID,
-    organisation_id: str,
-    filename: str,
-    media_type: str,
-    content: bytes,
-) -> Attachment:
-    row = await lock(connection, critique_id, organisation_id)
-    if CritiqueStatus(row["status"]) is CritiqueStatus.WITHDRAWN:
-        raise Unchangeable(CritiqueStatus.WITHDRAWN)
-    attachment = Attachment(
-        id=uuid.uuid4(),
-        critique_id=critique_id,
-        filename=filename,
-        media_type=media_type,
-        size=len(content),
-        sha256=hashlib.sha256(content).hexdigest(),
-        added_at=datetime.now(UTC),
-    )
-    await connection.execute(
-        "INSERT INTO attachments (id, critique_id, filename, media_type, size, sha256, content,"
-        " added_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        attachment.id,
-        critique_id,
-        filename,
-        media_type,
-        attachment.size,
-        attachment.sha256,
-        content,
-        attachment.added_at,
-    )
-    await record_history(
-        connection,
-        critique_id,
-        HistoryStep.ATTACHMENT_ADDED,
-        at=attachment.added_at,
-        version=row["version"],
-        detail={
-            "attachment_id": str(attachment.id),
-            "filename": filename,
-            "sha256": attachment.sha256,
-        },
-    )
-    await outbox.record(
-        connection,
-        AttachmentAdded(
-            critique_id=critique_id,
-            attachment_id=attachment.id,
-            filename=filename,
-            media_type=media_type,
-            size=attachment.size,
-            sha256=attachment.sha256,
-            added_at=attachment.added_at,
-        ),
-        occurred_at=attachment.added_at,
-    )
-    return attachment
 
 
 def _critique(row: db.Record, points: list[db.Record], answers: list[db.Record]) -> Critique:
@@ -366,6 +228,7 @@ def _critique(row: db.Record, points: list[db.Record], answers: list[db.Record])
         acknowledged_at=row["acknowledged_at"],
         answered_at=row["answered_at"],
         answered_late=row["answered_late"],
+        answered_version=row["answered_version"],
         withdrawn_at=row["withdrawn_at"],
         overdue_at=row["overdue_at"],
         answers=tuple(
@@ -379,7 +242,8 @@ def _critique(row: db.Record, points: list[db.Record], answers: list[db.Record])
     )
 
 
-async def _load(executor: db.Executor, rows: list[db.Record]) -> list[Critique]:
+async def load(executor: db.Executor, rows: Sequence[db.Record]) -> list[Critique]:
+    """The critiques of ``rows`` with their points and answers: two queries for any number."""
     ids = [row["id"] for row in rows]
     points = await db.children(
         executor, "critique_points", parent="critique_id", order="number", ids=ids
@@ -390,99 +254,268 @@ async def _load(executor: db.Executor, rows: list[db.Record]) -> list[Critique]:
     return [_critique(row, points[row["id"]], answers[row["id"]]) for row in rows]
 
 
-async def critique(
-    executor: db.Executor, *, critique_id: uuid.UUID, organisation_id: str
-) -> Critique:
-    row = await executor.fetchrow(
-        "SELECT * FROM critiques WHERE id = $1 AND organisation_id = $2",
-        critique_id,
-        organisation_id,
-    )
-    if row is None:
-        raise NotFound(critique_id)
-    return (await _load(executor, [row]))[0]
-
-
-async def critiques(
-    executor: db.Executor,
+async def record_history(
+    connection: db.Connection,
+    critique_id: uuid.UUID,
+    step: HistoryStep,
     *,
-    organisation_id: str,
-    status: CritiqueStatus | None,
-    limit: int,
-    after: tuple[datetime, uuid.UUID] | None,
-) -> list[Critique]:
-    """The organisation's critiques, newest first, keyset-paginated on (submitted_at, id)."""
-    rows = await executor.fetch(
+    at: datetime,
+    version: int,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    await connection.execute(
+        "INSERT INTO critique_history (critique_id, at, step, version, detail)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        critique_id,
+        at,
+        step.value,
+        version,
+        json.dumps(detail or {}, ensure_ascii=False),
+    )
+
+
+async def save_answers(
+    connection: db.Connection, critique_id: uuid.UUID, answers: Sequence[PointAnswer]
+) -> None:
+    await connection.executemany(
         """
-        SELECT * FROM critiques
-        WHERE organisation_id = $1
-          AND ($2::text IS NULL OR status = $2)
-          AND ($3::timestamptz IS NULL OR (submitted_at, id) < ($3, $4::uuid))
-        ORDER BY submitted_at DESC, id DESC
-        LIMIT $5
+        INSERT INTO critique_answers (critique_id, point_number, disposition, explanation)
+        VALUES ($1, $2, $3, $4)
+        ON CONFLICT (critique_id, point_number) DO UPDATE
+            SET disposition = excluded.disposition, explanation = excluded.explanation
         """,
-        organisation_id,
-        status.value if status else None,
-        after[0] if after else None,
-        after[1] if after else None,
-        limit,
+        [(critique_id, a.point_number, a.disposition.value, a.explanation) for a in answers],
     )
-    return await _load(executor, list(rows))
 
 
-async def history(
-    executor: db.Executor, *, critique_id: uuid.UUID, organisation_id: str
-) -> list[HistoryEntry]:
-    owned = await executor.fetchval(
-        "SELECT true FROM critiques WHERE id = $1 AND organisation_id = $2",
+# --- the organisation's change requests ---------------------------------------------------------
+
+
+def _request(row: db.Record) -> ChangeRequest:
+    return ChangeRequest(
+        id=row["id"],
+        critique_id=row["critique_id"],
+        kind=RequestKind(row["kind"]),
+        status=RequestStatus(row["status"]),
+        requested_at=row["requested_at"],
+        decided_at=row["decided_at"],
+        expected_version=row["expected_version"],
+        content=CritiqueContent.model_validate_json(row["content"]) if row["content"] else None,
+        reason=row["reason"],
+        extension_id=row["extension_id"],
+        grant=row["grant_extension"],
+        note=row["note"],
+        version=row["version"],
+        refusal_reason=RefusalReason(row["refusal_reason"]) if row["refusal_reason"] else None,
+        refusal_detail=row["refusal_detail"],
+        fingerprint=bytes(row["fingerprint"]) if row["fingerprint"] is not None else None,
+    )
+
+
+async def insert_request(
+    connection: db.Connection,
+    *,
+    request_id: uuid.UUID,
+    critique_id: uuid.UUID,
+    kind: RequestKind,
+    at: datetime,
+    idempotency_key: str | None,
+    fingerprint: bytes,
+    expected_version: int | None = None,
+    content: CritiqueContent | None = None,
+    reason: str = "",
+    extension_id: uuid.UUID | None = None,
+    grant: bool | None = None,
+    note: str = "",
+) -> ChangeRequest | None:
+    """Insert a pending request; None when the critique has one under this idempotency key."""
+    row = await connection.fetchrow(
+        """
+        INSERT INTO change_requests (id, critique_id, kind, status, idempotency_key, fingerprint,
+                                     requested_at, expected_version, content, reason,
+                                     extension_id, grant_extension, note)
+        VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        ON CONFLICT (critique_id, idempotency_key) DO NOTHING
+        RETURNING *
+        """,
+        request_id,
         critique_id,
-        organisation_id,
+        kind.value,
+        idempotency_key,
+        fingerprint,
+        at,
+        expected_version,
+        content.model_dump_json() if content else None,
+        reason,
+        extension_id,
+        grant,
+        note,
     )
-    if not owned:
-        raise NotFound(critique_id)
+    return None if row is None else _request(row)
+
+
+async def request_by_key(
+    connection: db.Connection, critique_id: uuid.UUID, idempotency_key: str
+) -> ChangeRequest | None:
+    row = await connection.fetchrow(
+        "SELECT * FROM change_requests WHERE critique_id = $1 AND idempotency_key = $2",
+        critique_id,
+        idempotency_key,
+    )
+    return None if row is None else _request(row)
+
+
+async def requests(
+    executor: db.Executor, critique_ids: Sequence[uuid.UUID], *, pending_only: bool = False
+) -> dict[uuid.UUID, list[ChangeRequest]]:
+    """The critiques' requests, oldest first (only those still pending, with ``pending_only``)."""
     rows = await executor.fetch(
-        "SELECT at, step, version, detail FROM critique_history WHERE critique_id = $1 ORDER BY id",
-        critique_id,
+        "SELECT * FROM change_requests WHERE critique_id = ANY($1)"
+        " AND (NOT $2 OR status = 'pending') ORDER BY critique_id, requested_at, id",
+        list(critique_ids),
+        pending_only,
     )
-    return [
-        HistoryEntry(
-            at=row["at"],
-            step=HistoryStep(row["step"]),
-            version=row["version"],
-            detail=json.loads(row["detail"]),
-        )
-        for row in rows
-    ]
+    found: dict[uuid.UUID, list[ChangeRequest]] = {critique_id: [] for critique_id in critique_ids}
+    for row in rows:
+        found[row["critique_id"]].append(_request(row))
+    return found
 
 
-async def attachments(
-    executor: db.Executor, *, critique_id: uuid.UUID, organisation_id: str
-) -> list[Attachment]:
-    await critique(executor, critique_id=critique_id, organisation_id=organisation_id)
-    rows = await executor.fetch(
-        "SELECT id, critique_id, filename, media_type, size, sha256, added_at FROM attachments"
-        " WHERE critique_id = $1 ORDER BY added_at",
-        critique_id,
-    )
-    return [Attachment(**dict(row)) for row in rows]
-
-
-async def attachment_content(
-    executor: db.Executor, *, critique_id: uuid.UUID, attachment_id: uuid.UUID, organisation_id: str
-) -> tuple[Attachment, bytes]:
+async def request(
+    executor: db.Executor, critique_id: uuid.UUID, request_id: uuid.UUID
+) -> ChangeRequest | None:
     row = await executor.fetchrow(
-        """
-        SELECT a.* FROM attachments a JOIN critiques c ON c.id = a.critique_id
-        WHERE a.id = $1 AND a.critique_id = $2 AND c.organisation_id = $3
-        """,
-        attachment_id,
-        critique_id,
-        organisation_id,
+        "SELECT * FROM change_requests WHERE id = $1 AND critique_id = $2", request_id, critique_id
     )
-    if row is None:
-        raise NotFound(attachment_id)
-    fields = {key: row[key] for key in ("id", "critique_id", "filename", "media_type", "size")}
-    return (
-        Attachment(**fields, sha256=row["sha256"], added_at=row["added_at"]),
-        bytes(row["content"]),
+    return None if row is None else _request(row)
+
+
+async def decide_request(
+    connection: db.Connection,
+    request_id: uuid.UUID,
+    *,
+    status: RequestStatus,
+    at: datetime,
+    version: int,
+    refusal_reason: RefusalReason | None = None,
+    refusal_detail: str | None = None,
+) -> ChangeRequest | None:
+    """Record tracking's decision on a pending request; None if it was not pending (decided
+    already: the decision heard twice)."""
+    row = await connection.fetchrow(
+        """
+        UPDATE change_requests SET status = $2, decided_at = $3, version = $4,
+                                   refusal_reason = $5, refusal_detail = $6
+        WHERE id = $1 AND status = 'pending' RETURNING *
+        """,
+        request_id,
+        status.value,
+        at,
+        version,
+        refusal_reason.value if refusal_reason else None,
+        refusal_detail,
+    )
+    return None if row is None else _request(row)
+
+
+# --- extensions and escalations, as tracking reports them -------------------------------------
+
+
+async def insert_extension(
+    connection: db.Connection,
+    *,
+    extension_id: uuid.UUID,
+    critique_id: uuid.UUID,
+    reason: str,
+    current_due_date: date,
+    requested_due_date: date,
+    requested_at: datetime,
+) -> None:
+    await connection.execute(
+        """
+        INSERT INTO extensions (id, critique_id, reason, current_due_date, requested_due_date,
+                                requested_at, status)
+        VALUES ($1, $2, $3, $4, $5, $6, 'pending')
+        ON CONFLICT DO NOTHING
+        """,
+        extension_id,
+        critique_id,
+        reason,
+        current_due_date,
+        requested_due_date,
+        requested_at,
+    )
+
+
+def _extension(row: db.Record) -> Extension:
+    return Extension(**{**dict(row), "status": ExtensionStatus(row["status"])})
+
+
+async def extension(
+    executor: db.Executor, critique_id: uuid.UUID, extension_id: uuid.UUID
+) -> Extension | None:
+    row = await executor.fetchrow(
+        "SELECT * FROM extensions WHERE id = $1 AND critique_id = $2", extension_id, critique_id
+    )
+    return None if row is None else _extension(row)
+
+
+async def extensions(executor: db.Executor, critique_id: uuid.UUID) -> list[Extension]:
+    rows = await executor.fetch(
+        "SELECT * FROM extensions WHERE critique_id = $1 ORDER BY requested_at", critique_id
+    )
+    return [_extension(row) for row in rows]
+
+
+async def decide_extension(
+    connection: db.Connection,
+    extension_id: uuid.UUID,
+    *,
+    status: ExtensionStatus,
+    at: datetime,
+    note: str,
+) -> None:
+    await connection.execute(
+        "UPDATE extensions SET status = $2, decided_at = $3, note = $4 WHERE id = $1",
+        extension_id,
+        status.value,
+        at,
+        note,
+    )
+
+
+async def insert_escalation(connection: db.Connection, escalation: Escalation, to: str) -> None:
+    await connection.execute(
+        """
+        INSERT INTO escalations (critique_id, escalated_to, organisation_id, agency_id, title,
+                                 due_date, at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING
+        """,
+        escalation.critique_id,
+        to,
+        escalation.organisation_id,
+        escalation.agency_id,
+        escalation.title,
+        escalation.due_date,
+        escalation.at,
+    )
+
+
+# --- attachments ---------------------------------------------------------------------------------
+
+
+async def insert_attachment(
+    connection: db.Connection, attachment: Attachment, content: bytes
+) -> None:
+    await connection.execute(
+        "INSERT INTO attachments (id, critique_id, filename, media_type, size, sha256, content,"
+        " added_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        attachment.id,
+        attachment.critique_id,
+        attachment.filename,
+        attachment.media_type,
+        attachment.size,
+        attachment.sha256,
+        content,
+        attachment.added_at,
     )

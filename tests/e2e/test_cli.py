@@ -250,6 +250,7 @@ async def answer_as_agency(deployment: Deployment, directory: Directory, critiqu
             pb.SubmitAnswerRequest(
                 case_id=cases[0].case_id,
                 request_id=str(uuid.uuid4()),
+                version=cases[0].version,
                 answers=[
                     pb.PointAnswer(point_number=1, disposition=pb.DISPOSITION_ACCEPTED),
                     pb.PointAnswer(

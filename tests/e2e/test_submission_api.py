@@ -230,7 +230,17 @@ async def test_a_retried_post_with_the_same_idempotency_key_returns_the_first_cr
     assert problem_fields(reused) == ["Idempotency-Key"]
 
 
-async def test_a_critique_is_amended_and_withdrawn_until_acknowledged_with_its_history(
+async def decided(http: httpx.AsyncClient, asked: httpx.Response) -> dict[str, Any]:
+    """A request tracking decides, followed at its Location until it is decided."""
+    async with asyncio.timeout(60):
+        while True:
+            request: dict[str, Any] = (await http.get(asked.headers["location"])).json()
+            if request["status"] != "pending":
+                return request
+            await asyncio.sleep(0.2)
+
+
+async def test_an_amendment_is_pending_until_tracking_accepts_it_and_the_history_says_so(
     deployment: Deployment, http: httpx.AsyncClient, office: Directory
 ) -> None:
     created = (await http.post("/v1/critiques", json=critique(office))).json()
@@ -238,12 +248,21 @@ async def test_a_critique_is_amended_and_withdrawn_until_acknowledged_with_its_h
     del amended_content["agency_id"], amended_content["kind"]
     amended_content["points"].append({"number": 3, "text": "Lấy ý kiến người dân bị ảnh hưởng."})
 
-    amended = await http.put(
+    asked = await http.put(
         f"/v1/critiques/{created['id']}", json=amended_content, headers={"If-Match": '"1"'}
     )
-    assert amended.status_code == 200, amended.text
-    assert amended.json()["version"] == 2
+    assert asked.status_code == 202, asked.text
+    assert asked.json()["status"] == "pending"
+    assert asked.json()["expected_version"] == 1
+    pending = (await http.get(f"/v1/critiques/{created['id']}")).json()
+    assert [r["id"] for r in pending["pending_requests"]] in ([asked.json()["id"]], [])
+    accepted = await decided(http, asked)
+    assert (accepted["status"], accepted["version"]) == ("accepted", 2)
+    amended = await http.get(f"/v1/critiques/{created['id']}")
     assert amended.headers["etag"] == '"2"'
+    assert len(amended.json()["points"]) == 3
+    assert amended.json()["pending_requests"] == []
+
     stale = await http.put(
         f"/v1/critiques/{created['id']}", json=amended_content, headers={"If-Match": '"1"'}
     )
@@ -262,32 +281,61 @@ async def test_a_critique_is_amended_and_withdrawn_until_acknowledged_with_its_h
         assert "acknowledged" in locked.json()["detail"]
 
     history = (await http.get(f"/v1/critiques/{created['id']}/history")).json()
-    assert [entry["step"] for entry in history] == [
-        "submitted",
-        "amended",
-        "case_opened",
-        "acknowledged",
-    ] or [entry["step"] for entry in history] == [
-        "submitted",
-        "case_opened",
-        "amended",
-        "acknowledged",
-    ]
+    steps = [entry["step"] for entry in history]
+    assert steps[0] == "submitted"
+    assert steps[-1] == "acknowledged"
+    assert steps.index("amendment_requested") < steps.index("amended")
+    assert steps.index("case_opened") < steps.index("amended")  # tracking decides amendments
     amendment = next(entry for entry in history if entry["step"] == "amended")
     assert len(amendment["detail"]["content"]["points"]) == 3
+    assert amendment["detail"]["request_id"] == asked.json()["id"]
+    assert amendment["version"] == 2
+
+
+async def test_a_request_tracking_refuses_is_refused_with_its_reason_in_the_api_and_history(
+    deployment: Deployment, http: httpx.AsyncClient, office: Directory
+) -> None:
+    created = (await http.post("/v1/critiques", json=critique(office))).json()
+    await status_becomes(http, created["id"], "awaiting_reply")
+    content = critique(office, title="Sửa đổi sau khi cơ quan đã tiếp nhận")
+    del content["agency_id"], content["kind"]
+    # The agency acknowledges; the organisation, not yet told, asks to amend: tracking decides.
+    await acknowledge(deployment, office, created["id"])
+    asked = await http.put(f"/v1/critiques/{created['id']}", json=content)
+    if asked.status_code == 409:  # submission had heard of the acknowledgement already
+        assert "acknowledged" in asked.json()["detail"]
+        return
+    assert asked.status_code == 202, asked.text
+    refused = await decided(http, asked)
+    assert refused["status"] == "refused"
+    assert refused["refusal"]["reason"] == "acknowledged"
+    assert "acknowledged" in refused["refusal"]["detail"]
+    current = (await http.get(f"/v1/critiques/{created['id']}")).json()
+    assert (current["version"], current["title"]) == (1, created["title"])
+    steps = [
+        entry["step"] for entry in (await http.get(f"/v1/critiques/{created['id']}/history")).json()
+    ]
+    assert "amendment_refused" in steps
+    assert "amended" not in steps
 
 
 async def test_a_withdrawn_critique_stays_withdrawn_and_tracking_hears_of_it(
     deployment: Deployment, http: httpx.AsyncClient, office: Directory
 ) -> None:
     created = (await http.post("/v1/critiques", json=critique(office))).json()
-    withdrawn = await http.post(
+    asked = await http.post(
         f"/v1/critiques/{created['id']}/withdrawal", json={"reason": "Đã thống nhất với cơ quan"}
     )
-    assert withdrawn.status_code == 200
-    assert withdrawn.json()["status"] == "withdrawn"
+    assert asked.status_code == 202
+    assert asked.json()["status"] == "pending"
+    pending_again = await http.post(f"/v1/critiques/{created['id']}/withdrawal", json={})
+    assert pending_again.json()["id"] == asked.json()["id"]  # the same request, still pending
+    assert (await decided(http, asked))["status"] == "accepted"
+    withdrawn = await status_becomes(http, created["id"], "withdrawn")
+    assert not withdrawn["changeable"]
     again = await http.post(f"/v1/critiques/{created['id']}/withdrawal", json={})
     assert again.status_code == 200
+    assert (again.json()["id"], again.json()["status"]) == (asked.json()["id"], "accepted")
     amend = await http.put(f"/v1/critiques/{created['id']}", json={"title": "x", "points": []})
     assert amend.status_code in (409, 422)
 

@@ -22,7 +22,7 @@ from contracts.vocabulary import VIETNAM
 from services import admin
 from services.platform import db, tokens
 from services.submission import directory as submission_directory
-from services.tracking import schedule
+from services.tracking import commands, schedule
 from tests.support.directory import Directory, register
 from tests.support.services import Deployment
 
@@ -196,12 +196,24 @@ async def test_an_extension_granted_by_the_organisation_moves_the_due_date_every
             f"/v1/critiques/{critique_id}/extensions/{extension['id']}/decision",
             json={"grant": True, "note": "Đồng ý gia hạn."},
         )
-        assert decided.status_code == 200, decided.text
+        assert decided.status_code == 202, decided.text  # tracking applies it
+        assert decided.json()["status"] == "pending"
         reversed_decision = await http.post(
             f"/v1/critiques/{critique_id}/extensions/{extension['id']}/decision",
             json={"grant": False},
         )
         assert reversed_decision.status_code == 409
+
+        async def applied() -> dict[str, Any] | None:
+            request = (await http.get(decided.headers["location"])).json()
+            return request if request["status"] != "pending" else None
+
+        assert (await eventually(applied))["status"] == "accepted"
+        again = await http.post(
+            f"/v1/critiques/{critique_id}/extensions/{extension['id']}/decision",
+            json={"grant": True, "note": "Đồng ý gia hạn."},
+        )
+        assert (again.status_code, again.json()["id"]) == (200, decided.json()["id"])
 
     async def moved() -> pb.Case | None:
         current = await agency.GetCase(pb.GetCaseRequest(case_id=case.case_id), metadata=metadata)
@@ -263,6 +275,7 @@ async def test_an_answer_after_the_due_date_is_recorded_and_shown_as_late(
         pb.SubmitAnswerRequest(
             case_id=case.case_id,
             request_id="tra-loi",
+            version=case.version,
             answers=[
                 pb.PointAnswer(point_number=1, disposition=pb.DISPOSITION_ACCEPTED),
                 pb.PointAnswer(
@@ -299,7 +312,7 @@ async def test_an_overdue_case_is_listed_as_such_and_escalated_to_the_committee_
     critique_id, case = await submit(deployment, agency, office)
     metadata = bearer(office.directory.agency_token)
     after_due = date.fromisoformat(case.due_date) + timedelta(days=1)
-    fired = await schedule.fire_due(tracking_db, now=_hanoi_midnight(after_due))
+    fired = await commands.fire_due(tracking_db, now=_hanoi_midnight(after_due))
     assert fired >= 3  # reminders, overdue and escalation of this case (and maybe others')
 
     overdue = await agency.ListCases(pb.ListCasesRequest(overdue_only=True), metadata=metadata)
@@ -357,6 +370,7 @@ async def test_a_withdrawn_case_can_be_neither_acknowledged_nor_answered(
             pb.SubmitAnswerRequest(
                 case_id=case.case_id,
                 request_id="r",
+                version=case.version,
                 answers=[pb.PointAnswer(point_number=1, disposition=pb.DISPOSITION_ACCEPTED)],
             ),
             metadata=metadata,

@@ -16,7 +16,7 @@ from contracts.events import CritiqueKind
 from contracts.problems import FieldViolation
 from contracts.submission_api import ContentIn, CritiqueIn, CritiqueStatus, PointIn
 from contracts.vocabulary import CRITIQUE_STATUS
-from services.submission.client import ApiError, ApiUnavailable, SubmissionClient
+from services.submission.client import ApiError, ApiUnavailable, StillPending, SubmissionClient
 
 Handler = Callable[[httpx.Request], httpx.Response]
 NOW = datetime(2025, 9, 2, 8, 30, tzinfo=UTC)
@@ -176,13 +176,58 @@ def test_each_submission_gets_its_own_key_unless_one_is_given() -> None:
     assert keys[2] == "office-2025-041"
 
 
-def test_an_amendment_is_not_retried_and_a_lost_connection_says_so() -> None:
-    script = Script(lost)
+def request_json(status: str = "pending", **changes: Any) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "critique_id": str(uuid.uuid4()),
+        "kind": "amendment",
+        "status": status,
+        "status_label": status,
+        "requested_at": NOW.isoformat(),
+        "decided_at": None,
+        "expected_version": 3,
+        "version": None,
+        "content": None,
+        "reason": "",
+        "extension_id": None,
+        "grant": None,
+        "note": "",
+        "refusal": None,
+        **changes,
+    }
+
+
+def test_an_amendment_is_retried_under_one_idempotency_key_and_answered_as_pending() -> None:
+    script = Script(lost, answer(202, request_json()))
     content = ContentIn(title="Sửa đổi", points=CRITIQUE.points)
-    with script.client() as api, pytest.raises(ApiUnavailable, match="Cannot reach"):
-        api.amend(uuid.uuid4(), content, version=3)
-    assert len(script.requests) == 1
-    assert script.requests[0].headers["If-Match"] == '"3"'
+    with script.client() as api:
+        asked = api.amend(uuid.uuid4(), content, version=3)
+    assert asked.status == "pending"
+    first, retry = script.requests
+    assert first.headers["If-Match"] == retry.headers["If-Match"] == '"3"'
+    assert first.headers["Idempotency-Key"] == retry.headers["Idempotency-Key"]
+
+
+def test_waiting_follows_a_request_until_tracking_refuses_it_with_the_reason() -> None:
+    pending = request_json()
+    refused = {
+        **pending,
+        "status": "refused",
+        "refusal": {"reason": "acknowledged", "detail": "The agency has acknowledged receipt"},
+    }
+    script = Script(answer(200, pending), answer(200, refused))
+    with script.client() as api:
+        decided = api.wait(api.request(pending["critique_id"], pending["id"]), interval=0.25)
+    assert decided.refusal is not None
+    assert decided.refusal.reason == "acknowledged"
+    assert script.waits == [0.25]
+
+
+def test_waiting_gives_up_on_a_request_still_pending() -> None:
+    pending = request_json()
+    script = Script(answer(200, pending), answer(200, pending))
+    with script.client() as api, pytest.raises(StillPending):
+        api.wait(api.request(pending["critique_id"], pending["id"]), timeout=0.5, interval=0.5)
 
 
 def test_an_unreachable_api_raises_api_unavailable_after_the_retries() -> None:

@@ -17,7 +17,7 @@ from services.platform.http import (
     DatabasePool,
     ProblemError,
 )
-from services.submission import store
+from services.submission import queries
 from services.submission.api.common import (
     BINARY,
     PDF_MAGIC,
@@ -27,6 +27,8 @@ from services.submission.api.common import (
     problems,
     unchangeable,
 )
+from services.submission.commands import organisation as commands
+from services.submission.store import NotFound
 
 router = APIRouter()
 
@@ -69,21 +71,19 @@ async def add_attachment(
             errors=[FieldViolation(field="body", message="does not start with %PDF-")],
         )
     name = normalised("filename", filename, max_length=255, required=True)
-    async with pool.acquire() as connection, connection.transaction():
-        try:
-            attachment = await store.add_attachment(
-                connection,
-                critique_id=critique_id,
-                organisation_id=organisation.id,
-                filename=name,
-                media_type=media_type,
-                content=content,
-            )
-        except store.NotFound:
-            raise not_found(critique_id) from None
-        except store.Unchangeable as locked:
-            raise unchangeable(locked.status) from None
-    return AttachmentOut.model_validate(attachment)
+    try:
+        return await commands.add_attachment(
+            pool,
+            organisation_id=organisation.id,
+            critique_id=critique_id,
+            filename=name,
+            media_type=media_type,
+            content=content,
+        )
+    except NotFound:
+        raise not_found(critique_id) from None
+    except commands.Settled as settled:
+        raise unchangeable(settled) from None
 
 
 @router.get(
@@ -96,12 +96,11 @@ async def list_attachments(
     critique_id: uuid.UUID, organisation: CurrentOrganisation, pool: DatabasePool
 ) -> list[AttachmentOut]:
     try:
-        found = await store.attachments(
+        return await queries.attachments(
             pool, critique_id=critique_id, organisation_id=organisation.id
         )
-    except store.NotFound:
+    except NotFound:
         raise not_found(critique_id) from None
-    return [AttachmentOut.model_validate(a) for a in found]
 
 
 @router.get(
@@ -121,13 +120,13 @@ async def get_attachment(
     pool: DatabasePool,
 ) -> Response:
     try:
-        attachment, content = await store.attachment_content(
+        attachment, content = await queries.attachment_content(
             pool,
             critique_id=critique_id,
             attachment_id=attachment_id,
             organisation_id=organisation.id,
         )
-    except store.NotFound:
+    except NotFound:
         raise ProblemError(404, "not-found", "No such attachment") from None
     # RFC 6266: an ASCII fallback for old clients, and the exact Vietnamese name in filename*.
     ascii_name = attachment.filename.encode("ascii", "replace").decode().replace('"', "'")

@@ -1,31 +1,28 @@
-"""What the submission API's routes share: authentication with rate limits, problems, views."""
+"""What the submission API's routes share: authentication with rate limits, and the problems
+the use cases' refusals are answered with."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from opentelemetry import trace
 
+from contracts.lifecycle import RefusalReason
 from contracts.problems import FieldViolation
-from contracts.submission_api import (
-    CritiqueOut,
-    CritiqueStatus,
-    DraftOut,
-)
-from contracts.text import nfc
-from contracts.vocabulary import CRITIQUE_STATUS
-from services.platform import telemetry
+from contracts.submission_api import ChangeRequestOut
+from services.platform import idempotency, telemetry
 from services.platform.http import (
     DatabasePool,
     ProblemError,
     problem_responses,
 )
 from services.platform.ratelimit import RateLimiter, retry_after
-from services.submission import directory, store
-from services.submission.domain import changeable
+from services.submission import directory, domain
+from services.submission.commands.organisation import Asked, Settled
+from services.submission.domain import ClassifiedMaterial, InvalidContent
 
 MAX_JSON_BYTES = 1024 * 1024
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
@@ -43,34 +40,6 @@ _WWW_AUTHENTICATE = {
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return problem_responses(*statuses, headers={401: _WWW_AUTHENTICATE})
-
-
-def critique_out(critique: store.Critique) -> CritiqueOut:
-    content = critique.content
-    return CritiqueOut(
-        id=critique.id,
-        organisation_id=critique.organisation_id,
-        agency_id=critique.agency_id,
-        kind=critique.kind,
-        version=critique.version,
-        status=critique.status,
-        status_label=str(CRITIQUE_STATUS[critique.status]),
-        changeable=changeable(critique.status),
-        title=content.title,
-        points=list(content.points),
-        draft=DraftOut(**content.draft.model_dump()) if content.draft else None,
-        legal_basis=content.legal_basis,
-        redact_names=list(content.redact_names),
-        submitted_at=critique.submitted_at,
-        updated_at=critique.updated_at,
-        due_date=critique.due_date,
-        acknowledged_at=critique.acknowledged_at,
-        answered_at=critique.answered_at,
-        answered_late=critique.answered_late,
-        withdrawn_at=critique.withdrawn_at,
-        overdue=critique.overdue_at is not None and critique.answered_at is None,
-        answers=list(critique.answers),
-    )
 
 
 def _limiter(request: Request) -> RateLimiter:
@@ -120,12 +89,16 @@ def not_found(critique_id: uuid.UUID) -> ProblemError:
     return ProblemError(404, "not-found", "No such critique", detail=f"critique {critique_id}")
 
 
-def unchangeable(status: CritiqueStatus) -> ProblemError:
-    reason = {
-        CritiqueStatus.ACKNOWLEDGED: "the agency has acknowledged receipt",
-        CritiqueStatus.ANSWERED: "the agency has answered it",
-        CritiqueStatus.WITHDRAWN: "it was withdrawn",
-    }.get(status, status.value)
+_SETTLED = {
+    RefusalReason.ACKNOWLEDGED: "the agency has acknowledged receipt",
+    RefusalReason.ANSWERED: "the agency has answered it",
+    RefusalReason.WITHDRAWN: "it was withdrawn",
+    "withdrawal_pending": "its withdrawal is pending",
+}
+
+
+def unchangeable(settled: Settled) -> ProblemError:
+    reason = _SETTLED.get(settled.reason, str(settled.reason))
     return ProblemError(
         409,
         "critique-locked",
@@ -134,11 +107,45 @@ def unchangeable(status: CritiqueStatus) -> ProblemError:
     )
 
 
+def invalid_content(refused: ClassifiedMaterial | InvalidContent) -> ProblemError:
+    """The domain's refusal of a critique's content, as a problem naming every field."""
+    if isinstance(refused, ClassifiedMaterial):
+        return ProblemError(
+            422,
+            "classified-material-refused",
+            "Classified material cannot be submitted here",
+            detail=(
+                "State-secret material (Mật, Tối mật, Tuyệt mật) may not be drafted or stored on"
+                " a networked computer (State Secrets Law art. 5). Nothing was stored."
+            ),
+            errors=[
+                FieldViolation(field=refused.violation.field, message=refused.violation.message)
+            ],
+        )
+    violations = [FieldViolation(field=v.field, message=v.message) for v in refused.violations]
+    return ProblemError(
+        422,
+        "invalid-critique",
+        "The critique breaks a rule",
+        detail="; ".join(f"{v.field}: {v.message}" for v in violations),
+        errors=violations,
+    )
+
+
+def idempotency_key_reused() -> ProblemError:
+    return ProblemError(
+        422,
+        "idempotency-key-reused",
+        "This Idempotency-Key was used for a different request",
+        errors=[FieldViolation(field="Idempotency-Key", message="already used")],
+    )
+
+
 def normalised(field: str, value: str, *, max_length: int, required: bool = False) -> str:
     """``value`` as it is stored (NFC, trimmed), or a 422 naming ``field`` when that leaves it
-    blank, or longer than allowed: NFC lengthens a few characters (U+FB2C becomes three)."""
-    text = nfc(value)
-    if (required and not text) or len(text) > max_length:
+    blank, or longer than allowed."""
+    text = domain.normalised(value, max_length=max_length, required=required)
+    if text is None:
         raise ProblemError(
             422,
             "invalid-text",
@@ -152,3 +159,23 @@ def normalised(field: str, value: str, *, max_length: int, required: bool = Fals
             ],
         )
     return text
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=idempotency.MAX_KEY_LENGTH,
+        description="Retrying with the same key returns the first result (a submission as it was"
+        " created; a request as it stands now) instead of doing it again.",
+    ),
+]
+
+
+def answer_request(asked: Asked, response: Response) -> ChangeRequestOut:
+    """A request tracking decides: ``202`` while it has not, ``200`` once it has; and where to
+    follow it."""
+    request = asked.request
+    response.status_code = 202 if asked.pending else 200
+    response.headers["Location"] = f"/v1/critiques/{request.critique_id}/requests/{request.id}"
+    return request

@@ -1,36 +1,33 @@
-"""Following up: the agency's extension requests to decide, and escalations from below."""
+"""Following up: the agency's extension requests to decide (tracking applies the decision), and
+escalations from below."""
 
 from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from contracts.lifecycle import ExtensionStatus
 from contracts.submission_api import (
+    ChangeRequestOut,
     EscalationOut,
     ExtensionDecisionIn,
     ExtensionOut,
 )
 from services.platform.http import DatabasePool, ProblemError
-from services.submission import progress, store
-from services.submission.api.common import CurrentOrganisation, not_found, problems
+from services.submission import queries
+from services.submission.api.common import (
+    CurrentOrganisation,
+    IdempotencyKey,
+    answer_request,
+    idempotency_key_reused,
+    not_found,
+    problems,
+    unchangeable,
+)
+from services.submission.commands import organisation as commands
+from services.submission.store import NotFound
 
 router = APIRouter()
-
-
-def _out(extension: progress.Extension) -> ExtensionOut:
-    return ExtensionOut(
-        id=extension.id,
-        critique_id=extension.critique_id,
-        reason=extension.reason,
-        current_due_date=extension.current_due_date,
-        requested_due_date=extension.requested_due_date,
-        requested_at=extension.requested_at,
-        status=ExtensionStatus(extension.status),
-        decided_at=extension.decided_at,
-        note=extension.note,
-    )
 
 
 @router.get(
@@ -44,20 +41,23 @@ async def list_extensions(
     critique_id: uuid.UUID, organisation: CurrentOrganisation, pool: DatabasePool
 ) -> list[ExtensionOut]:
     try:
-        found = await progress.extensions(
+        return await queries.extensions(
             pool, critique_id=critique_id, organisation_id=organisation.id
         )
-    except store.NotFound:
+    except NotFound:
         raise not_found(critique_id) from None
-    return [_out(e) for e in found]
 
 
 @router.post(
     "/v1/critiques/{critique_id}/extensions/{extension_id}/decision",
-    response_model=ExtensionOut,
-    responses=problems(400, 401, 404, 409, 413, 415, 422, 429),
+    status_code=202,
+    response_model=ChangeRequestOut,
+    responses={
+        200: {"model": ChangeRequestOut, "description": "Decided already this way"},
+        **problems(400, 401, 404, 409, 413, 415, 422, 429),
+    },
     tags=["follow-up"],
-    summary="Grant or refuse the agency's request for more time",
+    summary="Grant or refuse the agency's request for more time (tracking applies it)",
 )
 async def decide_extension(
     critique_id: uuid.UUID,
@@ -65,29 +65,35 @@ async def decide_extension(
     body: ExtensionDecisionIn,
     organisation: CurrentOrganisation,
     pool: DatabasePool,
-) -> ExtensionOut:
-    async with pool.acquire() as connection, connection.transaction():
-        try:
-            decided = await progress.decide_extension(
-                connection,
-                critique_id=critique_id,
-                extension_id=extension_id,
-                organisation_id=organisation.id,
-                grant=body.grant,
-                note=body.note,
-            )
-        except store.NotFound:
-            raise ProblemError(
-                404, "not-found", "No such extension request for this critique"
-            ) from None
-        except progress.AlreadyDecided as decided_before:
-            raise ProblemError(
-                409,
-                "extension-decided",
-                "This request was already decided",
-                detail=f"It was {decided_before}; a decision cannot be reversed.",
-            ) from None
-    return _out(decided)
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> ChangeRequestOut:
+    try:
+        asked = await commands.request_extension_decision(
+            pool,
+            organisation_id=organisation.id,
+            critique_id=critique_id,
+            extension_id=extension_id,
+            grant=body.grant,
+            note=body.note,
+            idempotency_key=idempotency_key,
+        )
+    except NotFound:
+        raise ProblemError(
+            404, "not-found", "No such extension request for this critique"
+        ) from None
+    except commands.AlreadyDecided as decided_before:
+        raise ProblemError(
+            409,
+            "extension-decided",
+            "This request was already decided",
+            detail=f"It was {decided_before.status}; a decision cannot be reversed.",
+        ) from None
+    except commands.Settled as settled:
+        raise unchangeable(settled) from None
+    except commands.KeyReused:
+        raise idempotency_key_reused() from None
+    return answer_request(asked, response)
 
 
 @router.get(
@@ -100,5 +106,4 @@ async def decide_extension(
 async def list_escalations(
     organisation: CurrentOrganisation, pool: DatabasePool
 ) -> list[EscalationOut]:
-    found = await progress.escalations_to(pool, organisation.id)
-    return [EscalationOut(**vars(e)) for e in found]
+    return await queries.escalations_to(pool, organisation.id)
