@@ -469,6 +469,7 @@ async def _answer(
         request = pb.SubmitAnswerRequest(
             case_id=case.case_id,
             request_id=str(uuid.uuid5(uuid.NAMESPACE_URL, case.case_id)),
+            version=case.version,
             answers=[
                 pb.PointAnswer(
                     point_number=point.number,

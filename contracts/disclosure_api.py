@@ -110,6 +110,15 @@ class PublicRecord(_Public):
     published_at: datetime
     publication_reason: str = Field(description="answered or overdue.")
     points: list[PointView]
+    version: int = Field(
+        default=1,
+        description="The version of the critique shown: 1 as submitted, each amendment adds one.",
+    )
+    answered_version: int | None = Field(
+        default=None,
+        description="The version the agency answered, once answered: the answers shown are to"
+        " the points of exactly that version (an answer is never shown beside other text).",
+    )
     timeline: list[TimelineView]
     redactions: list[RedactionView]
 

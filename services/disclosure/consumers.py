@@ -11,13 +11,13 @@ from typing import Any
 from contracts.events import (
     AgencyRegistered,
     CaseAcknowledged,
+    CaseAmended,
     CaseAnswered,
     CaseOpened,
     CaseOverdue,
-    CritiqueAmended,
+    CaseWithdrawn,
     CritiqueEvent,
     CritiqueSubmitted,
-    CritiqueWithdrawn,
     DueDateChanged,
     Event,
     Topic,
@@ -32,8 +32,8 @@ Apply = Callable[[db.Connection, uuid.UUID, Any], Awaitable[None]]
 
 _APPLY: dict[type[CritiqueEvent], Apply] = {
     CritiqueSubmitted: store.apply_submitted,
-    CritiqueAmended: store.apply_amended,
-    CritiqueWithdrawn: store.apply_withdrawn,
+    CaseAmended: store.apply_amended,
+    CaseWithdrawn: store.apply_withdrawn,
     CaseOpened: store.apply_opened,
     CaseAcknowledged: store.apply_acknowledged,
     DueDateChanged: store.apply_due_date_changed,

@@ -32,6 +32,18 @@ def status(
     return RecordStatus.AWAITING
 
 
+def shown_answer(
+    *, answered_at: datetime | None, answered_version: int | None, version: int
+) -> datetime | None:
+    """When the record was answered, as the public may be told: only once the content of the
+    version answered is the one held, for an answer is never shown beside text the agency did
+    not answer (the versions come on two topics, whose relative order a consumer does not get).
+    An answer recorded before answers named their version names none."""
+    if answered_at is None or answered_version not in (None, version):
+        return None
+    return answered_at
+
+
 class DisclosurePolicy(BaseModel):
     """When a record becomes public (DOMAIN.md: when answered, and when it falls overdue — "no
     answer by the due date" is itself public information). A withdrawn critique's content is

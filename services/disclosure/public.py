@@ -32,6 +32,7 @@ from services.disclosure.domain import (
     DisclosurePolicy,
     Redactor,
     fold,
+    shown_answer,
     status,
 )
 from services.platform import db
@@ -70,8 +71,13 @@ async def _document(
     agency = await connection.fetchrow(
         "SELECT name, level FROM agencies WHERE id = $1", row["agency_id"]
     )
-    record_status = status(
+    answered_at = shown_answer(
         answered_at=row["answered_at"],
+        answered_version=row["answered_version"],
+        version=row["version"],
+    )
+    record_status = status(
+        answered_at=answered_at,
         late=row["answered_late"],
         overdue_at=row["overdue_at"],
         withdrawn_at=row["withdrawn_at"],
@@ -87,8 +93,10 @@ async def _document(
                 number=p["number"],
                 text=redact(p["text"], f"points[{i}].text") or "",
                 citation=redact(p["citation"], f"points[{i}].citation"),
-                disposition=p["disposition"],
-                explanation=redact(p["explanation"], f"points[{i}].explanation"),
+                disposition=p["disposition"] if answered_at else None,
+                explanation=(
+                    redact(p["explanation"], f"points[{i}].explanation") if answered_at else None
+                ),
             )
             for i, p in enumerate(points)
         ]
@@ -112,11 +120,13 @@ async def _document(
         submitted_at=row["submitted_at"],
         due_date=row["due_date"],
         due_rule=DueDateRule.model_validate_json(row["due_rule"]) if row["due_rule"] else None,
-        answered_at=row["answered_at"],
+        answered_at=answered_at,
         overdue_at=row["overdue_at"],
         published_at=published_at,
         publication_reason=reason,
         points=public_points,
+        version=row["version"],
+        answered_version=(row["answered_version"] or row["version"]) if answered_at else None,
         timeline=[
             TimelineView(
                 at=t["at"], step=t["step"], label=str(TIMELINE_STEP[TimelineStep(t["step"])])
@@ -157,7 +167,11 @@ async def refresh(
         # first 'overdue' step: a later extension clears overdue_at, not what was published.
         publication = policy.publication(
             has_content=row["title"] is not None and row["submitted_at"] is not None,
-            answered_at=row["answered_at"],
+            answered_at=shown_answer(
+                answered_at=row["answered_at"],
+                answered_version=row["answered_version"],
+                version=row["version"],
+            ),
             overdue_at=await connection.fetchval(
                 "SELECT min(at) FROM record_timeline WHERE critique_id = $1 AND step = $2",
                 critique_id,

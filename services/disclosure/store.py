@@ -14,12 +14,12 @@ from contracts.disclosure_api import TimelineStep
 from contracts.events import (
     AgencyRegistered,
     CaseAcknowledged,
+    CaseAmended,
     CaseAnswered,
     CaseOpened,
     CaseOverdue,
-    CritiqueAmended,
+    CaseWithdrawn,
     CritiqueSubmitted,
-    CritiqueWithdrawn,
     DueDateChanged,
     Point,
 )
@@ -64,12 +64,17 @@ async def apply_submitted(
     connection: db.Connection, event_id: uuid.UUID, event: CritiqueSubmitted
 ) -> None:
     await _ensure(connection, event.critique_id)
-    await connection.execute(
+    # Who submitted it, to whom and when, always; its content only if no amendment came first
+    # (amendments are tracking's decisions, on the other topic: they may be heard before).
+    first = await connection.fetchval(
         """
         UPDATE records SET organisation_id = $2, organisation_name = $3, organisation_level = $4,
-            agency_id = $5, kind = $6, title = $7, submitted_at = $8, redact_names = $9,
-            version = 1, updated_at = now()
-        WHERE critique_id = $1 AND version < 1
+            agency_id = $5, kind = $6, submitted_at = $7, updated_at = now(),
+            title = CASE WHEN version < 1 THEN $8 ELSE title END,
+            redact_names = CASE WHEN version < 1 THEN $9 ELSE redact_names END,
+            version = greatest(version, 1)
+        WHERE critique_id = $1
+        RETURNING title = $8 AND version = 1
         """,
         event.critique_id,
         event.organisation.id,
@@ -77,11 +82,11 @@ async def apply_submitted(
         event.organisation.level.value,
         event.agency_id,
         event.kind.value,
-        event.title,
         event.submitted_at,
+        event.title,
         list(event.redact_names),
     )
-    if not await connection.fetchval(
+    if first and not await connection.fetchval(
         "SELECT true FROM record_points WHERE critique_id = $1 LIMIT 1", event.critique_id
     ):
         await _replace_points(connection, event.critique_id, event.points)
@@ -94,9 +99,7 @@ async def apply_submitted(
     )
 
 
-async def apply_amended(
-    connection: db.Connection, event_id: uuid.UUID, event: CritiqueAmended
-) -> None:
+async def apply_amended(connection: db.Connection, event_id: uuid.UUID, event: CaseAmended) -> None:
     """Take the newer content only: amendments may be re-delivered after a later one."""
     await _ensure(connection, event.critique_id)
     newer = await connection.fetchval(
@@ -139,7 +142,7 @@ async def _set(
 
 
 async def apply_withdrawn(
-    connection: db.Connection, event_id: uuid.UUID, event: CritiqueWithdrawn
+    connection: db.Connection, event_id: uuid.UUID, event: CaseWithdrawn
 ) -> None:
     await _set(
         connection,
@@ -217,6 +220,7 @@ async def apply_answered(
         case_id=event.case_id,
         answered_at=event.answered_at,
         answered_late=event.late,
+        answered_version=event.version,
     )
     await connection.executemany(
         """

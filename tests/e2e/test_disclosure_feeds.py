@@ -27,7 +27,7 @@ from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
 from contracts.vocabulary import VIETNAM
 from services.platform import db
-from services.tracking import schedule
+from services.tracking import commands, schedule
 from tests.support.directory import Directory, register
 from tests.support.services import Deployment
 
@@ -119,7 +119,12 @@ async def _answer(agency: pb_grpc.AgencyServiceStub, to: Directory, case: pb.Cas
         for i, p in enumerate(case.points)
     ]
     reply = await agency.SubmitAnswer(
-        pb.SubmitAnswerRequest(case_id=case.case_id, request_id=str(uuid.uuid4()), answers=answers),
+        pb.SubmitAnswerRequest(
+            case_id=case.case_id,
+            version=case.version,
+            request_id=str(uuid.uuid4()),
+            answers=answers,
+        ),
         metadata=bearer(to.agency_token),
     )
     answered: pb.Case = reply.case
@@ -179,7 +184,7 @@ async def world(deployment: Deployment) -> World:
             # Only the unanswered case is left with deadline steps: it falls overdue, and is
             # published last.
             after_due = date.fromisoformat(overdue[1].due_date) + timedelta(days=1)
-            while await schedule.fire_due(
+            while await commands.fire_due(
                 tracking, now=datetime.combine(after_due, time(0, 1), VIETNAM)
             ):
                 pass

@@ -72,6 +72,7 @@ async def test_a_critique_is_submitted_answered_and_disclosed_in_one_trace(
                 pb.SubmitAnswerRequest(
                     case_id=case.case_id,
                     request_id=str(uuid.uuid4()),
+                    version=case.version,
                     answers=[
                         pb.PointAnswer(point_number=1, disposition=pb.DISPOSITION_ACCEPTED),
                         pb.PointAnswer(

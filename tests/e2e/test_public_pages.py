@@ -33,7 +33,7 @@ from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
 from contracts.vocabulary import VIETNAM
 from services.platform import db
-from services.tracking import schedule
+from services.tracking import commands
 from tests.support.directory import Directory, register
 from tests.support.services import Deployment
 
@@ -333,6 +333,7 @@ async def published(deployment: Deployment) -> Published:
             pb.SubmitAnswerRequest(
                 case_id=cases[answered_id].case_id,
                 request_id="tra-loi",
+                version=cases[answered_id].version,
                 answers=[
                     pb.PointAnswer(point_number=1, disposition=pb.DISPOSITION_ACCEPTED),
                     pb.PointAnswer(
@@ -350,7 +351,7 @@ async def published(deployment: Deployment) -> Published:
     due = date.fromisoformat(cases[overdue_id].due_date) + timedelta(days=5)
     pool = await db.create_pool(deployment.database_urls["tracking"], min_size=1, max_size=2)
     try:
-        while await schedule.fire_due(pool, now=datetime.combine(due, time(0, 1), VIETNAM)):
+        while await commands.fire_due(pool, now=datetime.combine(due, time(0, 1), VIETNAM)):
             pass
     finally:
         await pool.close()

@@ -102,6 +102,7 @@ async def journey(traced: Deployment, zipkin: Zipkin) -> Journey:
                 pb.SubmitAnswerRequest(
                     case_id=case.case_id,
                     request_id=str(uuid.uuid4()),
+                    version=case.version,
                     answers=[pb.PointAnswer(point_number=1, disposition=pb.DISPOSITION_ACCEPTED)],
                 ),
                 metadata=metadata,

@@ -29,7 +29,7 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from contracts.events import CaseEscalated, CaseOverdue, CheckpointSigned, Topic
 from contracts.vocabulary import VIETNAM
 from services.platform import outbox
-from services.tracking import schedule
+from services.tracking import schedule, store
 from services.tracking.domain import SchedulePolicy, Step
 from tests.support.directory import Directory, register
 from tests.support.engines import Engines
@@ -266,7 +266,7 @@ async def test_both_schedulers_fire_each_due_step_once(
                 "DELETE FROM deadline_steps WHERE case_id = ANY($1) AND fired_at IS NULL", cases
             )
             for case_id in cases:
-                await schedule.plan(connection, case_id, yesterday, steps)
+                await store.plan_steps(connection, case_id, yesterday, steps)
     finally:
         await connection.close()
 

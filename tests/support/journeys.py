@@ -15,7 +15,7 @@ from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
 from contracts.vocabulary import VIETNAM
 from services.platform import db
-from services.tracking import schedule
+from services.tracking import commands, schedule, store
 from services.tracking.domain import SchedulePolicy, Step
 from tests.support.directory import Directory
 from tests.support.services import Deployment
@@ -88,6 +88,7 @@ async def answer(
             pb.SubmitAnswerRequest(
                 case_id=case.case_id,
                 request_id=str(uuid.uuid4()),
+                version=case.version,
                 answers=[
                     pb.PointAnswer(point_number=n, disposition=pb.DISPOSITION_ACCEPTED)
                     for n in numbers[:-1]
@@ -121,7 +122,7 @@ async def make_overdue(deployment: Deployment, case: pb.Case) -> date:
             await connection.execute(
                 "DELETE FROM deadline_steps WHERE case_id = $1 AND fired_at IS NULL", case_id
             )
-            await schedule.plan(
+            await store.plan_steps(
                 connection,
                 case_id,
                 yesterday,
@@ -133,7 +134,7 @@ async def make_overdue(deployment: Deployment, case: pb.Case) -> date:
                     if step.step is not Step.REMINDER
                 ],
             )
-        await schedule.fire_due(pool, now=schedule.system_clock())
+        await commands.fire_due(pool, now=schedule.system_clock())
     finally:
         await pool.close()
     return yesterday

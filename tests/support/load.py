@@ -217,6 +217,7 @@ class Load:
                 case_id=case.case_id,
                 # The same request id on every retry: a lost reply does not make a second answer.
                 request_id=str(uuid.uuid5(uuid.NAMESPACE_URL, case.case_id)),
+                version=case.version,
                 answers=[
                     pb.PointAnswer(
                         point_number=n, disposition=pb.Disposition.ValueType(d), explanation=e
