@@ -24,7 +24,7 @@ from fastapi.responses import StreamingResponse
 from contracts.disclosure_api import AgencyPage, AgencyReport, PublicRecord
 from contracts.vocabulary import DISPOSITION, KIND, VIETNAM, label_of
 from services.disclosure import public, scorecards
-from services.disclosure.http import MAX_CHANGE, Filter, Limited
+from services.disclosure.web.common import MAX_CHANGE, Filter, Limited
 from services.platform import db
 from services.platform.http import DatabasePool, ProblemError, problem_responses
 

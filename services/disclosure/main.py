@@ -15,8 +15,8 @@ from pydantic import Field, SecretStr
 
 from contracts.events import Topic
 from services.disclosure import checkpoints, consumers, transparency
-from services.disclosure.app import build_app
 from services.disclosure.domain import DisclosurePolicy
+from services.disclosure.web import build_app
 from services.platform import db, runtime, settings
 from services.platform.http import attach_runtime
 from services.platform.ratelimit import RateLimiter

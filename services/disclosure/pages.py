@@ -45,7 +45,7 @@ from contracts.vocabulary import (
     label_of,
 )
 from services.disclosure import public, scorecards
-from services.disclosure.http import limited
+from services.disclosure.web.common import limited
 from services.platform import cursor
 from services.platform.http import DatabasePool
 

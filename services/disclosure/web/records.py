@@ -1,15 +1,16 @@
-"""Disclosure's public JSON API: read-only, no login, cacheable, rate-limited per client."""
+"""Disclosure's public JSON API of records: read-only, no login, cacheable, rate-limited per
+client."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Response
 
-from contracts.disclosure_api import ChangeFeed, PublicRecord, RecordPage, RecordStatus
+from contracts.disclosure_api import ChangeFeed, PublicRecord, RecordPage
 from services.disclosure import public
+from services.disclosure.web.common import MAX_CHANGE, Filter, Limited
 from services.platform import cursor
 from services.platform.http import (
     DatabasePool,
@@ -17,78 +18,9 @@ from services.platform.http import (
     page_after,
     problem_responses,
 )
-from services.platform.ratelimit import RateLimiter, retry_after
 
 router = APIRouter()
 MAX_PAGE = 200
-MAX_CHANGE = 2**63 - 1
-"""The largest change number there can be (a PostgreSQL bigint): a larger one is refused (422)."""
-
-
-def limited(request: Request) -> None:
-    """Public but not unlimited: one client (by address) cannot starve the others."""
-    limiter: RateLimiter | None = getattr(request.app.state, "limiter", None)
-    if limiter is None:
-        return
-    client = request.client.host if request.client else "unknown"
-    wait = limiter.take(client)
-    if wait:
-        raise ProblemError(
-            429,
-            "rate-limited",
-            "Too many requests",
-            detail=f"retry in {retry_after(wait)} s",
-            headers={"Retry-After": retry_after(wait)},
-        )
-
-
-Limited = Annotated[None, Depends(limited)]
-
-
-def _filter(
-    agency: Annotated[str | None, Query(max_length=64, description="Agency id.")] = None,
-    organisation: Annotated[
-        str | None, Query(max_length=64, description="Organisation id.")
-    ] = None,
-    level: Annotated[
-        str | None, Query(pattern="^(central|provincial|commune)$", description="Submitter level.")
-    ] = None,
-    kind: Annotated[
-        str | None,
-        Query(
-            pattern="^(social_criticism|supervision_recommendation|government_building_opinion)$"
-        ),
-    ] = None,
-    status: RecordStatus | None = None,
-    overdue: Annotated[bool | None, Query(description="Only overdue (or only not).")] = None,
-    submitted_from: date | None = None,
-    submitted_to: date | None = None,
-    answered_from: date | None = None,
-    answered_to: date | None = None,
-    q: Annotated[
-        str | None,
-        Query(
-            max_length=200,
-            description="Full-text search; diacritics are ignored ('quy hoach' finds 'quy hoạch').",
-        ),
-    ] = None,
-) -> public.RecordFilter:
-    return public.RecordFilter(
-        agency_id=agency,
-        organisation_id=organisation,
-        level=level,
-        kind=kind,
-        status=status,
-        overdue=overdue,
-        submitted_from=submitted_from,
-        submitted_to=submitted_to,
-        answered_from=answered_from,
-        answered_to=answered_to,
-        query=q,
-    )
-
-
-Filter = Annotated[public.RecordFilter, Depends(_filter)]
 
 
 @router.get(
