@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.disclosure import feeds, pages
-from services.disclosure.web import records, transparency_log
+from services.disclosure import pages
+from services.disclosure.web import agencies, exports, feeds, records, transparency_log
 from services.platform.http import BodyLimit, HeadLimit, install_problem_handlers
 from services.platform.ratelimit import RateLimiter
 
@@ -24,7 +24,7 @@ def build_app(limiter: RateLimiter) -> FastAPI:
     app.state.limiter = limiter
     app.state.log_signer = None
     install_problem_handlers(app)
-    for module in (records, feeds, transparency_log, pages):
+    for module in (records, feeds, exports, agencies, transparency_log, pages):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit_for=lambda _: MAX_BODY_BYTES)
     app.add_middleware(HeadLimit)

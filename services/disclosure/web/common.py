@@ -1,12 +1,13 @@
-"""What the disclosure web routes share: the per-client rate limit every route takes, and the
-record filter that the records API and the exports parse from the same query parameters."""
+"""What the disclosure web routes share: the per-client rate limit every route takes, the record
+filter that the records API and the exports parse from the same query parameters, and the
+refusal of an agency no one knows (its feed, its scorecard)."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 
 from contracts.disclosure_api import RecordStatus
 from services.disclosure import public
@@ -81,3 +82,13 @@ def _filter(
 
 
 Filter = Annotated[public.RecordFilter, Depends(_filter)]
+Slug = Annotated[str, Path(max_length=64)]
+
+
+def unknown_agency() -> ProblemError:
+    return ProblemError(
+        404,
+        "not-found",
+        "No agency with this id",
+        detail="Neither tracking's directory nor any disclosed record names it.",
+    )

@@ -1,41 +1,34 @@
-"""Disclosure for readers and mirrors: Atom feeds of the latest records, streamed exports (JSON
-Lines and CSV) of every record a filter selects, and agency scorecards.
+"""Atom feeds for readers: the records published or changed last, of all agencies, of one agency
+or of one organisation.
 
 Feeds are Atom 1.0 (RFC 4287), built with ElementTree so that no text of a critique or an answer
-can break out of its element. Exports are streamed from one database snapshot through a
-server-side cursor: never built in memory, whatever their size.
+can break out of its element.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import xml.etree.ElementTree as ET
 import zlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Header, Request, Response
 
-from contracts.disclosure_api import AgencyPage, AgencyReport, PublicRecord
+from contracts.disclosure_api import PublicRecord
 from contracts.vocabulary import DISPOSITION, KIND, VIETNAM, label_of
-from services.disclosure import public, scorecards
-from services.disclosure.web.common import MAX_CHANGE, Filter, Limited
+from services.disclosure import public
+from services.disclosure.web.common import Limited, Slug, unknown_agency
 from services.platform import db
-from services.platform.http import DatabasePool, ProblemError, problem_responses
+from services.platform.http import DatabasePool, problem_responses
 
 router = APIRouter()
 
 FEED_SIZE = 50
-MAX_AGENCY_PAGE = 1000
 ATOM = "http://www.w3.org/2005/Atom"
 ATOM_MEDIA_TYPE = "application/atom+xml; charset=utf-8"
-NDJSON_MEDIA_TYPE = "application/x-ndjson"
-CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 FEED_TITLE = "Giám sát và phản biện xã hội / Social supervision and criticism"
 FEED_SUBTITLE = (
     "Kiến nghị, phản biện của Mặt trận Tổ quốc Việt Nam và trả lời của cơ quan nhà nước"
@@ -43,12 +36,7 @@ FEED_SUBTITLE = (
 )
 TAG = "tag:supervision.mttq.vn,2025:"
 """Feed ids and category schemes: tag URIs (RFC 4151), which do not change with the host."""
-CHUNK = 64 * 1024
-"""Exports are sent in chunks of about this many bytes."""
 
-
-# ---------------------------------------------------------------------------------------------
-# Atom feeds
 
 # Characters XML 1.0 does not allow, even escaped: a point's text may hold a stray control
 # character (only NUL is refused on submission), and it must not make the feed ill-formed.
@@ -238,7 +226,6 @@ _ATOM_RESPONSES: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not modified (If-None-Match)"},
 }
 IfNoneMatch = Annotated[str | None, Header()]
-Slug = Annotated[str, Path(max_length=64)]
 
 
 @router.get(
@@ -277,7 +264,7 @@ async def agency_feed(
     found = await _latest(pool, agency_id=agency_id)
     name = await pool.fetchval("SELECT name FROM agencies WHERE id = $1", agency_id)
     if name is None and not found:
-        raise _unknown_agency()
+        raise unknown_agency()
     return _atom_response(
         request,
         if_none_match,
@@ -312,274 +299,3 @@ async def organisation_feed(
         title=f"{FEED_TITLE} — {name}",
         found=found,
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# Exports
-
-CSV_COLUMNS = (
-    "critique_id",
-    "published_at",
-    "organisation_id",
-    "organisation_name",
-    "organisation_level",
-    "agency_id",
-    "agency_name",
-    "kind",
-    "title",
-    "status",
-    "submitted_at",
-    "due_date",
-    "answered_at",
-    "point_number",
-    "point_text",
-    "citation",
-    "disposition",
-    "explanation",
-)
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(text: str | None) -> str:
-    """A free-text cell for a spreadsheet: text a spreadsheet would run as a formula (CSV
-    injection) is prefixed with an apostrophe, which spreadsheets show as plain text. The JSON
-    Lines export carries the texts unchanged."""
-    if text is None:
-        return ""
-    return f"'{text}" if text.startswith(_FORMULA_START) else text
-
-
-def _when(at: datetime | date | None) -> str:
-    return "" if at is None else at.isoformat()
-
-
-def csv_rows(record: PublicRecord) -> list[list[str]]:
-    """One row per point; a record without points (withdrawn: content hidden) has one row with
-    the point columns empty, so that it is not missing from the export."""
-    common = [
-        str(record.critique_id),
-        _when(record.published_at),
-        record.organisation.id,
-        _cell(record.organisation.name),
-        record.organisation.level,
-        record.agency.id,
-        _cell(record.agency.name),
-        record.kind,
-        _cell(record.title),
-        record.status,
-        _when(record.submitted_at),
-        _when(record.due_date),
-        _when(record.answered_at),
-    ]
-    if not record.points:
-        return [[*common, "", "", "", "", ""]]
-    return [
-        [
-            *common,
-            str(point.number),
-            _cell(point.text),
-            _cell(point.citation),
-            point.disposition or "",
-            _cell(point.explanation),
-        ]
-        for point in record.points
-    ]
-
-
-async def _jsonl(rows: AsyncIterator[public.Published]) -> AsyncGenerator[bytes]:
-    buffer = bytearray()
-    async for published in rows:
-        buffer += public.canonical(published.record) + b"\n"
-        if len(buffer) >= CHUNK:
-            yield bytes(buffer)
-            buffer.clear()
-    yield bytes(buffer)
-
-
-async def _csv(rows: AsyncIterator[public.Published]) -> AsyncGenerator[bytes]:
-    text = io.StringIO()
-    writer = csv.writer(text)  # RFC 4180: quoted as needed, CRLF line ends
-    text.write("\ufeff")  # the BOM that makes Excel read UTF-8 (Vietnamese) correctly
-    writer.writerow(CSV_COLUMNS)
-    async for published in rows:
-        writer.writerows(csv_rows(published.record))
-        if text.tell() >= CHUNK:
-            yield text.getvalue().encode()
-            text.seek(0)
-            text.truncate()
-    yield text.getvalue().encode()
-
-
-async def _started(chunks: AsyncGenerator[bytes]) -> AsyncIterator[bytes]:
-    """Read the first chunk before answering, so that a database that does not answer gives a
-    problem response rather than a cut-off 200; then stream the rest. However the response ends
-    (a client gone midway included), the export's connection goes back to the pool."""
-    first = await anext(chunks)
-
-    async def rest() -> AsyncIterator[bytes]:
-        try:
-            yield first
-            async for chunk in chunks:
-                yield chunk
-        finally:
-            await chunks.aclose()
-
-    return rest()
-
-
-_CHANGED_SINCE = Annotated[
-    int | None,
-    Query(
-        ge=0,
-        le=MAX_CHANGE,
-        description="Only records published or changed after this change number.",
-    ),
-]
-_LAST_CHANGE = {
-    "X-Last-Change": {
-        "description": "The latest change number when the export began: pass it as"
-        " `changed_since` next time (records changed meanwhile may come twice).",
-        "schema": {"type": "integer"},
-    }
-}
-
-
-async def _export(
-    pool: db.Pool,
-    where: public.RecordFilter,
-    changed_since: int | None,
-    *,
-    render: Callable[[AsyncIterator[public.Published]], AsyncGenerator[bytes]],
-    media_type: str,
-    filename: str,
-) -> StreamingResponse:
-    last = await pool.fetchval("SELECT coalesce(max(change_seq), 0) FROM records")
-    rows = public.stream(pool, where=where, changed_since=changed_since)
-    return StreamingResponse(
-        await _started(render(rows)),
-        media_type=media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "X-Last-Change": str(last),
-            "Cache-Control": "public, max-age=60",
-        },
-    )
-
-
-@router.get(
-    "/exports/records.jsonl",
-    response_class=StreamingResponse,
-    responses={
-        200: {
-            "content": {NDJSON_MEDIA_TYPE: {}},
-            "description": "One PublicRecord per line, as /v1/records/{id} gives it",
-            "headers": _LAST_CHANGE,
-        },
-        **problem_responses(422, 429),
-    },
-    tags=["exports"],
-    summary="Every matching record as JSON Lines, oldest publication first (streamed)",
-)
-async def export_jsonl(
-    pool: DatabasePool, where: Filter, _: Limited, changed_since: _CHANGED_SINCE = None
-) -> StreamingResponse:
-    return await _export(
-        pool,
-        where,
-        changed_since,
-        render=_jsonl,
-        media_type=NDJSON_MEDIA_TYPE,
-        filename="records.jsonl",
-    )
-
-
-@router.get(
-    "/exports/records.csv",
-    response_class=StreamingResponse,
-    responses={
-        200: {
-            "content": {"text/csv": {}},
-            "description": "UTF-8 with a BOM; one row per point: "
-            + ", ".join(CSV_COLUMNS)
-            + ". Free text that a spreadsheet would run as a formula starts with an apostrophe.",
-            "headers": _LAST_CHANGE,
-        },
-        **problem_responses(422, 429),
-    },
-    tags=["exports"],
-    summary="Every matching record's points as CSV, oldest publication first (streamed)",
-)
-async def export_csv(
-    pool: DatabasePool, where: Filter, _: Limited, changed_since: _CHANGED_SINCE = None
-) -> StreamingResponse:
-    return await _export(
-        pool,
-        where,
-        changed_since,
-        render=_csv,
-        media_type=CSV_MEDIA_TYPE,
-        filename="records.csv",
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# Agency scorecards
-
-
-SCORECARD_DESCRIPTION = f"""\
-Answered on time, answered late and overdue count the agency's **published** records.
-`open` counts the critiques it has in hand, not yet answered nor overdue, **published or not**:
-how many is public information, what they say is not until answered or overdue. The median time
-to answer runs from submission to answer, in days. A rate is shown only over a sample of at least
-{scorecards.SCORECARD_MIN_SAMPLE} records; below that it is null, with `insufficient_sample`."""
-
-
-def _unknown_agency() -> ProblemError:
-    return ProblemError(
-        404,
-        "not-found",
-        "No agency with this id",
-        detail="Neither tracking's directory nor any disclosed record names it.",
-    )
-
-
-@router.get(
-    "/v1/agencies",
-    response_model=AgencyPage,
-    responses=problem_responses(422, 429),
-    tags=["agencies"],
-    summary="Known agencies with their scorecards, by id",
-    description=SCORECARD_DESCRIPTION,
-)
-async def list_agencies(
-    pool: DatabasePool,
-    _: Limited,
-    response: Response,
-    after: Annotated[str | None, Query(max_length=64, description="An agency id.")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_AGENCY_PAGE)] = 200,
-) -> AgencyPage:
-    found = await scorecards.page(pool, after=after, limit=limit + 1)
-    items = found[:limit]
-    response.headers["Cache-Control"] = "public, max-age=60"
-    return AgencyPage(
-        items=items,
-        next_after=items[-1].agency.id if items and len(found) > limit else None,
-    )
-
-
-@router.get(
-    "/v1/agencies/{agency_id}",
-    response_model=AgencyReport,
-    responses=problem_responses(404, 422, 429),
-    tags=["agencies"],
-    summary="One agency with its scorecard",
-    description=SCORECARD_DESCRIPTION,
-)
-async def get_agency(
-    agency_id: Slug, pool: DatabasePool, _: Limited, response: Response
-) -> AgencyReport:
-    found = await scorecards.one(pool, agency_id)
-    if found is None:
-        raise _unknown_agency()
-    response.headers["Cache-Control"] = "public, max-age=60"
-    return found
