@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.disclosure import pages
-from services.disclosure.web import agencies, exports, feeds, records, transparency_log
+from services.disclosure.web import agencies, exports, feeds, pages, records, transparency_log
 from services.platform.http import BodyLimit, HeadLimit, install_problem_handlers
 from services.platform.ratelimit import RateLimiter
 
