@@ -1,5 +1,5 @@
-"""The public side of the read model: when a record is published, the redacted document it is
-published as, and the queries of the public API, feeds and exports.
+"""The public side of the read model: when a record is published, and the redacted document it is
+published as (read by :mod:`services.disclosure.queries`).
 
 After every event, :func:`refresh` rebuilds the record's public document from the raw model. A
 document that differs from the one last published is stored with a new change number (for
@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from contracts.disclosure_api import (
     AgencyView,
@@ -206,122 +204,3 @@ async def refresh(
         },
     )
     return True
-
-
-@dataclass(frozen=True)
-class RecordFilter:
-    agency_id: str | None = None
-    organisation_id: str | None = None
-    level: str | None = None
-    kind: str | None = None
-    status: RecordStatus | None = None
-    overdue: bool | None = None
-    submitted_from: date | None = None
-    submitted_to: date | None = None
-    answered_from: date | None = None
-    answered_to: date | None = None
-    query: str | None = None
-
-
-@dataclass(frozen=True)
-class Published:
-    record: PublicRecord
-    change: int
-
-
-def _published(row: db.Record) -> Published:
-    return Published(
-        record=PublicRecord.model_validate_json(row["public_document"]), change=row["change_seq"]
-    )
-
-
-async def record(executor: db.Executor, critique_id: uuid.UUID) -> Published | None:
-    row = await executor.fetchrow(
-        "SELECT public_document, change_seq FROM records"
-        " WHERE critique_id = $1 AND public_document IS NOT NULL",
-        critique_id,
-    )
-    return None if row is None else _published(row)
-
-
-_WHERE = """
-    public_document IS NOT NULL
-    AND ($1::text IS NULL OR agency_id = $1)
-    AND ($2::text IS NULL OR organisation_id = $2)
-    AND ($3::text IS NULL OR organisation_level = $3)
-    AND ($4::text IS NULL OR kind = $4)
-    AND ($5::text IS NULL OR public_status = $5)
-    AND ($6::boolean IS NULL OR (public_status = 'overdue') = $6)
-    AND ($7::date IS NULL OR submitted_at >= $7)
-    AND ($8::date IS NULL OR submitted_at < $8 + 1)
-    AND ($9::date IS NULL OR answered_at >= $9)
-    AND ($10::date IS NULL OR answered_at < $10 + 1)
-    AND ($11::text IS NULL OR search @@ plainto_tsquery('simple', $11))
-"""
-
-
-def _arguments(where: RecordFilter) -> list[Any]:
-    return [
-        where.agency_id,
-        where.organisation_id,
-        where.level,
-        where.kind,
-        where.status.value if where.status else None,
-        where.overdue,
-        where.submitted_from,
-        where.submitted_to,
-        where.answered_from,
-        where.answered_to,
-        fold(where.query) if where.query and where.query.strip() else None,
-    ]
-
-
-async def records(
-    executor: db.Executor,
-    *,
-    where: RecordFilter,
-    after: tuple[datetime, uuid.UUID] | None,
-    limit: int,
-) -> list[Published]:
-    """Published records, most recently published first, keyset-paginated."""
-    rows = await executor.fetch(
-        f"""
-        SELECT public_document, change_seq FROM records
-        WHERE {_WHERE}
-          AND ($12::timestamptz IS NULL OR (published_at, critique_id) < ($12, $13::uuid))
-        ORDER BY published_at DESC, critique_id DESC
-        LIMIT $14
-        """,
-        *_arguments(where),
-        after[0] if after else None,
-        after[1] if after else None,
-        limit,
-    )
-    return [_published(row) for row in rows]
-
-
-async def changes_since(executor: db.Executor, since: int, limit: int) -> list[Published]:
-    rows = await executor.fetch(
-        "SELECT public_document, change_seq FROM records WHERE change_seq > $1"
-        " ORDER BY change_seq LIMIT $2",
-        since,
-        limit,
-    )
-    return [_published(row) for row in rows]
-
-
-async def stream(
-    pool: db.Pool, *, where: RecordFilter, batch: int = 500, changed_since: int | None = None
-) -> AsyncIterator[Published]:
-    """Every matching record, oldest publication first, read in batches inside one snapshot
-    (a server-side cursor): exports never hold the whole set in memory. With ``changed_since``
-    (a change number), only the records published or changed after it (for mirrors)."""
-    async with pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
-        query = f"""
-            SELECT public_document, change_seq FROM records WHERE {_WHERE}
-              AND ($12::bigint IS NULL OR change_seq > $12)
-            ORDER BY published_at, critique_id
-        """
-        arguments = [*_arguments(where), changed_since]
-        async for row in connection.cursor(query, *arguments, prefetch=batch):
-            yield _published(row)

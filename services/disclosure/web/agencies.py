@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from contracts.disclosure_api import AgencyPage, AgencyReport
-from services.disclosure import scorecards
+from services.disclosure import queries, scorecards
 from services.disclosure.web.common import Limited, Slug, unknown_agency
 from services.platform.http import DatabasePool, problem_responses
 
@@ -39,7 +39,7 @@ async def list_agencies(
     after: Annotated[str | None, Query(max_length=64, description="An agency id.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_AGENCY_PAGE)] = 200,
 ) -> AgencyPage:
-    found = await scorecards.page(pool, after=after, limit=limit + 1)
+    found = await queries.agency_reports(pool, after=after, limit=limit + 1)
     items = found[:limit]
     response.headers["Cache-Control"] = "public, max-age=60"
     return AgencyPage(
@@ -59,7 +59,7 @@ async def list_agencies(
 async def get_agency(
     agency_id: Slug, pool: DatabasePool, _: Limited, response: Response
 ) -> AgencyReport:
-    found = await scorecards.one(pool, agency_id)
+    found = await queries.agency_report(pool, agency_id)
     if found is None:
         raise unknown_agency()
     response.headers["Cache-Control"] = "public, max-age=60"

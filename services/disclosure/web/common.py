@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Query, Request
 
 from contracts.disclosure_api import RecordStatus
-from services.disclosure import public
+from services.disclosure import queries
 from services.platform.http import ProblemError
 from services.platform.ratelimit import RateLimiter, retry_after
 
@@ -65,8 +65,8 @@ def _filter(
             description="Full-text search; diacritics are ignored ('quy hoach' finds 'quy hoạch').",
         ),
     ] = None,
-) -> public.RecordFilter:
-    return public.RecordFilter(
+) -> queries.RecordFilter:
+    return queries.RecordFilter(
         agency_id=agency,
         organisation_id=organisation,
         level=level,
@@ -81,7 +81,7 @@ def _filter(
     )
 
 
-Filter = Annotated[public.RecordFilter, Depends(_filter)]
+Filter = Annotated[queries.RecordFilter, Depends(_filter)]
 Slug = Annotated[str, Path(max_length=64)]
 
 

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from contracts.disclosure_api import PublicRecord
-from services.disclosure import public
+from services.disclosure import public, queries
 from services.disclosure.web.common import MAX_CHANGE, Filter, Limited
 from services.platform import db
 from services.platform.http import DatabasePool, problem_responses
@@ -98,7 +98,7 @@ def csv_rows(record: PublicRecord) -> list[list[str]]:
     ]
 
 
-async def _jsonl(rows: AsyncIterator[public.Published]) -> AsyncGenerator[bytes]:
+async def _jsonl(rows: AsyncIterator[queries.Published]) -> AsyncGenerator[bytes]:
     buffer = bytearray()
     async for published in rows:
         buffer += public.canonical(published.record) + b"\n"
@@ -108,7 +108,7 @@ async def _jsonl(rows: AsyncIterator[public.Published]) -> AsyncGenerator[bytes]
     yield bytes(buffer)
 
 
-async def _csv(rows: AsyncIterator[public.Published]) -> AsyncGenerator[bytes]:
+async def _csv(rows: AsyncIterator[queries.Published]) -> AsyncGenerator[bytes]:
     text = io.StringIO()
     writer = csv.writer(text)  # RFC 4180: quoted as needed, CRLF line ends
     text.write("\ufeff")  # the BOM that makes Excel read UTF-8 (Vietnamese) correctly
@@ -158,15 +158,15 @@ _LAST_CHANGE = {
 
 async def _export(
     pool: db.Pool,
-    where: public.RecordFilter,
+    where: queries.RecordFilter,
     changed_since: int | None,
     *,
-    render: Callable[[AsyncIterator[public.Published]], AsyncGenerator[bytes]],
+    render: Callable[[AsyncIterator[queries.Published]], AsyncGenerator[bytes]],
     media_type: str,
     filename: str,
 ) -> StreamingResponse:
-    last = await pool.fetchval("SELECT coalesce(max(change_seq), 0) FROM records")
-    rows = public.stream(pool, where=where, changed_since=changed_since)
+    last = await queries.last_change(pool)
+    rows = queries.stream(pool, where=where, changed_since=changed_since)
     return StreamingResponse(
         await _started(render(rows)),
         media_type=media_type,

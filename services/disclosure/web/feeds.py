@@ -19,9 +19,8 @@ from fastapi import APIRouter, Header, Request, Response
 
 from contracts.disclosure_api import PublicRecord
 from contracts.vocabulary import DISPOSITION, KIND, VIETNAM, label_of
-from services.disclosure import public
+from services.disclosure import queries
 from services.disclosure.web.common import Limited, Slug, unknown_agency
-from services.platform import db
 from services.platform.http import DatabasePool, problem_responses
 
 router = APIRouter()
@@ -167,32 +166,6 @@ def feed_document(
     return document
 
 
-async def _latest(
-    executor: db.Executor, *, agency_id: str | None = None, organisation_id: str | None = None
-) -> list[public.Published]:
-    """The records published or changed last (by change number), newest first."""
-    rows = await executor.fetch(
-        """
-        SELECT public_document, change_seq FROM records
-        WHERE public_document IS NOT NULL
-          AND ($1::text IS NULL OR agency_id = $1)
-          AND ($2::text IS NULL OR organisation_id = $2)
-        ORDER BY change_seq DESC
-        LIMIT $3
-        """,
-        agency_id,
-        organisation_id,
-        FEED_SIZE,
-    )
-    return [
-        public.Published(
-            record=PublicRecord.model_validate_json(row["public_document"]),
-            change=row["change_seq"],
-        )
-        for row in rows
-    ]
-
-
 def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
@@ -203,7 +176,7 @@ def _atom_response(
     *,
     feed_id: str,
     title: str,
-    found: list[public.Published],
+    found: list[queries.Published],
 ) -> Response:
     # The newest change number identifies the records the feed holds (any change to one of them
     # gives it a new, higher one); the title's checksum, a renamed agency's empty feed.
@@ -243,7 +216,7 @@ async def records_feed(
         if_none_match,
         feed_id=f"{TAG}feeds/records",
         title=FEED_TITLE,
-        found=await _latest(pool),
+        found=await queries.latest(pool, limit=FEED_SIZE),
     )
 
 
@@ -261,8 +234,8 @@ async def agency_feed(
     _: Limited,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    found = await _latest(pool, agency_id=agency_id)
-    name = await pool.fetchval("SELECT name FROM agencies WHERE id = $1", agency_id)
+    found = await queries.latest(pool, limit=FEED_SIZE, agency_id=agency_id)
+    name = await queries.agency_name(pool, agency_id)
     if name is None and not found:
         raise unknown_agency()
     return _atom_response(
@@ -290,7 +263,7 @@ async def organisation_feed(
     _: Limited,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    found = await _latest(pool, organisation_id=organisation_id)
+    found = await queries.latest(pool, limit=FEED_SIZE, organisation_id=organisation_id)
     name = found[0].record.organisation.name if found else organisation_id
     return _atom_response(
         request,

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Response
 
 from contracts.disclosure_api import ChangeFeed, PublicRecord, RecordPage
-from services.disclosure import public
+from services.disclosure import queries
 from services.disclosure.web.common import MAX_CHANGE, Filter, Limited
 from services.platform import cursor
 from services.platform.http import (
@@ -37,7 +37,7 @@ async def list_records(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor_: Annotated[str | None, Query(alias="cursor", max_length=200)] = None,
 ) -> RecordPage:
-    found = await public.records(pool, where=where, after=page_after(cursor_), limit=limit + 1)
+    found = await queries.records(pool, where=where, after=page_after(cursor_), limit=limit + 1)
     page = found[:limit]
     last = page[-1].record if page else None
     return RecordPage(
@@ -64,7 +64,7 @@ async def get_record(
     response: Response,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> PublicRecord | Response:
-    found = await public.record(pool, critique_id)
+    found = await queries.record(pool, critique_id)
     if found is None:
         raise ProblemError(
             404,
@@ -93,7 +93,7 @@ async def changes(
     since: Annotated[int, Query(ge=0, le=MAX_CHANGE)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ChangeFeed:
-    found = await public.changes_since(pool, since, limit)
+    found = await queries.changes_since(pool, since, limit)
     return ChangeFeed(
         items=[p.record for p in found], next_since=found[-1].change if found else since
     )

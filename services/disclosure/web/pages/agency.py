@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup, escape
 
 from contracts.disclosure_api import AgencyScorecard, Rate
-from services.disclosure import public, scorecards
+from services.disclosure import queries
 from services.disclosure.web.pages.markup import Bilingual, bi
 from services.disclosure.web.pages.search import MAX_ID, SearchForm, cursor_position, page_of
 from services.disclosure.web.pages.site import not_found, render
@@ -97,7 +97,7 @@ def score_rows(card: AgencyScorecard) -> list[ScoreRow]:
 async def agency_page(
     agency_id: str, pool: DatabasePool, cursor_: Annotated[str, Query(alias="cursor")] = ""
 ) -> HTMLResponse:
-    report = await scorecards.one(pool, agency_id) if len(agency_id) <= MAX_ID else None
+    report = await queries.agency_report(pool, agency_id) if len(agency_id) <= MAX_ID else None
     if report is None:
         return not_found(
             ("Không có cơ quan với mã này", "No agency with this id"),
@@ -107,7 +107,7 @@ async def agency_page(
             ),
         )
     after = cursor_position(cursor_) if cursor_ else None
-    records, next_cursor = await page_of(pool, public.RecordFilter(agency_id=agency_id), after)
+    records, next_cursor = await page_of(pool, queries.RecordFilter(agency_id=agency_id), after)
     agency = report.agency
     if agency.name is None and records:  # its directory entry has not arrived yet
         agency = records[0].agency

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse
 
 from contracts.disclosure_api import PublicRecord, RedactionView
 from contracts.vocabulary import REDACTION_KIND
-from services.disclosure import public
+from services.disclosure import queries
 from services.disclosure.web.pages.markup import Bilingual
 from services.disclosure.web.pages.site import not_found, render
 from services.platform.http import DatabasePool
@@ -72,7 +72,7 @@ async def record_page(critique_id: str, pool: DatabasePool) -> HTMLResponse:
         wanted = uuid.UUID(critique_id)
     except ValueError:
         wanted = None
-    found = await public.record(pool, wanted) if wanted is not None else None
+    found = await queries.record(pool, wanted) if wanted is not None else None
     if found is None:
         return not_found(
             ("Không có hồ sơ công bố với mã này", "No disclosed record with this id"),

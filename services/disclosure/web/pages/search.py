@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 
 from contracts.disclosure_api import PublicRecord, RecordStatus
 from contracts.vocabulary import KIND, LEVEL
-from services.disclosure import public
+from services.disclosure import queries
 from services.disclosure.web.pages.markup import Bilingual
 from services.disclosure.web.pages.site import render
 from services.platform import cursor
@@ -30,10 +30,10 @@ router = APIRouter()
 
 @router.get("/", response_class=HTMLResponse)
 async def home(pool: DatabasePool) -> HTMLResponse:
-    latest = await public.records(pool, where=public.RecordFilter(), after=None, limit=HOME_SIZE)
-    overdue = await public.records(
+    latest = await queries.records(pool, where=queries.RecordFilter(), after=None, limit=HOME_SIZE)
+    overdue = await queries.records(
         pool,
-        where=public.RecordFilter(status=RecordStatus.OVERDUE),
+        where=queries.RecordFilter(status=RecordStatus.OVERDUE),
         after=None,
         limit=HOME_SIZE,
     )
@@ -91,8 +91,8 @@ class SearchForm:
     def used(self) -> bool:
         return any((self.q, self.agency, self.status, self.kind, self.level))
 
-    def filter(self) -> public.RecordFilter:
-        return public.RecordFilter(
+    def filter(self) -> queries.RecordFilter:
+        return queries.RecordFilter(
             agency_id=self.agency or None,
             level=self.level or None,
             kind=self.kind or None,
@@ -121,10 +121,10 @@ def cursor_position(token: str) -> tuple[datetime, uuid.UUID] | None:
 
 
 async def page_of(
-    pool: DatabasePool, where: public.RecordFilter, after: tuple[datetime, uuid.UUID] | None
+    pool: DatabasePool, where: queries.RecordFilter, after: tuple[datetime, uuid.UUID] | None
 ) -> tuple[list[PublicRecord], str | None]:
     """One page of records, and the cursor of the next one if there is more."""
-    found = await public.records(pool, where=where, after=after, limit=PAGE_SIZE + 1)
+    found = await queries.records(pool, where=where, after=after, limit=PAGE_SIZE + 1)
     page = [p.record for p in found[:PAGE_SIZE]]
     more = len(found) > PAGE_SIZE
     return page, cursor.encode(page[-1].published_at, page[-1].critique_id) if more else None
