@@ -22,7 +22,7 @@ from contracts.events import (
     Event,
     Topic,
 )
-from services.disclosure import public, store
+from services.disclosure import commands, store
 from services.disclosure.domain import DisclosurePolicy
 from services.platform import db
 from services.platform.cloudevents import Envelope
@@ -43,12 +43,12 @@ _APPLY: dict[type[CritiqueEvent], Apply] = {
 
 
 def subscription(
-    policy: DisclosurePolicy, *, name: str = "disclosure", append: public.Appender | None = None
+    policy: DisclosurePolicy, *, name: str = "disclosure", append: commands.Appender | None = None
 ) -> Subscription:
     def critique_handler(apply: Apply) -> Handler:
         async def handle(connection: db.Connection, envelope: Envelope, event: Any) -> None:
             await apply(connection, envelope.id, event)
-            await public.refresh(
+            await commands.refresh(
                 connection, event.critique_id, policy=policy, now=datetime.now(UTC), append=append
             )
 
@@ -56,7 +56,7 @@ def subscription(
 
     async def on_agency(connection: db.Connection, _: Envelope, event: AgencyRegistered) -> None:
         for critique_id in await store.apply_agency(connection, event):
-            await public.refresh(
+            await commands.refresh(
                 connection, critique_id, policy=policy, now=datetime.now(UTC), append=append
             )
 

@@ -17,7 +17,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from contracts.disclosure_api import PublicRecord
-from services.disclosure import public, queries
+from services.disclosure import queries
+from services.disclosure.domain import canonical
 from services.disclosure.web.common import MAX_CHANGE, Filter, Limited
 from services.platform import db
 from services.platform.http import DatabasePool, problem_responses
@@ -101,7 +102,7 @@ def csv_rows(record: PublicRecord) -> list[list[str]]:
 async def _jsonl(rows: AsyncIterator[queries.Published]) -> AsyncGenerator[bytes]:
     buffer = bytearray()
     async for published in rows:
-        buffer += public.canonical(published.record) + b"\n"
+        buffer += canonical(published.record) + b"\n"
         if len(buffer) >= CHUNK:
             yield bytes(buffer)
             buffer.clear()

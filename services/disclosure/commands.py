@@ -1,0 +1,89 @@
+"""Disclosure's use cases: what happens when the read model learns something.
+
+After every event, :func:`refresh` rebuilds the record's public document from the raw model. A
+document that differs from the one last published is stored with a new change number (for
+mirrors and ETags), its redactions are logged, and it is appended to the transparency log, all in
+the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from services.disclosure import store
+from services.disclosure.domain import DisclosurePolicy, canonical, public_document
+from services.platform import db
+
+log = logging.getLogger(__name__)
+
+Appender = Callable[[db.Connection, uuid.UUID, bytes, datetime], Awaitable[object]]
+"""Appends a published document to the transparency log, in the caller's transaction."""
+
+
+async def refresh(
+    connection: db.Connection,
+    critique_id: uuid.UUID,
+    *,
+    policy: DisclosurePolicy,
+    now: datetime,
+    append: Appender | None = None,
+) -> bool:
+    """Publish the record if the policy now allows it, and republish it if what the public sees
+    has changed; return whether a new document was published."""
+    row = await store.record_for_update(connection, critique_id)
+    if row is None:
+        return False
+    published_at, reason = row["published_at"], row["publication_reason"]
+    if published_at is None:
+        # The moment it became publishable, not the moment we heard of it: rebuilding the read
+        # model from the topics then gives the same documents. It first fell overdue at its
+        # first 'overdue' step: a later extension clears overdue_at, not what was published.
+        publication = policy.publication(
+            has_content=row["title"] is not None and row["submitted_at"] is not None,
+            answered_at=row["answered_at"],
+            overdue_at=await store.first_overdue(connection, critique_id),
+            withdrawn_at=row["withdrawn_at"],
+        )
+        if publication is None:
+            return False
+        published_at, reason = publication
+    elif row["title"] is None:
+        return False
+    record, search_text = public_document(
+        row,
+        points=await store.points_with_answers(connection, critique_id),
+        timeline=await store.timeline(connection, critique_id),
+        agency=await store.agency(connection, row["agency_id"]),
+        published_at=published_at,
+        reason=reason,
+    )
+    document = canonical(record)
+    if row["public_document"] is not None and json.loads(row["public_document"]) == json.loads(
+        document
+    ):
+        return False
+    await store.store_publication(
+        connection,
+        critique_id,
+        published_at=published_at,
+        reason=reason,
+        status=record.status,
+        document=document.decode(),
+        search_text=search_text,
+        redactions=record.redactions,
+    )
+    if append is not None:
+        await append(connection, critique_id, document, now)
+    log.info(
+        "record published" if row["public_document"] is None else "record republished",
+        extra={
+            "critique_id": str(critique_id),
+            "status": record.status,
+            "redactions": len(record.redactions),
+        },
+    )
+    return True
