@@ -11,17 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from services.disclosure import store
+from services.disclosure import store, transparency
 from services.disclosure.domain import DisclosurePolicy, canonical, public_document
 from services.platform import db
 
 log = logging.getLogger(__name__)
-
-Appender = Callable[[db.Connection, uuid.UUID, bytes, datetime], Awaitable[object]]
-"""Appends a published document to the transparency log, in the caller's transaction."""
 
 
 async def refresh(
@@ -30,7 +26,6 @@ async def refresh(
     *,
     policy: DisclosurePolicy,
     now: datetime,
-    append: Appender | None = None,
 ) -> bool:
     """Publish the record if the policy now allows it, and republish it if what the public sees
     has changed; return whether a new document was published."""
@@ -76,8 +71,8 @@ async def refresh(
         search_text=search_text,
         redactions=record.redactions,
     )
-    if append is not None:
-        await append(connection, critique_id, document, now)
+    # Last: the log's appends are serialised until this transaction commits.
+    await transparency.append(connection, critique_id=critique_id, document=document, at=now)
     log.info(
         "record published" if row["public_document"] is None else "record republished",
         extra={

@@ -42,23 +42,19 @@ _APPLY: dict[type[CritiqueEvent], Apply] = {
 }
 
 
-def subscription(
-    policy: DisclosurePolicy, *, name: str = "disclosure", append: commands.Appender | None = None
-) -> Subscription:
+def subscription(policy: DisclosurePolicy, *, name: str = "disclosure") -> Subscription:
     def critique_handler(apply: Apply) -> Handler:
         async def handle(connection: db.Connection, envelope: Envelope, event: Any) -> None:
             await apply(connection, envelope.id, event)
             await commands.refresh(
-                connection, event.critique_id, policy=policy, now=datetime.now(UTC), append=append
+                connection, event.critique_id, policy=policy, now=datetime.now(UTC)
             )
 
         return handle
 
     async def on_agency(connection: db.Connection, _: Envelope, event: AgencyRegistered) -> None:
         for critique_id in await store.apply_agency(connection, event):
-            await commands.refresh(
-                connection, critique_id, policy=policy, now=datetime.now(UTC), append=append
-            )
+            await commands.refresh(connection, critique_id, policy=policy, now=datetime.now(UTC))
 
     handlers: dict[type[Event], Handler] = {
         kind: critique_handler(apply) for kind, apply in _APPLY.items()

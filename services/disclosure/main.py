@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -51,12 +49,6 @@ class DisclosureSettings(settings.CommonSettings):
     disclosure_rate_burst: int = Field(default=200, ge=1)
 
 
-async def _append(
-    connection: db.Connection, critique_id: uuid.UUID, document: bytes, at: datetime
-) -> None:
-    await transparency.append(connection, critique_id=critique_id, document=document, at=at)
-
-
 async def _sign_regularly(
     pool: db.Pool, signer: checkpoints.Signer, *, origin: str, interval: float
 ) -> None:
@@ -93,7 +85,7 @@ def create_app(config: DisclosureSettings) -> FastAPI:
             topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES, Topic.CHECKPOINTS],
             subscriptions=[
                 consumers.subscription(
-                    config.disclosure_policy, name=config.disclosure_consumer_group, append=_append
+                    config.disclosure_policy, name=config.disclosure_consumer_group
                 )
             ],
         ) as started:
