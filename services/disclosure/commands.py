@@ -1,9 +1,10 @@
-"""Disclosure's use cases: what happens when the read model learns something.
+"""Disclosure's use cases: what happens when the read model learns something, all in the
+caller's transaction (the consumer's, for one event).
 
-After every event, :func:`refresh` rebuilds the record's public document from the raw model. A
-document that differs from the one last published is stored with a new change number (for
-mirrors and ETags), its redactions are logged, and it is appended to the transparency log, all in
-the caller's transaction.
+Each event is applied to the raw read model (:mod:`services.disclosure.store`), then
+:func:`refresh` rebuilds the record's public document from the raw model. A document that differs
+from the one last published is stored with a new change number (for mirrors and ETags), its
+redactions are logged, and it is appended to the transparency log.
 """
 
 from __future__ import annotations
@@ -11,13 +12,65 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
+from contracts.events import (
+    AgencyRegistered,
+    CaseAcknowledged,
+    CaseAnswered,
+    CaseOpened,
+    CaseOverdue,
+    CritiqueAmended,
+    CritiqueEvent,
+    CritiqueSubmitted,
+    CritiqueWithdrawn,
+    DueDateChanged,
+)
 from services.disclosure import store, transparency
 from services.disclosure.domain import DisclosurePolicy, canonical, public_document
 from services.platform import db
 
 log = logging.getLogger(__name__)
+
+Apply = Callable[[db.Connection, uuid.UUID, Any], Awaitable[None]]
+
+_APPLY: dict[type[CritiqueEvent], Apply] = {
+    CritiqueSubmitted: store.apply_submitted,
+    CritiqueAmended: store.apply_amended,
+    CritiqueWithdrawn: store.apply_withdrawn,
+    CaseOpened: store.apply_opened,
+    CaseAcknowledged: store.apply_acknowledged,
+    DueDateChanged: store.apply_due_date_changed,
+    CaseOverdue: store.apply_overdue,
+    CaseAnswered: store.apply_answered,
+}
+
+CRITIQUE_EVENTS = tuple(_APPLY)
+"""The events of a critique that disclosure takes in, each through :func:`apply_event`."""
+
+
+async def apply_event(
+    connection: db.Connection,
+    event_id: uuid.UUID,
+    event: CritiqueEvent,
+    *,
+    policy: DisclosurePolicy,
+    now: datetime,
+) -> None:
+    """Apply a critique's event to the raw read model, then refresh the record's public document."""
+    await _APPLY[type(event)](connection, event_id, event)
+    await refresh(connection, event.critique_id, policy=policy, now=now)
+
+
+async def register_agency(
+    connection: db.Connection, event: AgencyRegistered, *, policy: DisclosurePolicy, now: datetime
+) -> None:
+    """Remember the agency, and refresh the published records that name it: their documents
+    carry its name and level."""
+    for critique_id in await store.apply_agency(connection, event):
+        await refresh(connection, critique_id, policy=policy, now=now)
 
 
 async def refresh(
