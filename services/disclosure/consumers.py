@@ -1,68 +1,30 @@
-"""Disclosure's event handlers: each event updates the raw read model, then the record's public
-document is refreshed (published, republished, or left as it is)."""
+"""Disclosure's entry point for events: each event goes to its command, in the transaction the
+consumer opens for it (services.platform.consumer), which also records it in the inbox."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
-from contracts.events import (
-    AgencyRegistered,
-    CaseAcknowledged,
-    CaseAmended,
-    CaseAnswered,
-    CaseOpened,
-    CaseOverdue,
-    CaseWithdrawn,
-    CritiqueEvent,
-    CritiqueSubmitted,
-    DueDateChanged,
-    Event,
-    Topic,
-)
-from services.disclosure import public, store
+from contracts.events import AgencyRegistered, CritiqueEvent, Event, Topic
+from services.disclosure import commands
 from services.disclosure.domain import DisclosurePolicy
 from services.platform import db
 from services.platform.cloudevents import Envelope
 from services.platform.consumer import Handler, Subscription
 
-Apply = Callable[[db.Connection, uuid.UUID, Any], Awaitable[None]]
 
-_APPLY: dict[type[CritiqueEvent], Apply] = {
-    CritiqueSubmitted: store.apply_submitted,
-    CaseAmended: store.apply_amended,
-    CaseWithdrawn: store.apply_withdrawn,
-    CaseOpened: store.apply_opened,
-    CaseAcknowledged: store.apply_acknowledged,
-    DueDateChanged: store.apply_due_date_changed,
-    CaseOverdue: store.apply_overdue,
-    CaseAnswered: store.apply_answered,
-}
-
-
-def subscription(
-    policy: DisclosurePolicy, *, name: str = "disclosure", append: public.Appender | None = None
-) -> Subscription:
-    def critique_handler(apply: Apply) -> Handler:
-        async def handle(connection: db.Connection, envelope: Envelope, event: Any) -> None:
-            await apply(connection, envelope.id, event)
-            await public.refresh(
-                connection, event.critique_id, policy=policy, now=datetime.now(UTC), append=append
-            )
-
-        return handle
+def subscription(policy: DisclosurePolicy, *, name: str = "disclosure") -> Subscription:
+    async def on_critique(
+        connection: db.Connection, envelope: Envelope, event: CritiqueEvent
+    ) -> None:
+        await commands.apply_event(
+            connection, envelope.id, event, policy=policy, now=datetime.now(UTC)
+        )
 
     async def on_agency(connection: db.Connection, _: Envelope, event: AgencyRegistered) -> None:
-        for critique_id in await store.apply_agency(connection, event):
-            await public.refresh(
-                connection, critique_id, policy=policy, now=datetime.now(UTC), append=append
-            )
+        await commands.register_agency(connection, event, policy=policy, now=datetime.now(UTC))
 
-    handlers: dict[type[Event], Handler] = {
-        kind: critique_handler(apply) for kind, apply in _APPLY.items()
-    }
+    handlers: dict[type[Event], Handler] = {kind: on_critique for kind in commands.CRITIQUE_EVENTS}
     handlers[AgencyRegistered] = on_agency
     return Subscription(
         name=name,

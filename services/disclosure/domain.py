@@ -1,19 +1,41 @@
 """What the public sees of a critique: status, the disclosure policy, redaction of personal data,
-and the folding that lets "quy hoach" find "quy hoạch". Pure rules, no I/O."""
+the public document built from the raw read model and its canonical bytes, and the folding that
+lets "quy hoach" find "quy hoạch". Pure rules, no I/O."""
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from contracts.disclosure_api import PublicationReason, RecordStatus, RedactionKind
+from contracts.disclosure_api import (
+    AgencyView,
+    OrganisationView,
+    PointView,
+    PublicationReason,
+    PublicRecord,
+    RecordStatus,
+    RedactionKind,
+    RedactionView,
+    TimelineStep,
+    TimelineView,
+)
+from contracts.events import DueDateRule
 from contracts.text import nfc
-from contracts.vocabulary import REDACTION_PLACEHOLDER, REDACTION_REASON
+from contracts.vocabulary import (
+    RECORD_STATUS,
+    REDACTION_PLACEHOLDER,
+    REDACTION_REASON,
+    TIMELINE_STEP,
+)
+
+WITHDRAWN_TITLE = str(RECORD_STATUS[RecordStatus.WITHDRAWN])
 
 
 def status(
@@ -137,3 +159,104 @@ def fold(text: str) -> str:
     """Lower case without diacritics, so that "quy hoach" matches "quy hoạch" (đ becomes d)."""
     decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+class Columns(Protocol):
+    """A row of the raw read model (a record, one of its points with its answer, a step of its
+    timeline, its agency), read by column name: a database row, or a plain dict in tests."""
+
+    def __getitem__(self, column: str, /) -> Any: ...
+
+
+def public_document(
+    row: Columns,
+    *,
+    points: Sequence[Columns],
+    timeline: Sequence[Columns],
+    agency: Columns | None,
+    published_at: datetime,
+    reason: str,
+) -> tuple[PublicRecord, str]:
+    """The public document of a record, redacted, and the text search matches.
+
+    Built from the raw read model alone, again after each event: the document then depends on
+    what the events say, not on the order they were heard in."""
+    critique_id = row["critique_id"]
+    answered_at = shown_answer(
+        answered_at=row["answered_at"],
+        answered_version=row["answered_version"],
+        version=row["version"],
+    )
+    record_status = status(
+        answered_at=answered_at,
+        late=row["answered_late"],
+        overdue_at=row["overdue_at"],
+        withdrawn_at=row["withdrawn_at"],
+    )
+    redact = Redactor(names=tuple(row["redact_names"]))
+    withdrawn = record_status is RecordStatus.WITHDRAWN
+    title = WITHDRAWN_TITLE if withdrawn else redact(row["title"], "title") or ""
+    public_points = (
+        []
+        if withdrawn  # never the content of a withdrawn critique
+        else [
+            PointView(
+                number=p["number"],
+                text=redact(p["text"], f"points[{i}].text") or "",
+                citation=redact(p["citation"], f"points[{i}].citation"),
+                disposition=p["disposition"] if answered_at else None,
+                explanation=(
+                    redact(p["explanation"], f"points[{i}].explanation") if answered_at else None
+                ),
+            )
+            for i, p in enumerate(points)
+        ]
+    )
+    record = PublicRecord(
+        critique_id=critique_id,
+        organisation=OrganisationView(
+            id=row["organisation_id"],
+            name=row["organisation_name"],
+            level=row["organisation_level"],
+        ),
+        agency=AgencyView(
+            id=row["agency_id"],
+            name=agency["name"] if agency else None,
+            level=agency["level"] if agency else None,
+        ),
+        kind=row["kind"],
+        title=title,
+        status=record_status.value,
+        status_label=str(RECORD_STATUS[record_status]),
+        submitted_at=row["submitted_at"],
+        due_date=row["due_date"],
+        due_rule=DueDateRule.model_validate_json(row["due_rule"]) if row["due_rule"] else None,
+        answered_at=answered_at,
+        overdue_at=row["overdue_at"],
+        published_at=published_at,
+        publication_reason=reason,
+        points=public_points,
+        version=row["version"],
+        answered_version=(row["answered_version"] or row["version"]) if answered_at else None,
+        timeline=[
+            TimelineView(
+                at=t["at"], step=t["step"], label=str(TIMELINE_STEP[TimelineStep(t["step"])])
+            )
+            for t in timeline
+        ],
+        redactions=[
+            RedactionView(field=r.field, kind=r.kind.value, count=r.count, reason=r.reason)
+            for r in redact.log
+        ],
+    )
+    searchable = " ".join(
+        [title, *(p.text for p in public_points), *(p.citation or "" for p in public_points)]
+        + [p.explanation or "" for p in public_points]
+    )
+    return record, fold(searchable)
+
+
+def canonical(record: PublicRecord) -> bytes:
+    """The exact bytes published and logged: JSON, keys sorted, no spaces, UTF-8."""
+    document = record.model_dump(mode="json")
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -15,8 +13,8 @@ from pydantic import Field, SecretStr
 
 from contracts.events import Topic
 from services.disclosure import checkpoints, consumers, transparency
-from services.disclosure.app import build_app
 from services.disclosure.domain import DisclosurePolicy
+from services.disclosure.web import build_app
 from services.platform import db, runtime, settings
 from services.platform.http import attach_runtime
 from services.platform.ratelimit import RateLimiter
@@ -49,12 +47,6 @@ class DisclosureSettings(settings.CommonSettings):
     disclosure_log_sign_interval_seconds: float = Field(default=10.0, gt=0)
     disclosure_rate_per_second: float = Field(default=50.0, gt=0)
     disclosure_rate_burst: int = Field(default=200, ge=1)
-
-
-async def _append(
-    connection: db.Connection, critique_id: uuid.UUID, document: bytes, at: datetime
-) -> None:
-    await transparency.append(connection, critique_id=critique_id, document=document, at=at)
 
 
 async def _sign_regularly(
@@ -93,7 +85,7 @@ def create_app(config: DisclosureSettings) -> FastAPI:
             topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES, Topic.CHECKPOINTS],
             subscriptions=[
                 consumers.subscription(
-                    config.disclosure_policy, name=config.disclosure_consumer_group, append=_append
+                    config.disclosure_policy, name=config.disclosure_consumer_group
                 )
             ],
         ) as started:

@@ -20,7 +20,8 @@ What is counted, and from where:
   the rate is null and ``insufficient_sample`` is true (one late answer out of one is not "100 %
   late"). The median is shown from the first answer: it is a time, not a verdict.
 
-:func:`scorecard` is the pure computation; :func:`page` and :func:`one` run the SQL.
+:func:`scorecard` is the pure computation; :func:`services.disclosure.queries.agency_reports`
+and :func:`~services.disclosure.queries.agency_report` count with SQL.
 """
 
 from __future__ import annotations
@@ -30,8 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
-from contracts.disclosure_api import AgencyReport, AgencyScorecard, AgencyView, Rate, RecordStatus
-from services.platform import db
+from contracts.disclosure_api import AgencyScorecard, Rate
 
 SCORECARD_MIN_SAMPLE = 5
 """The smallest sample a rate is published for."""
@@ -82,87 +82,3 @@ def scorecard(tally: Tally, *, min_sample: int = SCORECARD_MIN_SAMPLE) -> Agency
         overdue_rate=rate(tally.overdue, answered + tally.overdue, min_sample=min_sample),
         min_sample=min_sample,
     )
-
-
-# Agencies known to the public: those in tracking's directory, and any a published record names
-# (its directory entry may not have arrived yet).
-_KNOWN = """
-    SELECT id FROM agencies
-    UNION
-    SELECT agency_id FROM records WHERE agency_id IS NOT NULL AND published_at IS NOT NULL
-"""
-
-_ON_TIME, _LATE, _OVERDUE = (
-    RecordStatus.ANSWERED.value,
-    RecordStatus.ANSWERED_LATE.value,
-    RecordStatus.OVERDUE.value,
-)
-
-_TALLY = f"""
-    SELECT k.id, a.name, a.level,
-        count(r.critique_id) FILTER (
-            WHERE r.published_at IS NOT NULL AND r.public_status = '{_ON_TIME}'
-        ) AS answered_on_time,
-        count(r.critique_id) FILTER (
-            WHERE r.published_at IS NOT NULL AND r.public_status = '{_LATE}'
-        ) AS answered_late,
-        count(r.critique_id) FILTER (
-            WHERE r.published_at IS NOT NULL AND r.public_status = '{_OVERDUE}'
-        ) AS overdue,
-        count(r.critique_id) FILTER (
-            WHERE r.answered_at IS NULL AND r.overdue_at IS NULL AND r.withdrawn_at IS NULL
-        ) AS open,
-        coalesce(
-            array_agg(extract(epoch FROM r.answered_at - r.submitted_at)::float8) FILTER (
-                WHERE r.published_at IS NOT NULL
-                  AND r.public_status IN ('{_ON_TIME}', '{_LATE}')
-                  AND r.answered_at IS NOT NULL AND r.submitted_at IS NOT NULL
-            ),
-            '{{}}'
-        ) AS answer_seconds
-    FROM page k
-    LEFT JOIN agencies a ON a.id = k.id
-    LEFT JOIN records r ON r.agency_id = k.id
-    GROUP BY k.id, a.name, a.level
-    ORDER BY k.id
-"""
-
-
-def _report(row: db.Record) -> AgencyReport:
-    return AgencyReport(
-        agency=AgencyView(id=row["id"], name=row["name"], level=row["level"]),
-        scorecard=scorecard(
-            Tally(
-                answered_on_time=row["answered_on_time"],
-                answered_late=row["answered_late"],
-                overdue=row["overdue"],
-                open=row["open"],
-                answer_seconds=tuple(row["answer_seconds"]),
-            )
-        ),
-    )
-
-
-async def page(executor: db.Executor, *, after: str | None, limit: int) -> list[AgencyReport]:
-    """Known agencies with their scorecards, by id, after ``after``."""
-    rows = await executor.fetch(
-        f"""
-        WITH page AS (
-            SELECT id FROM ({_KNOWN}) known
-            WHERE $1::text IS NULL OR id > $1
-            ORDER BY id LIMIT $2
-        )
-        {_TALLY}
-        """,
-        after,
-        limit,
-    )
-    return [_report(row) for row in rows]
-
-
-async def one(executor: db.Executor, agency_id: str) -> AgencyReport | None:
-    """One agency's scorecard, or None if no one knows the agency."""
-    row = await executor.fetchrow(
-        f"WITH page AS (SELECT id FROM ({_KNOWN}) known WHERE id = $1) {_TALLY}", agency_id
-    )
-    return None if row is None else _report(row)

@@ -2,15 +2,17 @@
 
 Events of one critique arrive on two topics whose relative order is not guaranteed, so every
 column a later event fills is nullable and every table is upserted. What the public sees is
-derived from this by :mod:`services.disclosure.public`.
+derived from this by :mod:`services.disclosure.commands`, which reads it and stores the public
+document with the functions at the end of this module.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
-from contracts.disclosure_api import TimelineStep
+from contracts.disclosure_api import RedactionView, TimelineStep
 from contracts.events import (
     AgencyRegistered,
     CaseAcknowledged,
@@ -255,3 +257,79 @@ async def apply_agency(connection: db.Connection, event: AgencyRegistered) -> li
         event.agency_id,
     )
     return [row["critique_id"] for row in rows]
+
+
+# -- publication: what the public document is built from, and where it is stored -------------
+
+
+async def record_for_update(connection: db.Connection, critique_id: uuid.UUID) -> db.Record | None:
+    """The raw record, locked until the caller's transaction ends."""
+    return await connection.fetchrow(
+        "SELECT * FROM records WHERE critique_id = $1 FOR UPDATE", critique_id
+    )
+
+
+async def first_overdue(connection: db.Connection, critique_id: uuid.UUID) -> datetime | None:
+    """The moment of the record's first 'overdue' step, if it has one."""
+    at: datetime | None = await connection.fetchval(
+        "SELECT min(at) FROM record_timeline WHERE critique_id = $1 AND step = $2",
+        critique_id,
+        TimelineStep.OVERDUE.value,
+    )
+    return at
+
+
+async def points_with_answers(connection: db.Connection, critique_id: uuid.UUID) -> list[db.Record]:
+    return await connection.fetch(
+        """
+        SELECT p.number, p.text, p.citation, a.disposition, a.explanation
+        FROM record_points p
+        LEFT JOIN record_answers a ON a.critique_id = p.critique_id AND a.point_number = p.number
+        WHERE p.critique_id = $1 ORDER BY p.number
+        """,
+        critique_id,
+    )
+
+
+async def timeline(connection: db.Connection, critique_id: uuid.UUID) -> list[db.Record]:
+    return await connection.fetch(
+        "SELECT at, step FROM record_timeline WHERE critique_id = $1 ORDER BY at, step",
+        critique_id,
+    )
+
+
+async def agency(connection: db.Connection, agency_id: str | None) -> db.Record | None:
+    return await connection.fetchrow("SELECT name, level FROM agencies WHERE id = $1", agency_id)
+
+
+async def store_publication(
+    connection: db.Connection,
+    critique_id: uuid.UUID,
+    *,
+    published_at: datetime,
+    reason: str,
+    status: str,
+    document: str,
+    search_text: str,
+    redactions: Sequence[RedactionView],
+) -> None:
+    """Store the record's public document with a new change number, and its redaction log."""
+    await connection.execute(
+        """
+        UPDATE records SET published_at = $2, publication_reason = $3, public_status = $4,
+            public_document = $5, search_text = $6, change_seq = nextval('record_changes')
+        WHERE critique_id = $1
+        """,
+        critique_id,
+        published_at,
+        reason,
+        status,
+        document,
+        search_text,
+    )
+    await connection.execute("DELETE FROM redactions WHERE critique_id = $1", critique_id)
+    await connection.executemany(
+        "INSERT INTO redactions (critique_id, field, kind, count, reason)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        [(critique_id, r.field, r.kind, r.count, r.reason) for r in redactions],
+    )

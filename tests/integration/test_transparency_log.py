@@ -30,8 +30,9 @@ from services.cli.verify import (
     check_record,
     fetch_and_check,
 )
-from services.disclosure import checkpoints, log_api, merkle, transparency
+from services.disclosure import checkpoints, merkle, transparency
 from services.disclosure.checkpoints import Signer
+from services.disclosure.web import transparency_log
 from services.platform import db
 from services.platform.http import ProblemError, install_problem_handlers
 from tests.support.engines import Engines, free_port
@@ -92,7 +93,7 @@ class PublicSite:
 def site(pool: db.Pool, signer: Signer) -> PublicSite:
     app = FastAPI()
     install_problem_handlers(app)
-    app.include_router(log_api.router)
+    app.include_router(transparency_log.router)
     app.state.runtime = SimpleNamespace(pool=pool)
     app.state.log_signer = signer
     records: dict[uuid.UUID, Any] = {}

@@ -1,16 +1,21 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import json
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from contracts.disclosure_api import RecordStatus, RedactionKind
+from contracts.disclosure_api import PublicRecord, RecordStatus, RedactionKind
 from contracts.vocabulary import REDACTION_PLACEHOLDER
 from services.disclosure.domain import (
+    WITHDRAWN_TITLE,
     DisclosurePolicy,
     Redactor,
+    canonical,
     fold,
+    public_document,
     status,
 )
 
@@ -136,3 +141,98 @@ def test_the_public_status_puts_withdrawal_first_then_the_answer_then_lateness()
     assert of(overdue_at=NOW, answered_at=NOW, late=True) is RecordStatus.ANSWERED_LATE
     assert of(answered_at=NOW, late=False) is RecordStatus.ANSWERED
     assert of(overdue_at=NOW, withdrawn_at=NOW) is RecordStatus.WITHDRAWN
+
+
+def raw_record(**columns: Any) -> dict[str, Any]:
+    """A row of the raw read model as the store reads it: answered on time by default."""
+    row: dict[str, Any] = {
+        "critique_id": uuid.UUID("0b6f3c1e-8a51-4f57-9d7e-3f1c2a6b9e01"),
+        "organisation_id": "mttq-phuong-kinh-bac-bac-ninh",
+        "organisation_name": "Ủy ban MTTQ Việt Nam phường Kinh Bắc",
+        "organisation_level": "commune",
+        "agency_id": "ubnd-phuong-kinh-bac-bac-ninh",
+        "kind": "supervision_recommendation",
+        "title": "Kiến nghị về quy hoạch chợ",
+        "submitted_at": NOW - timedelta(days=10),
+        "due_date": date(2026, 5, 1),
+        "due_rule": None,
+        "answered_at": NOW,
+        "answered_late": False,
+        "overdue_at": None,
+        "withdrawn_at": None,
+        "redact_names": [],
+    }
+    row.update(columns)
+    return row
+
+
+POINTS = [
+    {
+        "number": 1,
+        "text": "Liên hệ ông Ba qua số 0912345678.",
+        "citation": "Điều 5",
+        "disposition": "accepted",
+        "explanation": None,
+    }
+]
+TIMELINE = [
+    {"at": NOW - timedelta(days=10), "step": "submitted"},
+    {"at": NOW, "step": "answered"},
+]
+AGENCY = {"name": "UBND phường Kinh Bắc", "level": "commune"}
+
+
+def document_of(row: dict[str, Any], **given: Any) -> tuple[PublicRecord, str]:
+    parts: dict[str, Any] = {"points": POINTS, "timeline": TIMELINE, "agency": AGENCY}
+    parts.update(given)
+    return public_document(row, published_at=NOW, reason="answered", **parts)
+
+
+def test_the_public_document_shows_each_point_with_its_answer_and_personal_data_hidden() -> None:
+    record, _ = document_of(raw_record())
+    assert (record.status, record.publication_reason, record.published_at) == (
+        "answered",
+        "answered",
+        NOW,
+    )
+    assert (record.agency.name, record.agency.level) == ("UBND phường Kinh Bắc", "commune")
+    (point,) = record.points
+    assert point.text == f"Liên hệ ông Ba qua số {REDACTION_PLACEHOLDER[RedactionKind.PHONE]}."
+    assert (point.citation, point.disposition) == ("Điều 5", "accepted")
+    assert [(r.field, r.kind, r.count) for r in record.redactions] == [
+        ("points[0].text", "phone", 1)
+    ]
+    assert [step.step for step in record.timeline] == ["submitted", "answered"]
+
+
+def test_the_search_text_is_the_published_text_folded() -> None:
+    _, search_text = document_of(raw_record())
+    assert "quy hoach cho" in search_text
+    assert "0912345678" not in search_text  # only what the public may read
+
+
+def test_a_withdrawn_critique_stays_public_without_its_title_or_points() -> None:
+    record, search_text = document_of(raw_record(answered_at=None, withdrawn_at=NOW))
+    assert (record.status, record.title, record.points) == ("withdrawn", WITHDRAWN_TITLE, [])
+    assert record.redactions == []
+    assert "quy hoach" not in search_text
+
+
+def test_an_agency_not_yet_in_the_directory_is_named_by_its_id_only() -> None:
+    record, _ = document_of(raw_record(), agency=None)
+    assert (record.agency.id, record.agency.name, record.agency.level) == (
+        "ubnd-phuong-kinh-bac-bac-ninh",
+        None,
+        None,
+    )
+
+
+def test_the_canonical_bytes_are_compact_utf8_json_with_sorted_keys() -> None:
+    record, _ = document_of(raw_record())
+    published = canonical(record)
+    # No space after a colon, and UTF-8 rather than \u escapes.
+    assert '"title":"Kiến nghị về quy hoạch chợ"'.encode() in published
+    decoded = json.loads(published)
+    assert list(decoded) == sorted(decoded)
+    assert list(decoded["organisation"]) == sorted(decoded["organisation"])
+    assert PublicRecord.model_validate_json(published) == record

@@ -1,11 +1,12 @@
-"""The disclosure service's web application: the JSON API, feeds and exports, the pages for
-people, and the transparency log."""
+"""The disclosure service's web application, one module per thing it serves: the JSON API of
+records, feeds and exports, the transparency log, and the pages for people. Each only translates
+a request to a read and the result to the wire."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.disclosure import feeds, http, log_api, pages
+from services.disclosure.web import agencies, exports, feeds, pages, records, transparency_log
 from services.platform.http import BodyLimit, HeadLimit, install_problem_handlers
 from services.platform.ratelimit import RateLimiter
 
@@ -22,7 +23,7 @@ def build_app(limiter: RateLimiter) -> FastAPI:
     app.state.limiter = limiter
     app.state.log_signer = None
     install_problem_handlers(app)
-    for module in (http, feeds, log_api, pages):
+    for module in (records, feeds, exports, agencies, transparency_log, pages):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit_for=lambda _: MAX_BODY_BYTES)
     app.add_middleware(HeadLimit)

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from contracts.problems import FieldViolation
 from services.disclosure import transparency
 from services.disclosure.checkpoints import Signer
-from services.disclosure.http import Limited
+from services.disclosure.web.common import Limited
 from services.platform.http import DatabasePool, ProblemError, problem_responses
 
 router = APIRouter(prefix="/v1/log", tags=["transparency log"])

@@ -1,0 +1,258 @@
+"""The read side of disclosure: what the public API, the feeds, the exports, the pages and the
+scorecards read. SQL only, and only reads: a record is read as the document last published,
+never from the raw read model, except for the counts a scorecard discloses (what is counted, and
+why, is in :mod:`services.disclosure.scorecards`)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from contracts.disclosure_api import AgencyReport, AgencyView, PublicRecord, RecordStatus
+from services.disclosure.domain import fold
+from services.disclosure.scorecards import Tally, scorecard
+from services.platform import db
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    agency_id: str | None = None
+    organisation_id: str | None = None
+    level: str | None = None
+    kind: str | None = None
+    status: RecordStatus | None = None
+    overdue: bool | None = None
+    submitted_from: date | None = None
+    submitted_to: date | None = None
+    answered_from: date | None = None
+    answered_to: date | None = None
+    query: str | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    record: PublicRecord
+    change: int
+
+
+def _published(row: db.Record) -> Published:
+    return Published(
+        record=PublicRecord.model_validate_json(row["public_document"]), change=row["change_seq"]
+    )
+
+
+async def record(executor: db.Executor, critique_id: uuid.UUID) -> Published | None:
+    row = await executor.fetchrow(
+        "SELECT public_document, change_seq FROM records"
+        " WHERE critique_id = $1 AND public_document IS NOT NULL",
+        critique_id,
+    )
+    return None if row is None else _published(row)
+
+
+_WHERE = """
+    public_document IS NOT NULL
+    AND ($1::text IS NULL OR agency_id = $1)
+    AND ($2::text IS NULL OR organisation_id = $2)
+    AND ($3::text IS NULL OR organisation_level = $3)
+    AND ($4::text IS NULL OR kind = $4)
+    AND ($5::text IS NULL OR public_status = $5)
+    AND ($6::boolean IS NULL OR (public_status = 'overdue') = $6)
+    AND ($7::date IS NULL OR submitted_at >= $7)
+    AND ($8::date IS NULL OR submitted_at < $8 + 1)
+    AND ($9::date IS NULL OR answered_at >= $9)
+    AND ($10::date IS NULL OR answered_at < $10 + 1)
+    AND ($11::text IS NULL OR search @@ plainto_tsquery('simple', $11))
+"""
+
+
+def _arguments(where: RecordFilter) -> list[Any]:
+    return [
+        where.agency_id,
+        where.organisation_id,
+        where.level,
+        where.kind,
+        where.status.value if where.status else None,
+        where.overdue,
+        where.submitted_from,
+        where.submitted_to,
+        where.answered_from,
+        where.answered_to,
+        fold(where.query) if where.query and where.query.strip() else None,
+    ]
+
+
+async def records(
+    executor: db.Executor,
+    *,
+    where: RecordFilter,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Published]:
+    """Published records, most recently published first, keyset-paginated."""
+    rows = await executor.fetch(
+        f"""
+        SELECT public_document, change_seq FROM records
+        WHERE {_WHERE}
+          AND ($12::timestamptz IS NULL OR (published_at, critique_id) < ($12, $13::uuid))
+        ORDER BY published_at DESC, critique_id DESC
+        LIMIT $14
+        """,
+        *_arguments(where),
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return [_published(row) for row in rows]
+
+
+async def changes_since(executor: db.Executor, since: int, limit: int) -> list[Published]:
+    rows = await executor.fetch(
+        "SELECT public_document, change_seq FROM records WHERE change_seq > $1"
+        " ORDER BY change_seq LIMIT $2",
+        since,
+        limit,
+    )
+    return [_published(row) for row in rows]
+
+
+async def stream(
+    pool: db.Pool, *, where: RecordFilter, batch: int = 500, changed_since: int | None = None
+) -> AsyncIterator[Published]:
+    """Every matching record, oldest publication first, read in batches inside one snapshot
+    (a server-side cursor): exports never hold the whole set in memory. With ``changed_since``
+    (a change number), only the records published or changed after it (for mirrors)."""
+    async with pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
+        query = f"""
+            SELECT public_document, change_seq FROM records WHERE {_WHERE}
+              AND ($12::bigint IS NULL OR change_seq > $12)
+            ORDER BY published_at, critique_id
+        """
+        arguments = [*_arguments(where), changed_since]
+        async for row in connection.cursor(query, *arguments, prefetch=batch):
+            yield _published(row)
+
+
+async def latest(
+    executor: db.Executor,
+    *,
+    limit: int,
+    agency_id: str | None = None,
+    organisation_id: str | None = None,
+) -> list[Published]:
+    """The records published or changed last (by change number), newest first."""
+    rows = await executor.fetch(
+        """
+        SELECT public_document, change_seq FROM records
+        WHERE public_document IS NOT NULL
+          AND ($1::text IS NULL OR agency_id = $1)
+          AND ($2::text IS NULL OR organisation_id = $2)
+        ORDER BY change_seq DESC
+        LIMIT $3
+        """,
+        agency_id,
+        organisation_id,
+        limit,
+    )
+    return [_published(row) for row in rows]
+
+
+async def last_change(executor: db.Executor) -> int:
+    """The latest change number (0 before the first publication)."""
+    last: int = await executor.fetchval("SELECT coalesce(max(change_seq), 0) FROM records")
+    return last
+
+
+async def agency_name(executor: db.Executor, agency_id: str) -> str | None:
+    """The agency's name in tracking's directory, if its entry has arrived."""
+    name: str | None = await executor.fetchval("SELECT name FROM agencies WHERE id = $1", agency_id)
+    return name
+
+
+# Agencies known to the public: those in tracking's directory, and any a published record names
+# (its directory entry may not have arrived yet).
+_KNOWN = """
+    SELECT id FROM agencies
+    UNION
+    SELECT agency_id FROM records WHERE agency_id IS NOT NULL AND published_at IS NOT NULL
+"""
+
+_ON_TIME, _LATE, _OVERDUE = (
+    RecordStatus.ANSWERED.value,
+    RecordStatus.ANSWERED_LATE.value,
+    RecordStatus.OVERDUE.value,
+)
+
+_TALLY = f"""
+    SELECT k.id, a.name, a.level,
+        count(r.critique_id) FILTER (
+            WHERE r.published_at IS NOT NULL AND r.public_status = '{_ON_TIME}'
+        ) AS answered_on_time,
+        count(r.critique_id) FILTER (
+            WHERE r.published_at IS NOT NULL AND r.public_status = '{_LATE}'
+        ) AS answered_late,
+        count(r.critique_id) FILTER (
+            WHERE r.published_at IS NOT NULL AND r.public_status = '{_OVERDUE}'
+        ) AS overdue,
+        count(r.critique_id) FILTER (
+            WHERE r.answered_at IS NULL AND r.overdue_at IS NULL AND r.withdrawn_at IS NULL
+        ) AS open,
+        coalesce(
+            array_agg(extract(epoch FROM r.answered_at - r.submitted_at)::float8) FILTER (
+                WHERE r.published_at IS NOT NULL
+                  AND r.public_status IN ('{_ON_TIME}', '{_LATE}')
+                  AND r.answered_at IS NOT NULL AND r.submitted_at IS NOT NULL
+            ),
+            '{{}}'
+        ) AS answer_seconds
+    FROM page k
+    LEFT JOIN agencies a ON a.id = k.id
+    LEFT JOIN records r ON r.agency_id = k.id
+    GROUP BY k.id, a.name, a.level
+    ORDER BY k.id
+"""
+
+
+def _report(row: db.Record) -> AgencyReport:
+    return AgencyReport(
+        agency=AgencyView(id=row["id"], name=row["name"], level=row["level"]),
+        scorecard=scorecard(
+            Tally(
+                answered_on_time=row["answered_on_time"],
+                answered_late=row["answered_late"],
+                overdue=row["overdue"],
+                open=row["open"],
+                answer_seconds=tuple(row["answer_seconds"]),
+            )
+        ),
+    )
+
+
+async def agency_reports(
+    executor: db.Executor, *, after: str | None, limit: int
+) -> list[AgencyReport]:
+    """Known agencies with their scorecards, by id, after ``after``."""
+    rows = await executor.fetch(
+        f"""
+        WITH page AS (
+            SELECT id FROM ({_KNOWN}) known
+            WHERE $1::text IS NULL OR id > $1
+            ORDER BY id LIMIT $2
+        )
+        {_TALLY}
+        """,
+        after,
+        limit,
+    )
+    return [_report(row) for row in rows]
+
+
+async def agency_report(executor: db.Executor, agency_id: str) -> AgencyReport | None:
+    """One agency's scorecard, or None if no one knows the agency."""
+    row = await executor.fetchrow(
+        f"WITH page AS (SELECT id FROM ({_KNOWN}) known WHERE id = $1) {_TALLY}", agency_id
+    )
+    return None if row is None else _report(row)
