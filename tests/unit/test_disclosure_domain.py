@@ -16,6 +16,7 @@ from services.disclosure.domain import (
     canonical,
     fold,
     public_document,
+    shown_answer,
     status,
 )
 
@@ -161,6 +162,8 @@ def raw_record(**columns: Any) -> dict[str, Any]:
         "overdue_at": None,
         "withdrawn_at": None,
         "redact_names": [],
+        "version": 1,
+        "answered_version": 1,
     }
     row.update(columns)
     return row
@@ -236,3 +239,39 @@ def test_the_canonical_bytes_are_compact_utf8_json_with_sorted_keys() -> None:
     assert list(decoded) == sorted(decoded)
     assert list(decoded["organisation"]) == sorted(decoded["organisation"])
     assert PublicRecord.model_validate_json(published) == record
+
+
+def test_an_answer_is_shown_only_beside_the_version_it_answers() -> None:
+    def shown(held: int, answered: int | None) -> datetime | None:
+        return shown_answer(answered_at=NOW, answered_version=answered, version=held)
+
+    assert shown(2, 2) == NOW
+    assert shown(1, 2) is None  # the amended text it answers has not arrived yet
+    assert shown(3, None) == NOW  # recorded before answers named their version
+    assert shown_answer(answered_at=None, answered_version=None, version=1) is None
+
+
+def test_a_record_holding_an_older_version_than_the_answer_shows_neither_answers_nor_answered() -> (
+    None
+):
+    points = [
+        {
+            "number": 1,
+            "text": "Công khai quy hoạch.",
+            "citation": None,
+            "disposition": "accepted",
+            "explanation": "",
+        }
+    ]
+    record, _ = public_document(
+        raw_record(version=1, answered_version=2, overdue_at=NOW - timedelta(days=1)),
+        points=points,
+        timeline=[],
+        agency=None,
+        published_at=NOW,
+        reason="overdue",
+    )
+    assert record.status == "overdue"
+    assert record.answered_at is None
+    assert record.answered_version is None
+    assert [p.disposition for p in record.points] == [None]
