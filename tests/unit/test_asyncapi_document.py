@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import runpy
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any, cast
 
+import jsonschema_rs
+import pytest
 from aiokafka import ConsumerRecord
 
 from contracts.events import EVENT_TYPES, Topic
@@ -18,6 +21,8 @@ from services.platform.consumer import DLQ_HEADER_PREFIX, EventConsumer, Subscri
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "contracts" / "asyncapi.json"
 GENERATOR = ROOT / "infra" / "scripts" / "gen_asyncapi.py"
+CACHE = Path(os.environ.get("SUPERVISION_CACHE_DIR") or ROOT / ".cache")
+OFFICIAL_SCHEMA = CACHE / "npm" / "node_modules" / "@asyncapi" / "specs" / "schemas" / "3.0.0.json"
 
 
 def document() -> dict[str, Any]:
@@ -149,3 +154,14 @@ async def test_a_dead_letter_carries_the_headers_the_document_names() -> None:
     assert all(name.startswith(DLQ_HEADER_PREFIX) for name in added)
     assert added == documented["required"]
     assert set(added) == set(documented["properties"])
+
+
+def test_the_document_is_valid_asyncapi_3() -> None:
+    if not OFFICIAL_SCHEMA.exists():
+        pytest.skip(f"the AsyncAPI 3.0 JSON Schema is not in {OFFICIAL_SCHEMA}: `make tools`")
+    schema = json.loads(OFFICIAL_SCHEMA.read_text(encoding="utf-8"))
+    errors = [
+        f"{'/'.join(map(str, error.instance_path))}: {error.message}"
+        for error in jsonschema_rs.validator_for(schema).iter_errors(document())
+    ]
+    assert not errors, errors
