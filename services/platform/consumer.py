@@ -102,6 +102,31 @@ class EventConsumer:
         self._producer = producer
         self._max_attempts = max_attempts
         self._subscriber: BatchSubscriber | None = None
+        self._paused = False
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """Take no more events until :meth:`resume`: the batch in hand is finished and
+        committed, then the group's partitions are fetched no more (the group keeps them, its
+        lag grows). Nothing is lost: what is not applied is not committed."""
+        self._paused = True
+        self._pause_assigned()
+        log.warning("consumer paused", extra={"consumer": self.subscription.name})
+
+    def resume(self) -> None:
+        self._paused = False
+        consumer = self.kafka_consumer
+        if consumer is not None:
+            consumer.resume(*consumer.paused())
+        log.warning("consumer resumed", extra={"consumer": self.subscription.name})
+
+    def _pause_assigned(self) -> None:
+        consumer = self.kafka_consumer
+        if consumer is not None:
+            consumer.pause(*consumer.assignment())
 
     @property
     def kafka_consumer(self) -> AIOKafkaConsumer | None:
@@ -126,6 +151,12 @@ class EventConsumer:
 
         @self._subscriber
         async def on_batch(message: KafkaMessage) -> None:
+            if self._paused:
+                # Fetched before the pause reached these partitions (or assigned to this
+                # member since): rewound, to be applied once resumed.
+                await message.nack()
+                self._pause_assigned()
+                return
             records: Sequence[ConsumerRecord[bytes, bytes]] = (
                 message.raw_message
                 if isinstance(message.raw_message, tuple)

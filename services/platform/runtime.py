@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+import signal
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -27,6 +28,17 @@ log = logging.getLogger(__name__)
 
 RELAY_STOP_SECONDS = 10.0
 """How long a stopping service waits for the outbox relay to finish the batch it is sending."""
+
+PAUSE_SIGNAL: Final = signal.SIGUSR1
+"""Pauses the process's consumers (for maintenance, or to hold a service's view still): they
+finish and commit the batch in hand, then take nothing until ``RESUME_SIGNAL``. The APIs go on
+serving, readiness stays true, and the lag grows (``supervision_consumer_lag``)."""
+RESUME_SIGNAL: Final = signal.SIGUSR2
+
+
+def _every(switch: Callable[[EventConsumer], None], consumers: Sequence[EventConsumer]) -> None:
+    for consumer in consumers:
+        switch(consumer)
 
 
 @dataclass
@@ -100,6 +112,12 @@ async def running(
     for consumer in consumers:
         consumer.register(broker)
     await broker.start()
+    loop = asyncio.get_running_loop()
+    for signum, switch in (
+        (PAUSE_SIGNAL, EventConsumer.pause),
+        (RESUME_SIGNAL, EventConsumer.resume),
+    ):
+        loop.add_signal_handler(signum, _every, switch, consumers)
     unobserve = metrics.observe_runtime(
         pool, {consumer.subscription.name: _lookup(consumer) for consumer in consumers}
     )
@@ -108,6 +126,8 @@ async def running(
             name=name, pool=pool, producer=producer, broker=broker, kafka_probe=kafka_probe
         )
     finally:
+        for signum in (PAUSE_SIGNAL, RESUME_SIGNAL):
+            loop.remove_signal_handler(signum)
         unobserve()
         await broker.stop()
         # The batch in flight is finished: sent and marked sent. Cancelled only if Kafka keeps it

@@ -76,19 +76,20 @@ async def count_effect(connection: db.Connection, _: Envelope, event: CritiqueSu
 @asynccontextmanager
 async def consuming(
     engines: Engines, pool: db.Pool, topic: str, handlers: Mapping[type[Event], Handler]
-) -> AsyncIterator[None]:
+) -> AsyncIterator[EventConsumer]:
     producer = new_producer(engines.kafka_bootstrap)
     await producer.start()
     broker = KafkaBroker(engines.kafka_bootstrap)
-    EventConsumer(
+    consumer = EventConsumer(
         Subscription(name=f"test-{uuid.uuid4().hex[:8]}", topics=(topic,), handlers=handlers),
         pool=pool,
         producer=producer,
         max_attempts=2,
-    ).register(broker)
+    )
+    consumer.register(broker)
     await broker.start()
     try:
-        yield
+        yield consumer
     finally:
         await broker.stop()
         await producer.stop()
@@ -124,6 +125,38 @@ async def test_an_event_published_twice_is_applied_once(engines: Engines, pool: 
 
     assert await applied(pool, event.critique_id) == 1
     assert await pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", event_id) == 1
+
+
+async def test_a_paused_consumer_applies_nothing_until_resumed_then_everything_once(
+    engines: Engines, pool: db.Pool
+) -> None:
+    topic = unique_topic()
+    await create_topics(engines.kafka_bootstrap, topic)
+    first, held = submitted(), [submitted() for _ in range(20)]
+    await produce(engines.kafka_bootstrap, topic, [as_record(first, uuid.uuid4())])
+    async with consuming(engines, pool, topic, {CritiqueSubmitted: count_effect}) as consumer:
+        await eventually(lambda: applied(pool, first.critique_id))
+        consumer.pause()
+        await produce(engines.kafka_bootstrap, topic, [as_record(e, uuid.uuid4()) for e in held])
+        await asyncio.sleep(2.0)
+        assert not await pool.fetchval(
+            "SELECT count(*) FROM effects WHERE critique_id = ANY($1)",
+            [e.critique_id for e in held],
+        )
+        consumer.resume()
+
+        async def all_applied() -> bool:
+            count = await pool.fetchval(
+                "SELECT count(*) FROM effects WHERE critique_id = ANY($1)",
+                [e.critique_id for e in held],
+            )
+            return bool(count == len(held))
+
+        await eventually(all_applied)
+    assert await pool.fetchval(
+        "SELECT sum(applied) FROM effects WHERE critique_id = ANY($1)",
+        [e.critique_id for e in held],
+    ) == len(held)
 
 
 async def test_a_redelivered_batch_after_a_restart_changes_nothing(
