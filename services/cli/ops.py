@@ -54,8 +54,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from contracts.events import Level, Topic
+from services.platform import deadletters
 from services.platform.cloudevents import header_map
-from services.platform.consumer import DLQ_HEADER_PREFIX
 from services.platform.outbox import new_producer
 
 app = typer.Typer(no_args_is_help=True, help="Where submissions are, and why they are stuck.")
@@ -71,9 +71,6 @@ CONSUMED: Final[dict[str, tuple[str, ...]]] = {
     "disclosure": (Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES),
 }
 """The topics each service's consumer group reads (the tests hold this to the subscriptions)."""
-DLQ_SUFFIX: Final = ".dlq"
-REPLAY_HEADER: Final = "replay_of"
-"""Set on a replayed message: the dead letter it came from, ``<dlq topic>:<partition>:<offset>``."""
 ATTRIBUTE_AT_MOST: Final = 10_000
 """``status`` reads a dead-letter topic to count its letters by consumer only up to this size."""
 _CE_TYPE_PREFIX: Final = "vn.mttq.supervision."
@@ -273,7 +270,7 @@ class Kafka:
         return sorted(await self.admin.list_topics())
 
     async def dlq_topics(self) -> list[str]:
-        return [topic for topic in await self.topics() if topic.endswith(DLQ_SUFFIX)]
+        return [topic for topic in await self.topics() if deadletters.is_dead_letter_topic(topic)]
 
     async def partitions(self, topics: Iterable[str]) -> list[TopicPartition]:
         """The partitions of those of ``topics`` that exist."""
@@ -347,10 +344,12 @@ class DeadLetter:
     value: bytes | None
     headers: tuple[tuple[str, bytes], ...]
     text: dict[str, str] = field(compare=False)
+    stamp: deadletters.Stamp = field(compare=False)
 
     @classmethod
     def of(cls, record: ConsumerRecord[bytes, bytes]) -> DeadLetter:
         headers = tuple(record.headers or ())
+        text = header_map(headers)
         return cls(
             topic=record.topic,
             partition=record.partition,
@@ -359,7 +358,8 @@ class DeadLetter:
             key=record.key,
             value=record.value,
             headers=headers,
-            text=header_map(headers),
+            text=text,
+            stamp=deadletters.Stamp.read(text),
         )
 
     @property
@@ -374,33 +374,21 @@ class DeadLetter:
     @property
     def origin_topic(self) -> str:
         """Where it was read from, and where a replay goes: the topic the DLQ is named after."""
-        return self.topic.removesuffix(DLQ_SUFFIX)
+        return deadletters.origin_of(self.topic)
 
     @property
     def origin(self) -> str:
         """The position it was read from in :attr:`origin_topic`, ``partition:offset``."""
-        partition = self.text.get(f"{DLQ_HEADER_PREFIX}partition", "?")
-        return f"{partition}:{self.text.get(f'{DLQ_HEADER_PREFIX}offset', '?')}"
+        partition, offset = self.stamp.partition, self.stamp.offset
+        return f"{'?' if partition is None else partition}:{'?' if offset is None else offset}"
 
     @property
     def message(self) -> str:
         """The message it is a copy of: every consumer group of a topic that could not apply a
         message sets aside a copy of its own, and one replay reaches them all."""
-        if "?" in self.origin:
+        if self.stamp.partition is None or self.stamp.offset is None:
             return self.ident
         return f"{self.origin_topic}:{self.origin}"
-
-    @property
-    def consumer(self) -> str:
-        return self.text.get(f"{DLQ_HEADER_PREFIX}consumer", "")
-
-    @property
-    def error_kind(self) -> str:
-        return self.text.get(f"{DLQ_HEADER_PREFIX}error_kind", "")
-
-    @property
-    def error(self) -> str:
-        return self.text.get(f"{DLQ_HEADER_PREFIX}error", "")
 
     @property
     def ce_type(self) -> str:
@@ -413,15 +401,6 @@ class DeadLetter:
     @property
     def when(self) -> datetime:
         return datetime.fromtimestamp(self.timestamp / 1000, UTC)
-
-    def replay_headers(self) -> list[tuple[str, bytes]]:
-        """The original headers: without the ``dlq_*`` ones, and saying what this replays."""
-        kept = [
-            (name, value)
-            for name, value in self.headers
-            if not name.startswith(DLQ_HEADER_PREFIX) and name != REPLAY_HEADER
-        ]
-        return [*kept, (REPLAY_HEADER, self.ident.encode())]
 
 
 async def read_topics(kafka: Kafka, topics: Iterable[str]) -> list[DeadLetter]:
@@ -640,11 +619,11 @@ def _dead_letters_cell(
         return "[red]Kafka unreachable[/red]"
     lines = []
     for topic in CONSUMED[service]:
-        dlq = f"{topic}{DLQ_SUFFIX}"
+        dlq = deadletters.topic_for(topic)
         if dlq in kafka.unread:
             lines.append(f"[yellow]{dlq}: {kafka.dlq_sizes[dlq]} (all consumers)[/yellow]")
             continue
-        mine = [d for d in kafka.letters if d.topic == dlq and d.consumer == group]
+        mine = [d for d in kafka.letters if d.topic == dlq and d.stamp.consumer == group]
         if not mine:
             continue
         done = sum(1 for d in mine if d.message in replayed)
@@ -715,7 +694,7 @@ def status() -> None:
 
 
 def _dlq_name(topic: str) -> str:
-    return topic if topic.endswith(DLQ_SUFFIX) else f"{topic}{DLQ_SUFFIX}"
+    return topic if deadletters.is_dead_letter_topic(topic) else deadletters.topic_for(topic)
 
 
 async def _read_dead_letters(
@@ -757,8 +736,8 @@ def _replay_note(letter: DeadLetter, replayed: dict[str, dict[str, Any]]) -> str
         to = done.get("to", {})
         at = str(done.get("at", ""))[:19].replace("T", " ")
         notes.append(f"replayed {at} UTC\n→ {to.get('partition')}:{to.get('offset')}")
-    if REPLAY_HEADER in letter.text:
-        was = letter.text[REPLAY_HEADER]
+    if deadletters.REPLAY_OF in letter.text:
+        was = letter.text[deadletters.REPLAY_OF]
         prefix = f"{letter.topic}:"
         notes.append(f"failed again: replay of {was.removeprefix(prefix)}")
     return "\n".join(notes)
@@ -771,7 +750,7 @@ def _letters_table(
     for column in ("topic", "dlq at", "was at", "when", "consumer", "event", "error", "replay"):
         table.add_column(column, overflow="fold")
     for letter in letters:
-        reason = " ".join(letter.error.split())
+        reason = " ".join(letter.stamp.error.split())
         if not full and len(reason) > 200:
             reason = reason[:200] + "…"
         table.add_row(
@@ -779,9 +758,9 @@ def _letters_table(
             letter.position,
             letter.origin,
             f"{letter.when.astimezone():%Y-%m-%d %H:%M:%S}",
-            letter.consumer or "?",
+            letter.stamp.consumer or "?",
             f"{_short_type(letter.ce_type)}\n{letter.ce_id or '—'}",
-            f"[bold]{escape(letter.error_kind or '?')}[/bold]\n{escape(reason)}",
+            f"[bold]{escape(letter.stamp.error_kind or '?')}[/bold]\n{escape(reason)}",
             _replay_note(letter, replayed),
         )
     return table
@@ -885,7 +864,7 @@ async def _republish(
                     letter.origin_topic,
                     value=letter.value,
                     key=letter.key,
-                    headers=letter.replay_headers(),
+                    headers=deadletters.replay_headers(letter.headers, of=letter.ident),
                 )
                 at = datetime.now(UTC).isoformat()
                 for copy in copies:
@@ -901,8 +880,8 @@ async def _republish(
                             },
                             "ce_type": copy.ce_type,
                             "ce_id": copy.ce_id,
-                            "consumer": copy.consumer,
-                            "error_kind": copy.error_kind,
+                            "consumer": copy.stamp.consumer,
+                            "error_kind": copy.stamp.error_kind,
                             "at": at,
                             "by": getpass.getuser(),
                         },
@@ -964,7 +943,7 @@ def replay(
         console.print("Nothing to replay.")
         raise typer.Exit(0 if all_letters or not refused else 1)
     shown = [d for copies in messages for d in copies]
-    origin = dlq.removesuffix(DLQ_SUFFIX)
+    origin = deadletters.origin_of(dlq)
     console.print(_letters_table(f"To publish again to {origin}", shown, replayed, False))
     question = f"Publish {len(messages)} message(s) to {origin} again?"
     if not yes and not typer.confirm(question):

@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from services.platform import deadletters
+
 log = logging.getLogger(__name__)
 
 
@@ -22,7 +24,7 @@ async def ensure_topics(
     wait_seconds: float = 60.0,
 ) -> None:
     """Create the topics and their ``.dlq`` companions if missing, waiting for Kafka to answer."""
-    names = sorted({name for topic in topics for name in (topic, f"{topic}.dlq")})
+    names = sorted({name for topic in topics for name in (topic, deadletters.topic_for(topic))})
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while True:

@@ -22,6 +22,7 @@ from contracts.events import CritiqueKind, CritiqueSubmitted, Level, Organisatio
 from services.cli import ops
 from services.disclosure import consumers as disclosure_consumers
 from services.disclosure.domain import DisclosurePolicy
+from services.platform import deadletters
 from services.platform.cloudevents import Envelope, header_map
 from services.submission import consumers as submission_consumers
 from services.tracking import consumers as tracking_consumers
@@ -217,7 +218,7 @@ async def test_an_event_still_invalid_when_replayed_is_dead_lettered_again(
 
     # Still invalid: both consumers set it aside again, saying it is a replay.
     ident = f"{CRITIQUES_DLQ}:{position}"
-    again = await dead_letters(bootstrap, ops.REPLAY_HEADER, ident, count=2)
+    again = await dead_letters(bootstrap, deadletters.REPLAY_OF, ident, count=2)
     assert {header_map(r.headers)["dlq_consumer"] for r in again} == {"tracking", "disclosure"}
     for letter in again:
         headers = header_map(letter.headers)
