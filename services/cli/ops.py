@@ -36,7 +36,7 @@ import os
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Annotated, Any, Final, TypeVar
 
@@ -56,7 +56,7 @@ from rich.table import Table
 from contracts.events import Level, Topic
 from services.platform import deadletters
 from services.platform.cloudevents import header_map
-from services.platform.outbox import new_producer
+from services.platform.outbox import Backlog, new_producer, read_backlog
 
 app = typer.Typer(no_args_is_help=True, help="Where submissions are, and why they are stuck.")
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead-lettered events: list and replay.")
@@ -216,26 +216,15 @@ async def grpc_readiness(address: str, wait: float) -> Readiness:
 
 
 @dataclass(frozen=True)
-class Outbox:
-    pending: int
-    oldest: timedelta | None
-
-
-@dataclass(frozen=True)
 class Overdue:
     by_level: dict[str, int]
     escalated: int
 
 
-async def database_facts(url: str, *, overdue: bool, wait: float) -> tuple[Outbox, Overdue]:
+async def database_facts(url: str, *, overdue: bool, wait: float) -> tuple[Backlog, Overdue]:
     connection: asyncpg.Connection[Any] = await asyncpg.connect(url, timeout=wait)
     try:
-        row = await connection.fetchrow(
-            "SELECT count(*) AS pending, now() - min(created_at) AS oldest"
-            " FROM outbox WHERE published_at IS NULL"
-        )
-        assert row is not None
-        outbox = Outbox(pending=row["pending"], oldest=row["oldest"])
+        outbox = await read_backlog(connection)
         late = Overdue({}, 0)
         if overdue:
             rows = await connection.fetch(
@@ -512,7 +501,7 @@ def replays_by_message(
 @dataclass
 class Report:
     readiness: dict[str, Readiness | Unavailable]
-    databases: dict[str, tuple[Outbox, Overdue] | Unavailable]
+    databases: dict[str, tuple[Backlog, Overdue] | Unavailable]
     kafka: KafkaFacts | Unavailable
     replayed: dict[str, dict[str, Any]]
     """By message (see :func:`replays_by_message`)."""
@@ -564,8 +553,8 @@ async def gather_report(config: OpsSettings) -> Report:
     )
 
 
-def _age(elapsed: timedelta) -> str:
-    seconds = max(0, int(elapsed.total_seconds()))
+def _age(elapsed_seconds: float) -> str:
+    seconds = max(0, int(elapsed_seconds))
     if seconds < 60:
         return f"{seconds}s"
     if seconds < 3600:
@@ -587,15 +576,15 @@ def _ready_cell(answer: Readiness | Unavailable) -> str:
     return f"[red]not ready[/red]\n{escape(answer.detail)}"
 
 
-def _outbox_cell(answer: tuple[Outbox, Overdue] | Unavailable) -> str:
+def _outbox_cell(answer: tuple[Backlog, Overdue] | Unavailable) -> str:
     if isinstance(answer, Unavailable):
         return _failed(answer)
     outbox = answer[0]
-    if not outbox.pending:
+    if not outbox.rows:
         return "0"
-    oldest = outbox.oldest or timedelta()
-    colour = "red" if oldest > timedelta(minutes=5) else "yellow"
-    return f"[{colour}]{outbox.pending} pending, oldest {_age(oldest)}[/{colour}]"
+    oldest = outbox.oldest_age_seconds
+    colour = "red" if oldest > 5 * 60 else "yellow"
+    return f"[{colour}]{outbox.rows} pending, oldest {_age(oldest)}[/{colour}]"
 
 
 def _lag_cell(group: str, service: str, kafka: KafkaFacts | Unavailable) -> str:
@@ -633,7 +622,7 @@ def _dead_letters_cell(
     return "\n".join(lines) or "none"
 
 
-def _overdue_cell(answer: tuple[Outbox, Overdue] | Unavailable) -> str:
+def _overdue_cell(answer: tuple[Backlog, Overdue] | Unavailable) -> str:
     if isinstance(answer, Unavailable):
         return "[red]database unreachable[/red]"
     overdue = answer[1]
