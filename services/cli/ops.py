@@ -56,6 +56,7 @@ from rich.table import Table
 from contracts.events import Level, Topic
 from services.platform import deadletters
 from services.platform.cloudevents import header_map
+from services.platform.kafka import unread
 from services.platform.outbox import Backlog, new_producer, read_backlog
 
 app = typer.Typer(no_args_is_help=True, help="Where submissions are, and why they are stuck.")
@@ -316,8 +317,9 @@ async def group_lag(kafka: Kafka, group: str, topics: Iterable[str]) -> dict[str
     lag: Counter[str] = Counter()
     for tp in partitions:
         done = committed.get(tp)
-        position = max(done.offset if done is not None else -1, begins[tp])
-        lag[tp.topic] += max(0, ends[tp] - position)
+        lag[tp.topic] += unread(
+            end=ends[tp], beginning=begins[tp], committed=done.offset if done is not None else None
+        )
     return dict(lag)
 
 

@@ -1,4 +1,5 @@
-"""Topics: each service declares the topics it writes and reads, with their dead-letter topics."""
+"""Topics: each service declares the topics it writes and reads, with their dead-letter topics;
+and how far a consumer group is behind on one."""
 
 from __future__ import annotations
 
@@ -13,6 +14,14 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from services.platform import deadletters
 
 log = logging.getLogger(__name__)
+
+
+def unread(*, end: int, beginning: int, committed: int | None) -> int:
+    """A consumer group's lag on one partition: the records from its committed offset to the
+    partition's end offset, from the beginning where it has committed nothing (or committed an
+    offset retention has since deleted)."""
+    start = beginning if committed is None else max(committed, beginning)
+    return max(end - start, 0)
 
 
 async def ensure_topics(

@@ -56,6 +56,7 @@ from opentelemetry.sdk.resources import Resource
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest, start_http_server
 
 from services.platform.grpc_server import AroundInterceptor
+from services.platform.kafka import unread
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
@@ -274,11 +275,15 @@ async def _group_lag(group: str, consumer: AIOKafkaConsumer) -> list[PartitionLa
         consumer.beginning_offsets(partitions),
         *(consumer.committed(tp) for tp in partitions),
     )
-    found = []
-    for tp, done in zip(partitions, committed, strict=True):
-        start = starts[tp] if done is None else max(done, starts[tp])
-        found.append(PartitionLag(group, tp.topic, tp.partition, max(ends[tp] - start, 0)))
-    return found
+    return [
+        PartitionLag(
+            group,
+            tp.topic,
+            tp.partition,
+            unread(end=ends[tp], beginning=starts[tp], committed=done),
+        )
+        for tp, done in zip(partitions, committed, strict=True)
+    ]
 
 
 _lags: _Sources[list[PartitionLag]] = _Sources()
