@@ -141,8 +141,8 @@ def test_the_status_groups_are_those_the_services_subscribe_with() -> None:
         "disclosure": disclosure_consumers.subscription(DisclosurePolicy()),
     }
     for service, subscription in subscriptions.items():
-        assert subscription.name == ops.OpsSettings().group(service)
-        assert set(subscription.topics) == set(ops.CONSUMED[service])
+        assert subscription.name == ops.settings.OpsSettings().group(service)
+        assert set(subscription.topics) == set(ops.settings.CONSUMED[service])
 
 
 async def test_status_shows_the_three_services_ready(operator_env: dict[str, str]) -> None:
