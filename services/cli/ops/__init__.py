@@ -8,9 +8,11 @@
 * ``dlq list``: the dead letters, with the reason the consumer gave (``dlq_*`` headers).
 * ``dlq replay``: publishes chosen dead letters to their topic again, once their cause is fixed.
 
-Addresses come from the variables ``make run`` uses (``infra/bin/defaults``), with its defaults:
-``SUPERVISION_{SUBMISSION,DISCLOSURE}_HTTP_HOST/PORT``, ``SUPERVISION_TRACKING_GRPC_HOST/PORT``,
-``SUPERVISION_KAFKA_BOOTSTRAP_SERVERS``, ``SUPERVISION_*_DATABASE_URL``.
+Addresses come from the variables the services read, through the services' own settings classes
+(``SUPERVISION_{SUBMISSION,DISCLOSURE}_HTTP_HOST/PORT``, ``SUPERVISION_TRACKING_GRPC_HOST/PORT``,
+``SUPERVISION_KAFKA_BOOTSTRAP_SERVERS``, ``SUPERVISION_*_DATABASE_URL``, with their defaults), and
+each consumer group and its topics from the service's own subscription; without a database URL
+or Kafka's address, ``ops`` looks where ``make run`` puts them (``infra/bin/defaults``).
 
 Replays are recorded in ``$SUPERVISION_RUN_DIR/replayed.jsonl`` (``.run`` by default), one line
 per dead letter, written once Kafka has acknowledged it, under a file lock: a dead letter already

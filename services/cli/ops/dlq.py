@@ -12,7 +12,7 @@ from rich.table import Table
 
 from services.cli.ops.kafka import connect
 from services.cli.ops.letters import DeadLetter, ReplayLog, read_topics, replays_by_message
-from services.cli.ops.settings import OpsSettings, load_settings
+from services.cli.ops.settings import Deployment, load_settings
 from services.cli.ops.sources import console, describe, err
 from services.platform import deadletters
 
@@ -24,7 +24,7 @@ def dead_letter_topic(topic: str) -> str:
 
 
 async def _read_dead_letters(
-    config: OpsSettings, topic: str | None
+    config: Deployment, topic: str | None
 ) -> tuple[list[DeadLetter], list[str]]:
     """The dead letters of one DLQ (``topic`` or its ``.dlq``) or of all; and the DLQ names."""
     async with (
@@ -36,7 +36,7 @@ async def _read_dead_letters(
         return await read_topics(kafka, [t for t in wanted if t in known]), known
 
 
-def load_dead_letters(config: OpsSettings, topic: str | None) -> list[DeadLetter]:
+def load_dead_letters(config: Deployment, topic: str | None) -> list[DeadLetter]:
     try:
         letters, known = asyncio.run(_read_dead_letters(config, topic))
     except Exception as error:

@@ -14,7 +14,7 @@ from rich.markup import escape
 
 from services.cli.ops.dlq import dead_letter_topic, letters_table, load_dead_letters, short_type
 from services.cli.ops.letters import DeadLetter, ReplayLog, replays_by_message
-from services.cli.ops.settings import OpsSettings, load_settings
+from services.cli.ops.settings import Deployment, load_settings
 from services.cli.ops.sources import console, describe, err
 from services.platform import deadletters
 from services.platform.outbox import new_producer
@@ -72,7 +72,7 @@ class Replayed:
 
 
 async def _republish(
-    config: OpsSettings, messages: Sequence[list[DeadLetter]], log: ReplayLog, again: bool
+    config: Deployment, messages: Sequence[list[DeadLetter]], log: ReplayLog, again: bool
 ) -> tuple[list[Replayed], list[list[DeadLetter]]]:
     """Publish each message to its topic, then record each of its copies as replayed; skip a
     message replayed meanwhile (unless ``again``)."""

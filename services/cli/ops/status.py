@@ -19,7 +19,7 @@ from rich.table import Table
 from contracts.events import Level
 from services.cli.ops.kafka import connect, group_lag
 from services.cli.ops.letters import DeadLetter, ReplayLog, read_topics, replays_by_message
-from services.cli.ops.settings import CONSUMED, SERVICES, OpsSettings, load_settings
+from services.cli.ops.settings import SERVICES, Consumer, Deployment, load_settings
 from services.cli.ops.sources import Unavailable, ask, console
 from services.platform import deadletters
 from services.platform.outbox import Backlog, read_backlog
@@ -98,15 +98,13 @@ class KafkaFacts:
     unread: set[str]
 
 
-async def kafka_facts(config: OpsSettings) -> KafkaFacts:
+async def kafka_facts(config: Deployment) -> KafkaFacts:
     wait = config.ops_timeout_seconds
     async with connect(config.bootstrap, wait) as kafka:
         lag: dict[str, dict[str, int] | Unavailable] = {}
-        for service in SERVICES:
-            group = config.group(service)
-            lag[group] = await ask(
-                f"group {group}", group_lag(kafka, group, CONSUMED[service]), wait
-            )
+        for consumer in config.consumers.values():
+            group = consumer.group
+            lag[group] = await ask(f"group {group}", group_lag(kafka, group, consumer.topics), wait)
         sizes = await kafka.sizes(await kafka.dlq_topics())
         readable = [t for t, size in sizes.items() if 0 < size <= ATTRIBUTE_AT_MOST]
         letters = await read_topics(kafka, readable)
@@ -132,23 +130,23 @@ class Report:
         )
 
 
-async def gather_report(config: OpsSettings) -> Report:
+async def gather_report(config: Deployment) -> Report:
     timeout = config.ops_timeout_seconds
     questions: dict[str, Awaitable[Any]] = {
         "ready submission": ask(
-            "submission /readyz", http_readiness(config.http_url("submission"), timeout), timeout
+            "submission /readyz", http_readiness(config.submission_url, timeout), timeout
         ),
         "ready tracking": ask(
             "tracking gRPC health", grpc_readiness(config.tracking_address, timeout), timeout
         ),
         "ready disclosure": ask(
-            "disclosure /readyz", http_readiness(config.http_url("disclosure"), timeout), timeout
+            "disclosure /readyz", http_readiness(config.disclosure_url, timeout), timeout
         ),
         **{
             f"db {service}": ask(
                 f"{service} database",
                 database_facts(
-                    config.database_url(service), overdue=service == "tracking", wait=timeout
+                    config.database_urls[service], overdue=service == "tracking", wait=timeout
                 ),
                 timeout,
             )
@@ -218,17 +216,17 @@ def _lag_cell(group: str, service: str, kafka: KafkaFacts | Unavailable) -> str:
 
 
 def _dead_letters_cell(
-    group: str, service: str, kafka: KafkaFacts | Unavailable, replayed: dict[str, Any]
+    consumer: Consumer, kafka: KafkaFacts | Unavailable, replayed: dict[str, Any]
 ) -> str:
     if isinstance(kafka, Unavailable):
         return "[red]Kafka unreachable[/red]"
     lines = []
-    for topic in CONSUMED[service]:
+    for topic in consumer.topics:
         dlq = deadletters.topic_for(topic)
         if dlq in kafka.unread:
             lines.append(f"[yellow]{dlq}: {kafka.dlq_sizes[dlq]} (all consumers)[/yellow]")
             continue
-        mine = [d for d in kafka.letters if d.topic == dlq and d.stamp.consumer == group]
+        mine = [d for d in kafka.letters if d.topic == dlq and d.stamp.consumer == consumer.group]
         if not mine:
             continue
         done = sum(1 for d in mine if d.message in replayed)
@@ -251,7 +249,7 @@ def _overdue_cell(answer: tuple[Backlog, Overdue] | Unavailable) -> str:
     return f"[yellow]{escape(text)}[/yellow]{escalated}"
 
 
-def status_table(config: OpsSettings, report: Report, now: datetime) -> Table:
+def status_table(config: Deployment, report: Report, now: datetime) -> Table:
     table = Table(
         title=f"Supervision services at {now:%Y-%m-%d %H:%M:%S %Z}",
         title_justify="left",
@@ -262,14 +260,14 @@ def status_table(config: OpsSettings, report: Report, now: datetime) -> Table:
         table.add_column(column, overflow="fold")
     table.add_column("overdue cases (agency level)", overflow="fold")
     for service in SERVICES:
-        group = config.group(service)
+        consumer = config.consumers[service]
         database = report.databases[service]
         table.add_row(
             f"[bold]{service}[/bold]",
             _ready_cell(report.readiness[service]),
             _outbox_cell(database),
-            _lag_cell(group, service, report.kafka),
-            _dead_letters_cell(group, service, report.kafka, report.replayed),
+            _lag_cell(consumer.group, service, report.kafka),
+            _dead_letters_cell(consumer, report.kafka, report.replayed),
             _overdue_cell(database) if service == "tracking" else "[dim]—[/dim]",
         )
     if isinstance(report.kafka, KafkaFacts):
