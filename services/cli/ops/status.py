@@ -23,6 +23,7 @@ from services.cli.ops.settings import SERVICES, Consumer, Deployment, load_setti
 from services.cli.ops.sources import Unavailable, ask, console
 from services.platform import deadletters
 from services.platform.outbox import Backlog, read_backlog
+from services.tracking.store import Overdue, overdue_by_agency_level
 
 ATTRIBUTE_AT_MOST: Final = 10_000
 """``status`` reads a dead-letter topic to count its letters by consumer only up to this size."""
@@ -58,31 +59,11 @@ async def grpc_readiness(address: str, wait: float) -> Readiness:
     return Readiness(False, f"health {status} (its log names the dependency)")
 
 
-@dataclass(frozen=True)
-class Overdue:
-    by_level: dict[str, int]
-    escalated: int
-
-
 async def database_facts(url: str, *, overdue: bool, wait: float) -> tuple[Backlog, Overdue]:
     connection: asyncpg.Connection[Any] = await asyncpg.connect(url, timeout=wait)
     try:
         outbox = await read_backlog(connection)
-        late = Overdue({}, 0)
-        if overdue:
-            rows = await connection.fetch(
-                """
-                SELECT coalesce(a.level, 'unknown agency') AS level, count(*) AS cases,
-                       count(*) FILTER (WHERE c.escalated_at IS NOT NULL) AS escalated
-                FROM cases c LEFT JOIN agencies a ON a.id = c.agency_id
-                WHERE c.overdue_at IS NOT NULL AND c.answered_at IS NULL
-                  AND c.status IN ('awaiting_answer', 'acknowledged')
-                GROUP BY 1
-                """
-            )
-            late = Overdue(
-                {r["level"]: r["cases"] for r in rows}, sum(r["escalated"] for r in rows)
-            )
+        late = await overdue_by_agency_level(connection) if overdue else Overdue({}, 0)
         return outbox, late
     finally:
         await connection.close()
