@@ -16,6 +16,7 @@ from services.disclosure import checkpoints, consumers, transparency
 from services.disclosure.domain import DisclosurePolicy
 from services.disclosure.web import build_app
 from services.platform import db, runtime, settings
+from services.platform.consumer import Subscription
 from services.platform.http import attach_runtime
 from services.platform.ratelimit import RateLimiter
 from services.platform.serve import serve_http
@@ -64,6 +65,11 @@ async def _sign_regularly(
         await asyncio.sleep(interval)
 
 
+def subscription(config: DisclosureSettings) -> Subscription:
+    """Disclosure's consumer as configured (``supervision ops`` reads its group and topics)."""
+    return consumers.subscription(config.disclosure_policy, name=config.disclosure_consumer_group)
+
+
 def create_app(config: DisclosureSettings) -> FastAPI:
     limiter = RateLimiter(
         per_second=config.disclosure_rate_per_second, burst=config.disclosure_rate_burst
@@ -83,11 +89,7 @@ def create_app(config: DisclosureSettings) -> FastAPI:
             database_url=config.disclosure_database_url,
             migrations=MIGRATIONS,
             topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES, Topic.CHECKPOINTS],
-            subscriptions=[
-                consumers.subscription(
-                    config.disclosure_policy, name=config.disclosure_consumer_group
-                )
-            ],
+            subscriptions=[subscription(config)],
         ) as started:
             signing = (
                 asyncio.create_task(

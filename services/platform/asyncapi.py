@@ -39,16 +39,14 @@ from pydantic.json_schema import models_json_schema
 
 from contracts import events
 from contracts.events import CE_SOURCE_PREFIX, EVENT_TYPES, Event, Topic
-from services.platform import cloudevents, consumer
+from services.platform import cloudevents, consumer, deadletters
 from services.platform.cloudevents import CONTENT_TYPE, Envelope
-from services.platform.consumer import DLQ_HEADER_PREFIX, Subscription
+from services.platform.consumer import Subscription
 from services.platform.settings import CommonSettings
 
 ASYNCAPI_VERSION: Final = "3.0.0"
 KAFKA_BINDING_VERSION: Final = "0.5.0"
 TITLE: Final = "Supervision — events"
-DLQ_SUFFIX: Final = ".dlq"
-"""The dead-letter companion of each topic (``ensure_topics``, ``EventConsumer``)."""
 DEAD_LETTER: Final = "dead_letter"
 
 _CONSTANT_HEADERS: Final = {
@@ -63,25 +61,21 @@ _TRACE_HEADER = (
     " again by the relay; absent when nothing was traced."
 )
 _DEAD_LETTER_HEADERS: Final = {
-    "error_kind": "Why the consumer set it aside: `envelope`, `unknown_type`, `unknown_version`"
-    " or `payload` (it could not be decoded as one of our events), or `handler` (its handler"
-    " kept failing).",
-    "error": "The reason in words (at most 4,000 characters).",
-    "consumer": "The consumer group that set it aside.",
-    "topic": "The topic it was read from.",
-    "partition": "Its partition there.",
-    "offset": "Its offset there.",
+    deadletters.ERROR_KIND: "Why the consumer set it aside: `envelope`, `unknown_type`,"
+    " `unknown_version` or `payload` (it could not be decoded as one of our events), or"
+    " `handler` (its handler kept failing).",
+    deadletters.ERROR: "The reason in words (at most 4,000 characters).",
+    deadletters.CONSUMER: "The consumer group that set it aside.",
+    deadletters.TOPIC: "The topic it was read from.",
+    deadletters.PARTITION: "Its partition there.",
+    deadletters.OFFSET: "Its offset there.",
 }
 """The ``dlq_*`` headers ``EventConsumer`` adds to a dead letter (a unit test holds them to it)."""
-_NUMBERED: Final = {"partition", "offset"}
+_NUMBERED: Final = {deadletters.PARTITION, deadletters.OFFSET}
 
 
 def _doc(thing: object) -> str:
     return inspect.getdoc(thing) or ""
-
-
-def dlq(topic: str) -> str:
-    return f"{topic}{DLQ_SUFFIX}"
 
 
 def _key_field(model: type[Event]) -> str:
@@ -155,13 +149,14 @@ def _messages(schemas: dict[str, Any], payloads: dict[str, dict[str, str]]) -> d
         "name": DEAD_LETTER,
         "title": "Dead letter",
         "description": "A record a consumer could not apply, as it came (key, value and"
-        f" headers), with the reason in `{DLQ_HEADER_PREFIX}*` headers.\n\n{_doc(consumer)}",
+        f" headers), with the reason in `{deadletters.HEADER_PREFIX}*` headers.\n\n"
+        f"{_doc(consumer)}",
         "headers": {
             "type": "object",
             "description": "The original record's headers, as they came, then these.",
-            "required": [f"{DLQ_HEADER_PREFIX}{name}" for name in _DEAD_LETTER_HEADERS],
+            "required": list(_DEAD_LETTER_HEADERS),
             "properties": {
-                f"{DLQ_HEADER_PREFIX}{name}": {
+                name: {
                     "type": "string",
                     **({"pattern": "^[0-9]+$"} if name in _NUMBERED else {}),
                     "description": description,
@@ -215,8 +210,8 @@ def _channels(readers: dict[Topic, list[str]]) -> dict[str, Any]:
                 if model.topic is topic
             },
         }
-        channels[dlq(topic)] = {
-            "address": dlq(topic),
+        channels[deadletters.topic_for(topic)] = {
+            "address": deadletters.topic_for(topic),
             "description": f"What the consumers of {topic} could not apply, and why.",
             "messages": {DEAD_LETTER: _ref("components", "messages", DEAD_LETTER)},
         }
@@ -253,9 +248,9 @@ def _operations(receivers: Mapping[str, Subscription], channels: dict[str, Any])
             }
             operations[f"{subscription.name}.dead_letter.{topic}"] = {
                 "action": "send",
-                "channel": _ref("channels", dlq(topic)),
+                "channel": _ref("channels", deadletters.topic_for(topic)),
                 "summary": f"{service} sets aside what it read from {topic} and cannot apply.",
-                "messages": messages(dlq(topic), [DEAD_LETTER]),
+                "messages": messages(deadletters.topic_for(topic), [DEAD_LETTER]),
             }
     return operations
 

@@ -4,8 +4,9 @@ Each batch of Kafka records is decoded, then applied in one database transaction
 event's id is recorded in ``inbox`` in that same transaction (``ON CONFLICT DO NOTHING``), so an
 event delivered twice takes effect once. The Kafka offsets are committed only after the
 transaction commits. A record that is not one of our events, or whose handler keeps failing, is
-published to ``<topic>.dlq`` with the reason in its headers, and the consumer carries on. While
-the database is unreachable nothing is dead-lettered: the batch is rewound and retried.
+published to ``<topic>.dlq`` with the reason in its headers (``deadletters``), and the consumer
+carries on. While the database is unreachable nothing is dead-lettered: the batch is rewound and
+retried.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
@@ -27,7 +28,7 @@ from faststream.message import StreamMessage
 from opentelemetry import trace
 
 from contracts.events import CritiqueEvent, Event
-from services.platform import db, metrics, telemetry
+from services.platform import db, deadletters, metrics, telemetry
 from services.platform.cloudevents import Envelope, UndecodableEvent, decode, header_map
 from services.platform.db import TRANSIENT_ERRORS
 from services.platform.outbox import MAX_EVENT_BYTES
@@ -37,9 +38,6 @@ tracer = trace.get_tracer(__name__)
 
 Handler = Callable[[db.Connection, Envelope, Any], Awaitable[None]]
 """Applies one event inside the consumer's transaction; raises to refuse it."""
-
-
-DLQ_HEADER_PREFIX: Final = "dlq_"
 
 
 @dataclass(frozen=True)
@@ -281,17 +279,19 @@ class EventConsumer:
 
     async def _dead_letter(self, letter: DeadLetter) -> None:
         record = letter.record
-        headers = [
-            *(record.headers or ()),
-            (f"{DLQ_HEADER_PREFIX}error_kind", letter.kind.encode()),
-            (f"{DLQ_HEADER_PREFIX}error", letter.reason[:4000].encode()),
-            (f"{DLQ_HEADER_PREFIX}consumer", self.subscription.name.encode()),
-            (f"{DLQ_HEADER_PREFIX}topic", record.topic.encode()),
-            (f"{DLQ_HEADER_PREFIX}partition", str(record.partition).encode()),
-            (f"{DLQ_HEADER_PREFIX}offset", str(record.offset).encode()),
-        ]
+        stamp = deadletters.Stamp(
+            error_kind=letter.kind,
+            error=letter.reason,
+            consumer=self.subscription.name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+        )
         delivery = await self._producer.send(
-            f"{record.topic}.dlq", value=record.value, key=record.key, headers=headers
+            deadletters.topic_for(record.topic),
+            value=record.value,
+            key=record.key,
+            headers=[*(record.headers or ()), *stamp.headers()],
         )
         await delivery
         metrics.dead_lettered(

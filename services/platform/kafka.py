@@ -1,4 +1,5 @@
-"""Topics: each service declares the topics it writes and reads, with their dead-letter topics."""
+"""Topics: each service declares the topics it writes and reads, with their dead-letter topics;
+and how far a consumer group is behind on one."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
+from services.platform import deadletters
+
 log = logging.getLogger(__name__)
+
+
+def unread(*, end: int, beginning: int, committed: int | None) -> int:
+    """A consumer group's lag on one partition: the records from its committed offset to the
+    partition's end offset, from the beginning where it has committed nothing (or committed an
+    offset retention has since deleted)."""
+    start = beginning if committed is None else max(committed, beginning)
+    return max(end - start, 0)
 
 
 async def ensure_topics(
@@ -22,7 +33,7 @@ async def ensure_topics(
     wait_seconds: float = 60.0,
 ) -> None:
     """Create the topics and their ``.dlq`` companions if missing, waiting for Kafka to answer."""
-    names = sorted({name for topic in topics for name in (topic, f"{topic}.dlq")})
+    names = sorted({name for topic in topics for name in (topic, deadletters.topic_for(topic))})
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
     while True:

@@ -56,11 +56,12 @@ from opentelemetry.sdk.resources import Resource
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest, start_http_server
 
 from services.platform.grpc_server import AroundInterceptor
+from services.platform.kafka import unread
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer
 
-    from services.platform import db
+    from services.platform.outbox import Backlog
 
 log = logging.getLogger(__name__)
 
@@ -212,31 +213,11 @@ class _Sources(Generic[T]):
 
 # The outbox.
 
-
-@dataclass(frozen=True)
-class OutboxState:
-    backlog: int
-    oldest_age_seconds: float
-
-
-async def read_outbox(executor: db.Executor) -> OutboxState:
-    """One query: the unpublished rows (through the ``outbox_pending`` partial index)."""
-    row = await executor.fetchrow(
-        """
-        SELECT count(*) AS backlog,
-               coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age
-        FROM outbox WHERE published_at IS NULL
-        """
-    )
-    assert row is not None
-    return OutboxState(backlog=int(row["backlog"]), oldest_age_seconds=float(row["age"]))
-
-
-_outboxes: _Sources[OutboxState] = _Sources()
+_outboxes: _Sources[Backlog] = _Sources()
 
 
 def _observe_backlog(_: CallbackOptions) -> Iterable[Observation]:
-    return [Observation(state.backlog) for state in _outboxes.readings()]
+    return [Observation(state.rows) for state in _outboxes.readings()]
 
 
 def _observe_outbox_age(_: CallbackOptions) -> Iterable[Observation]:
@@ -294,11 +275,15 @@ async def _group_lag(group: str, consumer: AIOKafkaConsumer) -> list[PartitionLa
         consumer.beginning_offsets(partitions),
         *(consumer.committed(tp) for tp in partitions),
     )
-    found = []
-    for tp, done in zip(partitions, committed, strict=True):
-        start = starts[tp] if done is None else max(done, starts[tp])
-        found.append(PartitionLag(group, tp.topic, tp.partition, max(ends[tp] - start, 0)))
-    return found
+    return [
+        PartitionLag(
+            group,
+            tp.topic,
+            tp.partition,
+            unread(end=ends[tp], beginning=starts[tp], committed=done),
+        )
+        for tp, done in zip(partitions, committed, strict=True)
+    ]
 
 
 _lags: _Sources[list[PartitionLag]] = _Sources()
@@ -340,12 +325,14 @@ def dead_lettered(*, group: str, topic: str, error_kind: str) -> None:
     )
 
 
-def observe_runtime(pool: db.Pool, consumers: Mapping[str, ConsumerLookup]) -> Callable[[], None]:
-    """Report this service's outbox and its consumers' lag until the returned function is
-    called; call on the service's loop."""
+def observe_runtime(
+    read_outbox: Callable[[], Awaitable[Backlog]], consumers: Mapping[str, ConsumerLookup]
+) -> Callable[[], None]:
+    """Report this service's outbox (as ``read_outbox`` reads it) and its consumers' lag until
+    the returned function is called; call on the service's loop."""
     loop = asyncio.get_running_loop()
     removers = [
-        _outboxes.add(Probe(lambda: read_outbox(pool), loop=loop)),
+        _outboxes.add(Probe(read_outbox, loop=loop)),
         _lags.add(Probe(lambda: read_lag(consumers), loop=loop)),
     ]
 

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -70,6 +71,28 @@ async def record(
         trace_headers.get("tracestate"),
     )
     return event_id
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """The outbox rows not yet published to Kafka."""
+
+    rows: int
+    oldest_age_seconds: float
+    """How long ago the oldest of them was written (0 when there is none)."""
+
+
+async def read_backlog(executor: db.Executor) -> Backlog:
+    """One query, through the ``outbox_pending`` partial index (for the metrics and ``ops``)."""
+    row = await executor.fetchrow(
+        """
+        SELECT count(*) AS backlog,
+               coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS age
+        FROM outbox WHERE published_at IS NULL
+        """
+    )
+    assert row is not None
+    return Backlog(rows=int(row["backlog"]), oldest_age_seconds=float(row["age"]))
 
 
 def new_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer:

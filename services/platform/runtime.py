@@ -21,7 +21,7 @@ from faststream.kafka import KafkaBroker
 from services.platform import db, metrics
 from services.platform.consumer import EventConsumer, Subscription
 from services.platform.kafka import ensure_topics
-from services.platform.outbox import OutboxRelay, new_producer
+from services.platform.outbox import OutboxRelay, new_producer, read_backlog
 from services.platform.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,8 @@ async def running(
     ):
         loop.add_signal_handler(signum, _every, switch, consumers)
     unobserve = metrics.observe_runtime(
-        pool, {consumer.subscription.name: _lookup(consumer) for consumer in consumers}
+        lambda: read_backlog(pool),
+        {consumer.subscription.name: _lookup(consumer) for consumer in consumers},
     )
     try:
         yield Runtime(

@@ -46,9 +46,14 @@ def load(settings_type: type[S]) -> S:
     try:
         return settings_type()
     except ValidationError as error:
-        prefix = str(settings_type.model_config.get("env_prefix", ""))
         lines = [f"{settings_type.__name__}: the service cannot start; fix its environment:"]
-        for problem in error.errors():
-            name = prefix + "_".join(str(part) for part in problem["loc"]).upper()
-            lines.append(f"  {name}: {problem['msg']}")
-        sys.exit("\n".join(lines))
+        sys.exit("\n".join([*lines, *problems(settings_type, error)]))
+
+
+def problems(settings_type: type[BaseSettings], error: ValidationError) -> list[str]:
+    """One line per variable ``error`` found missing or wrong: ``  NAME: what is wrong``."""
+    prefix = str(settings_type.model_config.get("env_prefix", ""))
+    return [
+        f"  {prefix}{'_'.join(str(part) for part in problem['loc']).upper()}: {problem['msg']}"
+        for problem in error.errors()
+    ]

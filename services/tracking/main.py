@@ -17,6 +17,7 @@ from pydantic import Field
 from contracts.events import Topic
 from contracts.grpc.supervision.agency.v1 import agency_pb2, agency_pb2_grpc
 from services.platform import grpc_server, metrics, runtime, settings, telemetry
+from services.platform.consumer import Subscription
 from services.platform.health import follow_dependencies
 from services.platform.serve import configure_logging, instrument_database
 from services.tracking import consumers, queries, schedule
@@ -69,6 +70,13 @@ class TrackingSettings(settings.CommonSettings):
         )
 
 
+def subscription(config: TrackingSettings) -> Subscription:
+    """Tracking's consumer as configured (``supervision ops`` reads its group and topics)."""
+    return consumers.subscription(
+        config.deadline_policy, config.schedule_policy, clock=schedule.system_clock
+    )
+
+
 async def serve(config: TrackingSettings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -82,11 +90,7 @@ async def serve(config: TrackingSettings) -> None:
             database_url=config.tracking_database_url,
             migrations=MIGRATIONS,
             topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES],
-            subscriptions=[
-                consumers.subscription(
-                    config.deadline_policy, config.schedule_policy, clock=schedule.system_clock
-                )
-            ],
+            subscriptions=[subscription(config)],
         ) as running,
         schedule.running(
             running.pool,

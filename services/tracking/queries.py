@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Final
 
 from contracts.events import CritiqueKind, Level
 from contracts.lifecycle import CaseStatus, Change
@@ -67,6 +68,9 @@ async def list_cases(
         return await store.load(connection, rows)
 
 
+_ANSWERABLE: Final = [status.value for status in CaseStatus if answerable(status)]
+
+
 async def open_by_level(executor: db.Executor) -> dict[str, tuple[int, int]]:
     """Cases awaiting an answer and, of them, the overdue ones, by organisation level (every
     level, zero included), in one query."""
@@ -77,11 +81,36 @@ async def open_by_level(executor: db.Executor) -> dict[str, tuple[int, int]]:
         FROM cases WHERE status = ANY($1::text[])
         GROUP BY organisation_level
         """,
-        [status.value for status in CaseStatus if answerable(status)],
+        _ANSWERABLE,
     )
     counts = {level.value: (0, 0) for level in Level}
     counts.update({row["level"]: (int(row["open"]), int(row["overdue"])) for row in rows})
     return counts
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """Cases past their due date and still to be answered."""
+
+    by_level: dict[str, int]
+    """By the level of the agency that owes the answer (``unknown agency``: not in the
+    directory)."""
+    escalated: int
+
+
+async def overdue_by_agency_level(executor: db.Executor) -> Overdue:
+    """The overdue cases, in one query (``supervision ops status`` shows them)."""
+    rows = await executor.fetch(
+        """
+        SELECT coalesce(a.level, 'unknown agency') AS level, count(*) AS cases,
+               count(*) FILTER (WHERE c.escalated_at IS NOT NULL) AS escalated
+        FROM cases c LEFT JOIN agencies a ON a.id = c.agency_id
+        WHERE c.overdue_at IS NOT NULL AND c.answered_at IS NULL AND c.status = ANY($1::text[])
+        GROUP BY 1
+        """,
+        _ANSWERABLE,
+    )
+    return Overdue({r["level"]: r["cases"] for r in rows}, sum(r["escalated"] for r in rows))
 
 
 @dataclass(frozen=True)

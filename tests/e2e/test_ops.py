@@ -19,15 +19,8 @@ from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.events import CritiqueKind, CritiqueSubmitted, Level, OrganisationRef, Point, Topic
-from services.cli import ops
-from services.disclosure import consumers as disclosure_consumers
-from services.disclosure.domain import DisclosurePolicy
+from services.platform import deadletters
 from services.platform.cloudevents import Envelope, header_map
-from services.submission import consumers as submission_consumers
-from services.tracking import consumers as tracking_consumers
-from services.tracking import schedule
-from services.tracking.deadlines import DeadlinePolicy
-from services.tracking.domain import SchedulePolicy
 from tests.support.directory import register
 from tests.support.engines import ROOT, Engines
 from tests.support.journeys import case_of, eventually
@@ -131,19 +124,6 @@ def envelope_headers(event_id: uuid.UUID, critique_id: uuid.UUID) -> list[tuple[
     ).headers({})
 
 
-def test_the_status_groups_are_those_the_services_subscribe_with() -> None:
-    subscriptions = {
-        "submission": submission_consumers.SUBSCRIPTION,
-        "tracking": tracking_consumers.subscription(
-            DeadlinePolicy(), SchedulePolicy(), clock=schedule.system_clock
-        ),
-        "disclosure": disclosure_consumers.subscription(DisclosurePolicy()),
-    }
-    for service, subscription in subscriptions.items():
-        assert subscription.name == ops.OpsSettings().group(service)
-        assert set(subscription.topics) == set(ops.CONSUMED[service])
-
-
 async def test_status_shows_the_three_services_ready(operator_env: dict[str, str]) -> None:
     status = await supervision(operator_env, "ops", "status")
     assert status.code == 0
@@ -217,7 +197,7 @@ async def test_an_event_still_invalid_when_replayed_is_dead_lettered_again(
 
     # Still invalid: both consumers set it aside again, saying it is a replay.
     ident = f"{CRITIQUES_DLQ}:{position}"
-    again = await dead_letters(bootstrap, ops.REPLAY_HEADER, ident, count=2)
+    again = await dead_letters(bootstrap, deadletters.REPLAY_OF, ident, count=2)
     assert {header_map(r.headers)["dlq_consumer"] for r in again} == {"tracking", "disclosure"}
     for letter in again:
         headers = header_map(letter.headers)

@@ -14,9 +14,11 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from contracts.events import EVENT_TYPES, Topic
-from services.platform.asyncapi import DEAD_LETTER, dlq
+from services.platform import deadletters
+from services.platform.asyncapi import DEAD_LETTER
 from services.platform.cloudevents import source
-from services.platform.consumer import DLQ_HEADER_PREFIX, EventConsumer, Subscription
+from services.platform.consumer import EventConsumer, Subscription
+from services.platform.deadletters import topic_for as dlq
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "contracts" / "asyncapi.json"
@@ -151,7 +153,7 @@ async def test_a_dead_letter_carries_the_headers_the_document_names() -> None:
     assert headers[: len(original)] == original
     documented = doc["components"]["messages"][DEAD_LETTER]["headers"]
     added = [name for name, _ in headers[len(original) :]]
-    assert all(name.startswith(DLQ_HEADER_PREFIX) for name in added)
+    assert all(name.startswith(deadletters.HEADER_PREFIX) for name in added)
     assert added == documented["required"]
     assert set(added) == set(documented["properties"])
 

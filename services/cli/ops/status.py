@@ -1,0 +1,273 @@
+"""``supervision ops status``: one row per service, from every source at once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import asyncpg
+import grpc
+import httpx
+import typer
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rich.markup import escape
+from rich.table import Table
+
+from contracts.events import Level
+from services.cli.ops.kafka import connect, group_lag
+from services.cli.ops.letters import DeadLetter, ReplayLog, read_topics, replays_by_message
+from services.cli.ops.settings import SERVICES, Consumer, Deployment, load_settings
+from services.cli.ops.sources import Unavailable, ask, console
+from services.platform import deadletters
+from services.platform.outbox import Backlog, read_backlog
+from services.tracking.queries import Overdue, overdue_by_agency_level
+
+ATTRIBUTE_AT_MOST: Final = 10_000
+"""``status`` reads a dead-letter topic to count its letters by consumer only up to this size."""
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    detail: str = ""
+
+
+async def http_readiness(url: str, wait: float) -> Readiness:
+    async with httpx.AsyncClient(timeout=wait) as http:
+        answer = await http.get(f"{url}/readyz")
+    if answer.status_code == 200:
+        return Readiness(True)
+    try:
+        checks = answer.json().get("checks", {})
+    except ValueError:
+        checks = {}
+    failing = [f"{name} {result}" for name, result in checks.items() if result != "ok"]
+    return Readiness(False, "; ".join(failing) or f"/readyz answered {answer.status_code}")
+
+
+async def grpc_readiness(address: str, wait: float) -> Readiness:
+    async with grpc.aio.insecure_channel(address) as channel:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=""), timeout=wait
+        )
+    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+        return Readiness(True)
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    return Readiness(False, f"health {status} (its log names the dependency)")
+
+
+async def database_facts(url: str, *, overdue: bool, wait: float) -> tuple[Backlog, Overdue]:
+    connection: asyncpg.Connection[Any] = await asyncpg.connect(url, timeout=wait)
+    try:
+        outbox = await read_backlog(connection)
+        late = await overdue_by_agency_level(connection) if overdue else Overdue({}, 0)
+        return outbox, late
+    finally:
+        await connection.close()
+
+
+@dataclass(frozen=True)
+class KafkaFacts:
+    lag: dict[str, dict[str, int] | Unavailable]
+    """Per consumer group."""
+    dlq_sizes: dict[str, int]
+    letters: list[DeadLetter]
+    """Of the dead-letter topics small enough to read (see ATTRIBUTE_AT_MOST)."""
+    unread: set[str]
+
+
+async def kafka_facts(config: Deployment) -> KafkaFacts:
+    wait = config.ops_timeout_seconds
+    async with connect(config.bootstrap, wait) as kafka:
+        lag: dict[str, dict[str, int] | Unavailable] = {}
+        for consumer in config.consumers.values():
+            group = consumer.group
+            lag[group] = await ask(f"group {group}", group_lag(kafka, group, consumer.topics), wait)
+        sizes = await kafka.sizes(await kafka.dlq_topics())
+        readable = [t for t, size in sizes.items() if 0 < size <= ATTRIBUTE_AT_MOST]
+        letters = await read_topics(kafka, readable)
+    unread = {t for t, size in sizes.items() if size > ATTRIBUTE_AT_MOST}
+    return KafkaFacts(lag=lag, dlq_sizes=sizes, letters=letters, unread=unread)
+
+
+@dataclass
+class Report:
+    readiness: dict[str, Readiness | Unavailable]
+    databases: dict[str, tuple[Backlog, Overdue] | Unavailable]
+    kafka: KafkaFacts | Unavailable
+    replayed: dict[str, dict[str, Any]]
+    """By message (see :func:`replays_by_message`)."""
+
+    @property
+    def healthy(self) -> bool:
+        answers: list[object] = [*self.readiness.values(), *self.databases.values(), self.kafka]
+        if isinstance(self.kafka, KafkaFacts):
+            answers.extend(self.kafka.lag.values())
+        return not any(isinstance(a, Unavailable) for a in answers) and all(
+            isinstance(r, Readiness) and r.ready for r in self.readiness.values()
+        )
+
+
+async def gather_report(config: Deployment) -> Report:
+    timeout = config.ops_timeout_seconds
+    questions: dict[str, Awaitable[Any]] = {
+        "ready submission": ask(
+            "submission /readyz", http_readiness(config.submission_url, timeout), timeout
+        ),
+        "ready tracking": ask(
+            "tracking gRPC health", grpc_readiness(config.tracking_address, timeout), timeout
+        ),
+        "ready disclosure": ask(
+            "disclosure /readyz", http_readiness(config.disclosure_url, timeout), timeout
+        ),
+        **{
+            f"db {service}": ask(
+                f"{service} database",
+                database_facts(
+                    config.database_urls[service], overdue=service == "tracking", wait=timeout
+                ),
+                timeout,
+            )
+            for service in SERVICES
+        },
+        "kafka": ask(f"Kafka {config.bootstrap}", kafka_facts(config), timeout * 4),
+    }
+    answers = dict(zip(questions, await asyncio.gather(*questions.values()), strict=True))
+    kafka = answers["kafka"]
+    return Report(
+        readiness={service: answers[f"ready {service}"] for service in SERVICES},
+        databases={service: answers[f"db {service}"] for service in SERVICES},
+        kafka=kafka,
+        replayed=replays_by_message(
+            kafka.letters if isinstance(kafka, KafkaFacts) else (),
+            ReplayLog(config.replay_log).entries(),
+        ),
+    )
+
+
+def _age(elapsed_seconds: float) -> str:
+    seconds = max(0, int(elapsed_seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+
+
+def _failed(answer: Unavailable) -> str:
+    return f"[red]{escape(str(answer))}[/red]"
+
+
+def _ready_cell(answer: Readiness | Unavailable) -> str:
+    if isinstance(answer, Unavailable):
+        return _failed(answer)
+    if answer.ready:
+        return "[green]ready[/green]"
+    return f"[red]not ready[/red]\n{escape(answer.detail)}"
+
+
+def _outbox_cell(answer: tuple[Backlog, Overdue] | Unavailable) -> str:
+    if isinstance(answer, Unavailable):
+        return _failed(answer)
+    outbox = answer[0]
+    if not outbox.rows:
+        return "0"
+    oldest = outbox.oldest_age_seconds
+    colour = "red" if oldest > 5 * 60 else "yellow"
+    return f"[{colour}]{outbox.rows} pending, oldest {_age(oldest)}[/{colour}]"
+
+
+def _lag_cell(group: str, service: str, kafka: KafkaFacts | Unavailable) -> str:
+    if isinstance(kafka, Unavailable):
+        return "[red]Kafka unreachable[/red]"
+    lag = kafka.lag.get(group)
+    if isinstance(lag, Unavailable):
+        return _failed(lag)
+    total = sum((lag or {}).values())
+    named = "" if group == service else f"group {escape(group)}: "
+    if not total:
+        return f"{named}0"
+    detail = ", ".join(f"{escape(t)} {n}" for t, n in sorted((lag or {}).items()) if n)
+    return f"[yellow]{named}{total}[/yellow]\n{detail}"
+
+
+def _dead_letters_cell(
+    consumer: Consumer, kafka: KafkaFacts | Unavailable, replayed: dict[str, Any]
+) -> str:
+    if isinstance(kafka, Unavailable):
+        return "[red]Kafka unreachable[/red]"
+    lines = []
+    for topic in consumer.topics:
+        dlq = deadletters.topic_for(topic)
+        if dlq in kafka.unread:
+            lines.append(f"[yellow]{dlq}: {kafka.dlq_sizes[dlq]} (all consumers)[/yellow]")
+            continue
+        mine = [d for d in kafka.letters if d.topic == dlq and d.stamp.consumer == consumer.group]
+        if not mine:
+            continue
+        done = sum(1 for d in mine if d.message in replayed)
+        note = f" ({done} replayed)" if done else ""
+        colour = "yellow" if done == len(mine) else "red"
+        lines.append(f"[{colour}]{escape(dlq)}: {len(mine)}{note}[/{colour}]")
+    return "\n".join(lines) or "none"
+
+
+def _overdue_cell(answer: tuple[Backlog, Overdue] | Unavailable) -> str:
+    if isinstance(answer, Unavailable):
+        return "[red]database unreachable[/red]"
+    overdue = answer[1]
+    if not overdue.by_level:
+        return "none"
+    order = [level.value for level in Level]
+    levels = sorted(overdue.by_level, key=lambda lv: order.index(lv) if lv in order else 99)
+    text = ", ".join(f"{level} {overdue.by_level[level]}" for level in levels)
+    escalated = f"\n{overdue.escalated} escalated" if overdue.escalated else ""
+    return f"[yellow]{escape(text)}[/yellow]{escalated}"
+
+
+def status_table(config: Deployment, report: Report, now: datetime) -> Table:
+    table = Table(
+        title=f"Supervision services at {now:%Y-%m-%d %H:%M:%S %Z}",
+        title_justify="left",
+        show_lines=True,
+        caption_justify="left",
+    )
+    for column in ("service", "readiness", "outbox", "consumer lag", "dead letters"):
+        table.add_column(column, overflow="fold")
+    table.add_column("overdue cases (agency level)", overflow="fold")
+    for service in SERVICES:
+        consumer = config.consumers[service]
+        database = report.databases[service]
+        table.add_row(
+            f"[bold]{service}[/bold]",
+            _ready_cell(report.readiness[service]),
+            _outbox_cell(database),
+            _lag_cell(consumer.group, service, report.kafka),
+            _dead_letters_cell(consumer, report.kafka, report.replayed),
+            _overdue_cell(database) if service == "tracking" else "[dim]—[/dim]",
+        )
+    if isinstance(report.kafka, KafkaFacts):
+        sizes = ", ".join(f"{t} {n}" for t, n in sorted(report.kafka.dlq_sizes.items())) or "none"
+        table.caption = (
+            f"Dead-letter topics (messages, replayed or not): {escape(sizes)}\n"
+            "`supervision ops dlq list` shows them; `ops dlq replay` publishes them again."
+        )
+    else:
+        table.caption = _failed(report.kafka)
+    return table
+
+
+def status() -> None:
+    """Each service: readiness, outbox backlog, consumer lag, dead letters, overdue cases.
+
+    Exit status 1 when a service is not ready or a source does not answer."""
+    config = load_settings()
+    report = asyncio.run(gather_report(config))
+    console.print(status_table(config, report, datetime.now().astimezone()))
+    if not report.healthy:
+        raise typer.Exit(1)
