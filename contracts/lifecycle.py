@@ -69,6 +69,8 @@ class RefusalReason(enum.StrEnum):
     """It changed since the requester read it: the version named is not the current one."""
     EXTENSION_DECIDED = "extension_decided"
     """The extension request was decided already."""
+    EXTENSION_PENDING = "extension_pending"
+    """Another extension request awaits the organisation's decision."""
     UNKNOWN_EXTENSION = "unknown_extension"
     """The case has no such extension request."""
     NO_CASE = "no_case"

@@ -166,6 +166,9 @@ REFUSAL_REASON: Final[Mapping[RefusalReason, Label]] = {
     RefusalReason.WITHDRAWN: Label("Đã rút", "It was withdrawn"),
     RefusalReason.VERSION_MISMATCH: Label("Văn bản đã thay đổi", "It changed meanwhile"),
     RefusalReason.EXTENSION_DECIDED: Label("Đã quyết định", "Decided already"),
+    RefusalReason.EXTENSION_PENDING: Label(
+        "Đề nghị gia hạn khác đang chờ quyết định", "Another extension request is pending"
+    ),
     RefusalReason.UNKNOWN_EXTENSION: Label("Không có đề nghị gia hạn", "No such extension"),
     RefusalReason.NO_CASE: Label("Chưa có hồ sơ", "No case"),
 }

@@ -58,7 +58,7 @@ class AgencyApiError(Exception):
     """(field, description) of each offending request field, for INVALID_ARGUMENT."""
     reason: str = ""
     """For FAILED_PRECONDITION, why (google.rpc.ErrorInfo): ANSWERED, WITHDRAWN,
-    VERSION_MISMATCH, EXTENSION_DECIDED."""
+    VERSION_MISMATCH, EXTENSION_PENDING."""
     current_version: int | None = None
     """For FAILED_PRECONDITION, the case's version now: after VERSION_MISMATCH, read the case
     again (it was amended) and answer that version."""

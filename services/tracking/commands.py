@@ -244,7 +244,7 @@ async def request_extension(
             if any(e.status is ExtensionStatus.PENDING for e in case.extensions):
                 raise Refused(
                     Refusal(
-                        RefusalReason.EXTENSION_DECIDED,
+                        RefusalReason.EXTENSION_PENDING,
                         "an extension request is already awaiting the organisation's decision",
                         case.version,
                     )

@@ -11,7 +11,7 @@ google.rpc.BadRequest naming each offending field; PERMISSION_DENIED when the ca
 agency's; NOT_FOUND for an unknown case; FAILED_PRECONDITION when the case's state does not
 allow the call (answered, withdrawn, or no longer at the version named), with a
 google.rpc.ErrorInfo (domain "supervision.mttq.vn", reason: ANSWERED, WITHDRAWN,
-VERSION_MISMATCH, EXTENSION_DECIDED; metadata "current_version") and, for a version that is
+VERSION_MISMATCH, EXTENSION_PENDING; metadata "current_version") and, for a version that is
 not the current one, a google.rpc.PreconditionFailure.
 """
 
