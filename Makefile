@@ -8,7 +8,7 @@ UV := $(BOOTSTRAP)/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 RUN := $(UV) run --frozen --no-sync
 
-.PHONY: help install kafka-libs zipkin-libs tools run test test-faults test-unit test-integration test-e2e lint format protos openapi asyncapi clean bench
+.PHONY: help install kafka-libs zipkin-libs tools run test test-faults test-unit test-integration test-e2e lint format protos openapi asyncapi transitions clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -64,6 +64,9 @@ protos: install ## Regenerate the gRPC stubs in contracts/grpc from protos/
 
 openapi: install ## Regenerate the HTTP services' OpenAPI documents in contracts/openapi
 	$(RUN) python infra/scripts/gen_openapi.py
+
+transitions: install ## Write the README's table of transitions from contracts/transitions.py
+	$(RUN) python infra/scripts/gen_transitions.py
 
 asyncapi: install ## Regenerate the events' AsyncAPI document, contracts/asyncapi.json
 	$(RUN) python infra/scripts/gen_asyncapi.py

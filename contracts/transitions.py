@@ -200,3 +200,16 @@ def markdown_table() -> str:
 def _name(event: type[Event]) -> str:
     """The event's name without prefix or version: ``critique.amendment_requested``."""
     return ".".join(event.ce_type.split(".")[-3:-1])
+
+
+README_START = "<!-- transitions: generated from contracts/transitions.py -->\n"
+README_END = "<!-- /transitions -->"
+
+
+def readme_with_table(readme: str) -> str:
+    """``readme`` with the table between its markers replaced by this one."""
+    before, start, rest = readme.partition(README_START)
+    _, end, after = rest.partition(README_END)
+    if not start or not end:
+        raise ValueError("the README has no transitions markers")
+    return before + start + markdown_table() + end + after

@@ -4,11 +4,11 @@ and (``supervision critique …``) submit and follow critiques as a Front office
 from __future__ import annotations
 
 import asyncio
-import enum
 from pathlib import Path
 
 import typer
 
+from contracts.transitions import Service
 from services.cli import admin, agency, critiques, ops, verify
 
 app = typer.Typer(no_args_is_help=True, help="Social supervision and criticism services.")
@@ -19,15 +19,12 @@ app.add_typer(verify.app, name="verify")
 app.add_typer(ops.app, name="ops")
 
 
-class Service(enum.StrEnum):
-    SUBMISSION = "submission"
-    TRACKING = "tracking"
-    DISCLOSURE = "disclosure"
-
-
 @app.command()
 def serve(service: Service) -> None:
     """Run one service in the foreground until SIGINT/SIGTERM."""
+    from services.platform.runtime import hold_pause_signals
+
+    hold_pause_signals()
     if service is Service.SUBMISSION:
         from services.submission.main import main
     elif service is Service.TRACKING:

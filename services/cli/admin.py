@@ -29,7 +29,8 @@ console = Console()
 
 
 def _url(service: str) -> str:
-    from services.cli import Service, database
+    from contracts.transitions import Service
+    from services.cli import database
 
     url, folder = database(Service(service))
     asyncio.run(db.migrate(url, component=service, folder=folder))

@@ -36,6 +36,13 @@ serving, readiness stays true, and the lag grows (``supervision_consumer_lag``).
 RESUME_SIGNAL: Final = signal.SIGUSR2
 
 
+def hold_pause_signals() -> None:
+    """Until the consumers run (:func:`running` handles the signals then), a pause or resume
+    is ignored, rather than ending the process as these signals do by default."""
+    for signum in (PAUSE_SIGNAL, RESUME_SIGNAL):
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def _every(switch: Callable[[EventConsumer], None], consumers: Sequence[EventConsumer]) -> None:
     for consumer in consumers:
         switch(consumer)
@@ -129,6 +136,7 @@ async def running(
     finally:
         for signum in (PAUSE_SIGNAL, RESUME_SIGNAL):
             loop.remove_signal_handler(signum)
+        hold_pause_signals()
         unobserve()
         await broker.stop()
         # The batch in flight is finished: sent and marked sent. Cancelled only if Kafka keeps it

@@ -30,9 +30,9 @@ async def test_both_sides_acting_at_once_never_break_a_promise_of_the_lifecycle(
     deployment: Deployment,
 ) -> None:
     model = Model(deployment, await register(deployment), random.Random(SEED))
-    await model.run(critiques=16, rounds=120)
-    await settled(model)
-    broken = check(model, await finals(model))
+    batch = await model.run(critiques=16, rounds=120)
+    await settled(model, batch)
+    broken = check(model, await finals(model, batch))
     assert not broken, "\n".join(broken)
     # The run did what it is for: both sides were told things, requests were refused and
     # accepted, answers were refused for an outdated version, and consumers were paused.

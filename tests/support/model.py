@@ -42,7 +42,7 @@ from grpc_status import rpc_status
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
 from tests.support.directory import Directory
-from tests.support.services import Deployment
+from tests.support.services import Deployment, wait_ready
 
 Points = tuple[tuple[int, str], ...]
 """A version's points as (number, text)."""
@@ -85,6 +85,9 @@ class Model:
     unexpected: list[str] = field(default_factory=list)
     """Answers no correct service gives (a 500, an UNKNOWN, a 2xx that says nothing)."""
     pauses: Counter[str] = field(default_factory=Counter)
+    crashes: Counter[str] = field(default_factory=Counter)
+    restarting: set[str] = field(default_factory=set)
+    """Services being restarted: no signal goes to a process that may not handle it yet."""
 
     # --- the organisation ------------------------------------------------------------------------
 
@@ -97,16 +100,23 @@ class Model:
 
     async def submit(self, number: int) -> Tracked:
         points = tuple((n, f"Điểm {n} của kiến nghị {number}, bản 1.") for n in (1, 2))
-        async with self._http() as http:
-            created = await http.post(
-                "/v1/critiques",
-                json={
-                    "agency_id": self.directory.agency_id,
-                    "kind": "supervision_recommendation",
-                    "title": f"Kiến nghị thử nghiệm số {number}",
-                    "points": [{"number": n, "text": t} for n, t in points],
-                },
-            )
+        key = uuid.uuid4().hex  # retried as a client does while submission restarts
+        async with self._http() as http, asyncio.timeout(120):
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    created = await http.post(
+                        "/v1/critiques",
+                        json={
+                            "agency_id": self.directory.agency_id,
+                            "kind": "supervision_recommendation",
+                            "title": f"Kiến nghị thử nghiệm số {number}",
+                            "points": [{"number": n, "text": t} for n, t in points],
+                        },
+                        headers={"Idempotency-Key": key},
+                    )
+                    if created.status_code != 503:
+                        break
+                await asyncio.sleep(0.5)
         assert created.status_code == 201, created.text
         critique = Tracked(critique_id=created.json()["id"], contents={1: points})
         self.critiques.append(critique)
@@ -115,7 +125,7 @@ class Model:
     def _request_claim(self, kind: str, critique: Tracked, answer: httpx.Response) -> Claim:
         body = answer.json() if answer.headers.get("content-type", "").endswith("json") else {}
         claim = Claim(kind, critique.critique_id, str(answer.status_code), {"body": body})
-        if answer.status_code >= 500:
+        if answer.status_code >= 500 and answer.status_code != 503:  # 503: a restart
             self.unexpected.append(f"{kind} {critique.critique_id}: {answer.status_code}")
         self.claims.append(claim)
         return claim
@@ -309,6 +319,8 @@ class Model:
             if not signals or stop.is_set():
                 continue
             service = self.rng.choice(GROUPS)
+            if service in self.restarting:
+                continue
             process = self.deployment.processes[service].popen
             process.send_signal(signal.SIGUSR1)
             self.pauses[service] += 1
@@ -316,9 +328,23 @@ class Model:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), self.rng.uniform(0.3, 2.5))
             finally:
-                process.send_signal(signal.SIGUSR2)
+                if process.poll() is None:
+                    process.send_signal(signal.SIGUSR2)
 
     # --- a run -----------------------------------------------------------------------------------
+
+    async def _tolerant(
+        self, action: Callable[[Tracked], Awaitable[None]], critique: Tracked
+    ) -> None:
+        """The action, as a client sees it while a service restarts: a lost connection or
+        UNAVAILABLE leaves its outcome unknown, and nothing is claimed of it."""
+        try:
+            await action(critique)
+        except httpx.TransportError as lost:
+            self.claims.append(Claim(action.__name__, critique.critique_id, "unreachable"))
+            del lost
+        except grpc.aio.AioRpcError as failed:
+            self._rpc_claim(action.__name__, critique, failed)
 
     def actions(self, critique: Tracked) -> dict[Callable[[Tracked], Awaitable[None]], float]:
         """What may happen next, with how often. Answering and withdrawing end a critique's
@@ -347,27 +373,47 @@ class Model:
 
         async def later(action: Callable[[Tracked], Awaitable[None]], delay: float) -> None:
             await asyncio.sleep(delay)
-            await action(critique)
+            await self._tolerant(action, critique)
 
         await asyncio.gather(*(later(a, self.rng.uniform(0, 0.08)) for a in chosen))
 
-    async def run(self, *, critiques: int, rounds: int, pauses: bool = True) -> None:
+    async def crash(self, service: str) -> None:
+        """Kill ``service`` (SIGKILL) and start it again, ready."""
+        self.restarting.add(service)
+        try:
+            await self.deployment.restart(service, signal.SIGKILL)
+            await wait_ready(self.deployment)
+            self.crashes[service] += 1
+        finally:
+            self.restarting.discard(service)
+
+    async def run(
+        self, *, critiques: int, rounds: int, pauses: bool = True, crash: str | None = None
+    ) -> list[Tracked]:
+        """One batch: ``critiques`` new critiques, ``rounds`` rounds on them, with pauses, and
+        ``crash`` killed and restarted half-way; return the batch's critiques."""
         base = len(self.critiques)
         fresh = [await self.submit(base + n) for n in range(critiques)]
         for critique in fresh:
             await self.opened(critique)
         stop = asyncio.Event()
         chaos = asyncio.create_task(self.chaos(stop, signals=pauses))
+        crashing: asyncio.Task[None] | None = None
         try:
-            for _ in range(rounds):
+            for number in range(rounds):
+                if crash is not None and number == rounds // 2:
+                    crashing = asyncio.create_task(self.crash(crash))
                 critique = self.rng.choice(fresh)
-                await self.rng.choice((self.org_read, self.agency_read))(critique)
+                await self._tolerant(self.rng.choice((self.org_read, self.agency_read)), critique)
                 await self.round(critique)
         finally:
             stop.set()
             await chaos
+            if crashing is not None:
+                await crashing
         for service in GROUPS:  # whatever the chaos left, everything is consumed now
             self.deployment.processes[service].popen.send_signal(signal.SIGUSR2)
+        return fresh
 
 
 # --- the end state -------------------------------------------------------------------------------
@@ -409,7 +455,7 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     return consumer.partitions_for_topic(topic) or set()
 
 
-async def settled(model: Model, timeout: float = 180) -> None:
+async def settled(model: Model, critiques: list[Tracked], timeout: float = 180) -> None:
     """Until every request is decided, every outbox sent and every event consumed (twice in a
     row, a second apart)."""
     deployment = model.deployment
@@ -418,7 +464,7 @@ async def settled(model: Model, timeout: float = 180) -> None:
         while quiet < 2:
             await asyncio.sleep(1.0)
             pending = 0
-            for critique in model.critiques:
+            for critique in critiques:
                 listed = (await http.get(f"/v1/critiques/{critique.critique_id}/requests")).json()
                 pending += sum(1 for r in listed if r["status"] == "pending")
             unsent = 0
@@ -448,14 +494,14 @@ class Final:
     public: dict[str, Any] | None
 
 
-async def finals(model: Model) -> dict[str, Final]:
+async def finals(model: Model, critiques: list[Tracked]) -> dict[str, Final]:
     found: dict[str, Final] = {}
     async with (
         model._http() as http,
         httpx.AsyncClient(base_url=model.deployment.disclosure_url, timeout=30) as public,
         model._agency() as agency,
     ):
-        for critique in model.critiques:
+        for critique in critiques:
             path = f"/v1/critiques/{critique.critique_id}"
             record = await public.get(f"/v1/records/{critique.critique_id}")
             found[critique.critique_id] = Final(
@@ -490,6 +536,8 @@ def check(model: Model, found: dict[str, Final]) -> list[str]:
     """Every broken promise, one line each (2a to 2e of issue 12): empty when all hold."""
     broken = [f"unexpected answer: {line}" for line in model.unexpected]
     for critique in model.critiques:
+        if critique.critique_id not in found:
+            continue
         final = found[critique.critique_id]
         claims = [c for c in model.claims if c.critique_id == critique.critique_id]
         broken += [f"{critique.critique_id}: {b}" for b in _one(critique, final, claims)]

@@ -15,10 +15,11 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
+from contracts.transitions import Service
 from services.cli.ops.sources import err
 from services.platform import settings
 
-SERVICES = ("submission", "tracking", "disclosure")
+SERVICES = tuple(Service)
 
 
 @dataclass(frozen=True)
