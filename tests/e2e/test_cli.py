@@ -139,8 +139,13 @@ async def test_an_officer_submits_follows_amends_and_withdraws_a_critique(
     file.write_text(yaml.safe_dump(critique, allow_unicode=True), encoding="utf-8")
     amended = await officer("amend", critique_id, str(file))
     assert amended.code == 0, amended
-    assert f"Amended critique {critique_id}: version 2" in amended.stdout
+    assert "Sửa đổi / Amendment: Chờ hệ thống theo dõi quyết định" in amended.seen  # asked
+    assert f"Amended critique {critique_id}: version 2" in amended.stdout  # then decided
     assert critique["points"][1]["text"] in (await officer("show", critique_id)).seen
+    requests = await officer("requests", critique_id)
+    assert requests.code == 0, requests
+    assert "Đã chấp nhận / Accepted" in requests.seen
+    assert "version 2" in requests.seen
 
     history = await officer("history", critique_id)
     assert history.code == 0, history

@@ -466,6 +466,7 @@ async def test_a_search_typed_without_diacritics_leads_to_the_record_a_person_ca
     assert "Ủy ban MTTQ Việt Nam xã Hòa Bình" in facts
     assert "Ủy ban nhân dân xã Hòa Bình" in facts
     assert vn_date(answered["answered_at"]) in facts
+    assert "trả lời phiên bản 1 / answering version 1" in facts  # which text was answered
 
     # Each point next to its answer, in a table with a caption and headers.
     table = main.one("table")

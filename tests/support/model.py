@@ -34,13 +34,12 @@ from typing import Any
 import asyncpg
 import grpc
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
+from services.cli.ops import kafka
 from tests.support.directory import Directory
 from tests.support.services import Deployment, wait_ready
 
@@ -419,40 +418,28 @@ class Model:
 # --- the end state -------------------------------------------------------------------------------
 
 
-async def _lag(bootstrap: str, groups: tuple[str, ...]) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
-    try:
-        total = 0
-        for group in groups:
-            committed = await admin.list_consumer_group_offsets(group)
-            topics = {tp.topic for tp in committed} | {
-                "submission.critiques",
-                "tracking.cases",
-            }
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in topics
-                for p in (
-                    consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
-                )
-            ]
-            ends = await consumer.end_offsets(partitions)
-            begins = await consumer.beginning_offsets(partitions)
-            for tp in partitions:
-                done = committed.get(tp)
-                total += ends[tp] - max(done.offset if done else -1, begins[tp])
-        return total
-    finally:
-        await consumer.stop()
-        await admin.close()
+def _consumers() -> dict[str, tuple[str, ...]]:
+    """Each service's consumer group and the topics it reads, from its own subscription."""
+    from services.disclosure.main import DisclosureSettings
+    from services.disclosure.main import subscription as disclosure
+    from services.submission.consumers import SUBSCRIPTION
+    from services.tracking.main import TrackingSettings
+    from services.tracking.main import subscription as tracking
+
+    unused = "postgresql://unused/unused"
+    subscriptions = (
+        SUBSCRIPTION,
+        tracking(TrackingSettings(tracking_database_url=unused)),
+        disclosure(DisclosureSettings(disclosure_database_url=unused)),
+    )
+    return {s.name: s.topics for s in subscriptions}
 
 
-async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
-    await consumer.topics()
-    return consumer.partitions_for_topic(topic) or set()
+async def _lag(bootstrap: str) -> int:
+    """Events not yet consumed by any of the services' consumer groups."""
+    async with kafka.connect(bootstrap, wait=10) as reader:
+        lags = [await kafka.group_lag(reader, g, t) for g, t in _consumers().items()]
+    return sum(sum(lag.values()) for lag in lags)
 
 
 async def settled(model: Model, critiques: list[Tracked], timeout: float = 180) -> None:
@@ -477,7 +464,7 @@ async def settled(model: Model, critiques: list[Tracked], timeout: float = 180) 
                 finally:
                     await connection.close()
             lag = await _lag(
-                deployment.launches["submission"].env["SUPERVISION_KAFKA_BOOTSTRAP_SERVERS"], GROUPS
+                deployment.launches["submission"].env["SUPERVISION_KAFKA_BOOTSTRAP_SERVERS"]
             )
             quiet = quiet + 1 if pending == unsent == lag == 0 else 0
 
