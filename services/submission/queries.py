@@ -81,15 +81,23 @@ def critique_out(critique: store.Critique, pending: list[store.ChangeRequest]) -
     )
 
 
-async def _views(executor: db.Executor, rows: list[db.Record]) -> list[CritiqueOut]:
+async def _views(
+    executor: db.Executor, rows: list[db.Record], *, new: bool = False
+) -> list[CritiqueOut]:
     critiques = await store.load(executor, rows)
-    pending = await store.requests(executor, [c.id for c in critiques], pending_only=True)
+    pending = (
+        {c.id: [] for c in critiques}
+        if new
+        else await store.requests(executor, [c.id for c in critiques], pending_only=True)
+    )
     return [critique_out(c, pending[c.id]) for c in critiques]
 
 
 async def critique(
-    executor: db.Executor, *, critique_id: uuid.UUID, organisation_id: str
+    executor: db.Executor, *, critique_id: uuid.UUID, organisation_id: str, new: bool = False
 ) -> CritiqueOut:
+    """The organisation's critique with its pending requests (none yet, when ``new``: one
+    query less for the answer to a submission)."""
     row = await executor.fetchrow(
         "SELECT * FROM critiques WHERE id = $1 AND organisation_id = $2",
         critique_id,
@@ -97,7 +105,7 @@ async def critique(
     )
     if row is None:
         raise NotFound(critique_id)
-    return (await _views(executor, [row]))[0]
+    return (await _views(executor, [row], new=new))[0]
 
 
 async def critiques(

@@ -155,7 +155,7 @@ async def submit(
             },
         )
         created = await queries.critique(
-            connection, critique_id=critique_id, organisation_id=organisation.id
+            connection, critique_id=critique_id, organisation_id=organisation.id, new=True
         )
         return idempotency.Response(201, created.model_dump(mode="json"))
 
