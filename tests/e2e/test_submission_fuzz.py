@@ -78,11 +78,14 @@ class Known:
     to_withdraw: str
     attachment: tuple[str, str]
     extension: tuple[str, str]
+    request: tuple[str, str]
 
     def aim(self, case: Case, pick: int) -> None:
         parameters = case.path_parameters or {}
         if "attachment_id" in parameters:
             parameters["critique_id"], parameters["attachment_id"] = self.attachment
+        elif "request_id" in parameters:
+            parameters["critique_id"], parameters["request_id"] = self.request
         elif "extension_id" in parameters:
             parameters["critique_id"], parameters["extension_id"] = self.extension
         elif "critique_id" in parameters:
@@ -146,12 +149,18 @@ async def known(deployment: Deployment, office: Directory) -> Known:
         )
         assert attached.status_code == 201, attached.text
         extension = await _extension_requested(deployment, office, ids[1], http)
+        asked = await http.put(
+            f"/v1/critiques/{ids[0]}",
+            json={"title": "Kiến nghị sửa đổi", "points": [{"number": 1, "text": "Sửa mái chợ."}]},
+        )
+        assert asked.status_code == 202, asked.text
     return Known(
         agency_id=office.agency_id,
         critique_ids=tuple(ids[:2]),
         to_withdraw=ids[2],
         attachment=(ids[0], attached.json()["id"]),
         extension=(ids[1], extension),
+        request=(ids[0], asked.json()["id"]),
     )
 
 
