@@ -17,7 +17,7 @@ from services.platform.http import (
     DatabasePool,
     ProblemError,
 )
-from services.submission import queries
+from services.submission import commands, queries
 from services.submission.api.common import (
     BINARY,
     PDF_MAGIC,
@@ -27,7 +27,6 @@ from services.submission.api.common import (
     problems,
     unchangeable,
 )
-from services.submission.commands import organisation as commands
 from services.submission.store import NotFound
 
 router = APIRouter()

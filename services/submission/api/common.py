@@ -21,7 +21,7 @@ from services.platform.http import (
 )
 from services.platform.ratelimit import RateLimiter, retry_after
 from services.submission import directory, domain
-from services.submission.commands.organisation import Asked, Settled
+from services.submission.commands import Asked, Settled
 from services.submission.domain import ClassifiedMaterial, InvalidContent
 
 MAX_JSON_BYTES = 1024 * 1024

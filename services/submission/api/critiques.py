@@ -27,7 +27,7 @@ from contracts.submission_api import (
 )
 from services.platform import cursor, telemetry
 from services.platform.http import DatabasePool, ProblemError, page_after
-from services.submission import queries
+from services.submission import commands, queries
 from services.submission.api.common import (
     CurrentOrganisation,
     IdempotencyKey,
@@ -39,7 +39,6 @@ from services.submission.api.common import (
     problems,
     unchangeable,
 )
-from services.submission.commands import organisation as commands
 from services.submission.domain import ClassifiedMaterial, InvalidContent
 from services.submission.store import NotFound
 

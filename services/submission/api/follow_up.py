@@ -14,7 +14,7 @@ from contracts.submission_api import (
     ExtensionOut,
 )
 from services.platform.http import DatabasePool, ProblemError
-from services.submission import queries
+from services.submission import commands, queries
 from services.submission.api.common import (
     CurrentOrganisation,
     IdempotencyKey,
@@ -24,7 +24,6 @@ from services.submission.api.common import (
     problems,
     unchangeable,
 )
-from services.submission.commands import organisation as commands
 from services.submission.store import NotFound
 
 router = APIRouter()

@@ -1,6 +1,5 @@
-"""What a Front organisation does: submit a critique and attach its documents (submission decides
-those), and ask for an amendment, a withdrawal or a decision on an extension (tracking decides
-those: contracts/transitions.py).
+"""What a Front organisation asks that tracking decides: an amendment, a withdrawal, a decision
+on an extension (contracts/transitions.py).
 
 A request is recorded as pending, with its history entry and its request event, in one
 transaction, and answered as pending. It is refused here only when what submission has already
@@ -11,18 +10,13 @@ idempotency key finds the same request, in whatever state it is now.
 
 from __future__ import annotations
 
-import hashlib
-import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from contracts.events import (
     AmendmentRequested,
-    AttachmentAdded,
-    CritiqueSubmitted,
     ExtensionDecisionRequested,
-    OrganisationRef,
     WithdrawalRequested,
 )
 from contracts.lifecycle import (
@@ -32,24 +26,14 @@ from contracts.lifecycle import (
     RequestStatus,
 )
 from contracts.submission_api import (
-    AttachmentOut,
     ChangeRequestOut,
     ContentIn,
-    CritiqueIn,
-    CritiqueOut,
     CritiqueStatus,
     HistoryStep,
 )
 from services.platform import db, idempotency, outbox
-from services.submission import directory, domain, queries, store
-from services.submission.directory import Organisation
+from services.submission import domain, queries, store
 from services.submission.store import NotFound
-
-log = logging.getLogger(__name__)
-
-
-class UnknownAgency(LookupError):
-    """No agency with this id in tracking's directory (as announced to submission)."""
 
 
 class Settled(Exception):
@@ -90,146 +74,7 @@ class Asked:
         return self.request.status is RequestStatus.PENDING
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-# --- submitting ----------------------------------------------------------------------------------
-
-
-async def submit(
-    pool: db.Pool,
-    *,
-    organisation: Organisation,
-    critique: CritiqueIn,
-    idempotency_key: str | None,
-) -> tuple[CritiqueOut, bool]:
-    """Store the critique with its history entry and ``critique.submitted``; return it, and
-    whether this was a retry answered with the first result."""
-    content = domain.content(critique, critique.kind)
-    if await directory.agency(pool, critique.agency_id) is None:
-        raise UnknownAgency(critique.agency_id)
-
-    async def work(connection: db.Connection) -> idempotency.Response:
-        now, critique_id = _now(), uuid.uuid4()
-        await store.insert_critique(
-            connection,
-            critique_id=critique_id,
-            organisation_id=organisation.id,
-            agency_id=critique.agency_id,
-            kind=critique.kind,
-            content=content,
-            at=now,
-        )
-        await store.record_history(
-            connection, critique_id, HistoryStep.SUBMITTED, at=now, version=1
-        )
-        await outbox.record(
-            connection,
-            CritiqueSubmitted(
-                critique_id=critique_id,
-                organisation=OrganisationRef(
-                    id=organisation.id,
-                    name=organisation.name,
-                    level=organisation.level,
-                    parent_id=organisation.parent_id,
-                ),
-                agency_id=critique.agency_id,
-                kind=critique.kind,
-                title=content.title,
-                points=content.points,
-                draft=content.draft,
-                legal_basis=content.legal_basis,
-                redact_names=content.redact_names,
-                submitted_at=now,
-            ),
-            occurred_at=now,
-        )
-        log.info(
-            "critique submitted",
-            extra={
-                "critique_id": str(critique_id),
-                "organisation_id": organisation.id,
-                "agency_id": critique.agency_id,
-                "kind": critique.kind.value,
-            },
-        )
-        created = await queries.critique(
-            connection, critique_id=critique_id, organisation_id=organisation.id, new=True
-        )
-        return idempotency.Response(201, created.model_dump(mode="json"))
-
-    outcome = await idempotency.once(
-        pool,
-        scope=f"critiques:{organisation.id}",
-        key=idempotency_key,
-        request=idempotency.fingerprint(critique.model_dump_json()),
-        work=work,
-    )
-    return CritiqueOut.model_validate(outcome.body), outcome.replayed
-
-
-# --- attachments ---------------------------------------------------------------------------------
-
-
-async def add_attachment(
-    pool: db.Pool,
-    *,
-    organisation_id: str,
-    critique_id: uuid.UUID,
-    filename: str,
-    media_type: str,
-    content: bytes,
-) -> AttachmentOut:
-    """Attach a file, unless the critique is withdrawn or a withdrawal is pending."""
-    async with pool.acquire() as connection, connection.transaction():
-        critique = await _own(connection, critique_id, organisation_id)
-        if critique.status is CritiqueStatus.WITHDRAWN:
-            raise Settled(RefusalReason.WITHDRAWN)
-        if await _pending(connection, critique.id, RequestKind.WITHDRAWAL):
-            raise Settled("withdrawal_pending")
-        attachment = store.Attachment(
-            id=uuid.uuid4(),
-            critique_id=critique_id,
-            filename=filename,
-            media_type=media_type,
-            size=len(content),
-            sha256=hashlib.sha256(content).hexdigest(),
-            added_at=_now(),
-        )
-        await store.insert_attachment(connection, attachment, content)
-        await store.record_history(
-            connection,
-            critique_id,
-            HistoryStep.ATTACHMENT_ADDED,
-            at=attachment.added_at,
-            version=critique.version,
-            detail={
-                "attachment_id": str(attachment.id),
-                "filename": filename,
-                "sha256": attachment.sha256,
-            },
-        )
-        await outbox.record(
-            connection,
-            AttachmentAdded(
-                critique_id=critique_id,
-                attachment_id=attachment.id,
-                filename=filename,
-                media_type=media_type,
-                size=attachment.size,
-                sha256=attachment.sha256,
-                added_at=attachment.added_at,
-            ),
-            occurred_at=attachment.added_at,
-        )
-        return AttachmentOut.model_validate(attachment, from_attributes=True)
-
-
-# --- requests tracking decides ------------------------------------------------------------------
-
-
-async def _own(
+async def own_critique(
     connection: db.Connection, critique_id: uuid.UUID, organisation_id: str
 ) -> store.Critique:
     """The organisation's critique, locked: its requests are taken one at a time."""
@@ -239,7 +84,7 @@ async def _own(
     return critique
 
 
-async def _pending(
+async def pending_of_kind(
     connection: db.Connection, critique_id: uuid.UUID, kind: RequestKind
 ) -> list[store.ChangeRequest]:
     found = await store.requests(connection, [critique_id], pending_only=True)
@@ -303,16 +148,16 @@ async def request_amendment(
     """Ask tracking to replace the content (of ``expected_version``, if given)."""
     signature = idempotency.fingerprint(body.model_dump_json(), str(expected_version))
     async with pool.acquire() as connection, connection.transaction():
-        critique = await _own(connection, critique_id, organisation_id)
+        critique = await own_critique(connection, critique_id, organisation_id)
         if retried := await _retried(connection, critique.id, idempotency_key, signature):
             return retried
         content = domain.content(body, critique.kind)
         _refuse_if_settled(critique)
-        if await _pending(connection, critique.id, RequestKind.WITHDRAWAL):
+        if await pending_of_kind(connection, critique.id, RequestKind.WITHDRAWAL):
             raise Settled("withdrawal_pending")
         if expected_version is not None and expected_version != critique.version:
             raise VersionMismatch(critique.version)
-        now = _now()
+        now = datetime.now(UTC)
         request = await store.insert_request(
             connection,
             request_id=uuid.uuid4(),
@@ -353,7 +198,7 @@ async def request_withdrawal(
     accepted once withdrawn)."""
     signature = idempotency.fingerprint(reason)
     async with pool.acquire() as connection, connection.transaction():
-        critique = await _own(connection, critique_id, organisation_id)
+        critique = await own_critique(connection, critique_id, organisation_id)
         if retried := await _retried(connection, critique.id, idempotency_key, signature):
             return retried
         if critique.status is CritiqueStatus.WITHDRAWN:
@@ -366,9 +211,9 @@ async def request_withdrawal(
             if accepted:
                 return Asked(queries.request_out(accepted[-1]))
         _refuse_if_settled(critique)
-        if pending := await _pending(connection, critique.id, RequestKind.WITHDRAWAL):
+        if pending := await pending_of_kind(connection, critique.id, RequestKind.WITHDRAWAL):
             return Asked(queries.request_out(pending[0]))
-        now = _now()
+        now = datetime.now(UTC)
         request = await store.insert_request(
             connection,
             request_id=uuid.uuid4(),
@@ -407,7 +252,7 @@ async def request_extension_decision(
     signature = idempotency.fingerprint(str(extension_id), str(grant), note)
     decision = ExtensionStatus.GRANTED if grant else ExtensionStatus.REFUSED
     async with pool.acquire() as connection, connection.transaction():
-        critique = await _own(connection, critique_id, organisation_id)
+        critique = await own_critique(connection, critique_id, organisation_id)
         if retried := await _retried(connection, critique.id, idempotency_key, signature):
             return retried
         extension = await store.extension(connection, critique.id, extension_id)
@@ -431,7 +276,7 @@ async def request_extension_decision(
             return Asked(queries.request_out(earlier))
         if critique.status in {CritiqueStatus.ANSWERED, CritiqueStatus.WITHDRAWN}:
             _refuse_if_settled(critique)
-        now = _now()
+        now = datetime.now(UTC)
         request = await store.insert_request(
             connection,
             request_id=uuid.uuid4(),

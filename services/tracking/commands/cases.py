@@ -1,0 +1,104 @@
+"""Tracking's directory entries and the opening of a case for each submitted critique."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+
+from opentelemetry import trace
+
+from contracts.events import (
+    AgencyKind,
+    AgencyRegistered,
+    CaseOpened,
+    CritiqueSubmitted,
+    Level,
+)
+from contracts.lifecycle import Change
+from services.platform import db, outbox, telemetry
+from services.tracking import store
+from services.tracking.deadlines import DeadlinePolicy, compute_due
+from services.tracking.domain import (
+    SchedulePolicy,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def register_agency(
+    pool: db.Pool,
+    *,
+    agency_id: str,
+    name: str,
+    level: Level,
+    kind: AgencyKind,
+    parent_id: str | None = None,
+) -> None:
+    """Add or update a directory entry and announce it, so submission accepts critiques to it."""
+    async with pool.acquire() as connection, connection.transaction():
+        await store.save_agency(
+            connection, agency_id=agency_id, name=name, level=level, kind=kind, parent_id=parent_id
+        )
+        await outbox.record(
+            connection,
+            AgencyRegistered(
+                agency_id=agency_id, name=name, level=level, kind=kind, parent_id=parent_id
+            ),
+        )
+
+
+async def open_case(
+    connection: db.Connection,
+    submitted: CritiqueSubmitted,
+    *,
+    policy: DeadlinePolicy,
+    steps: SchedulePolicy,
+    now: datetime,
+) -> uuid.UUID | None:
+    """Open the case for a submitted critique, with its due date, deadline steps and
+    ``case.opened``; None if it is open already. The journey's trace context is kept so that
+    the agency's steps join it."""
+    rule, source = policy.rule_for(submitted.kind, submitted.organisation.level)
+    due = compute_due(submitted.submitted_at, rule, source=source)
+    case_id = uuid.uuid4()
+    opened = await store.insert_case(
+        connection,
+        submitted,
+        case_id=case_id,
+        opened_at=now,
+        due_date=due.due_date,
+        due_rule=due.rule_record,
+        journey=telemetry.inject_current(),
+    )
+    if not opened:
+        return None  # the same critique heard again through another event id
+    case = await store.get_case(connection, case_id)
+    await store.record_history(connection, case, Change.OPENED, at=now, detail=due.explanation)
+    await store.plan_steps(connection, case_id, due.due_date, steps.steps(due.due_date, after=now))
+    span = trace.get_current_span()
+    span.set_attribute(telemetry.ATTR_CASE_ID, str(case_id))
+    span.set_attribute(telemetry.ATTR_AGENCY_ID, submitted.agency_id)
+    span.set_attribute(telemetry.ATTR_ORGANISATION_ID, submitted.organisation.id)
+    await outbox.record(
+        connection,
+        CaseOpened(
+            critique_id=submitted.critique_id,
+            case_id=case_id,
+            agency_id=submitted.agency_id,
+            opened_at=now,
+            due_date=due.due_date,
+            due_rule=due.rule_record,
+        ),
+        occurred_at=now,
+    )
+    log.info(
+        "case opened",
+        extra={
+            "case_id": str(case_id),
+            "critique_id": str(submitted.critique_id),
+            "agency_id": submitted.agency_id,
+            "due_date": due.due_date.isoformat(),
+        },
+    )
+    return case_id
