@@ -71,6 +71,9 @@ class RefusalReason(enum.StrEnum):
     """The extension request was decided already."""
     EXTENSION_PENDING = "extension_pending"
     """Another extension request awaits the organisation's decision."""
+    WITHDRAWAL_PENDING = "withdrawal_pending"
+    """The organisation asked to withdraw it: nothing else can change until that is decided
+    (accepted, it is withdrawn; refused, it was acknowledged or answered)."""
     UNKNOWN_EXTENSION = "unknown_extension"
     """The case has no such extension request."""
     NO_CASE = "no_case"

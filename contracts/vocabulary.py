@@ -171,6 +171,7 @@ REFUSAL_REASON: Final[Mapping[RefusalReason, Label]] = {
     ),
     RefusalReason.UNKNOWN_EXTENSION: Label("Không có đề nghị gia hạn", "No such extension"),
     RefusalReason.NO_CASE: Label("Chưa có hồ sơ", "No case"),
+    RefusalReason.WITHDRAWAL_PENDING: Label("Đang chờ quyết định rút", "Its withdrawal is pending"),
 }
 
 RECORD_STATUS: Final[Mapping[RecordStatus, Label]] = {

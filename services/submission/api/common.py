@@ -93,12 +93,12 @@ _SETTLED = {
     RefusalReason.ACKNOWLEDGED: "the agency has acknowledged receipt",
     RefusalReason.ANSWERED: "the agency has answered it",
     RefusalReason.WITHDRAWN: "it was withdrawn",
-    "withdrawal_pending": "its withdrawal is pending",
+    RefusalReason.WITHDRAWAL_PENDING: "its withdrawal is pending",
 }
 
 
 def unchangeable(settled: Settled) -> ProblemError:
-    reason = _SETTLED.get(settled.reason, str(settled.reason))
+    reason = _SETTLED.get(settled.reason, settled.reason.value)
     return ProblemError(
         409,
         "critique-locked",

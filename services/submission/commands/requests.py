@@ -39,7 +39,7 @@ from services.submission.store import NotFound
 class Settled(Exception):
     """The critique can no longer be changed this way, for good: ``reason`` says why."""
 
-    def __init__(self, reason: RefusalReason | str) -> None:
+    def __init__(self, reason: RefusalReason) -> None:
         super().__init__(str(reason))
         self.reason = reason
 
@@ -154,7 +154,7 @@ async def request_amendment(
         content = domain.content(body, critique.kind)
         _refuse_if_settled(critique)
         if await pending_of_kind(connection, critique.id, RequestKind.WITHDRAWAL):
-            raise Settled("withdrawal_pending")
+            raise Settled(RefusalReason.WITHDRAWAL_PENDING)
         if expected_version is not None and expected_version != critique.version:
             raise VersionMismatch(critique.version)
         now = datetime.now(UTC)

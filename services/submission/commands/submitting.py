@@ -124,7 +124,7 @@ async def add_attachment(
         if critique.status is CritiqueStatus.WITHDRAWN:
             raise Settled(RefusalReason.WITHDRAWN)
         if await pending_of_kind(connection, critique.id, RequestKind.WITHDRAWAL):
-            raise Settled("withdrawal_pending")
+            raise Settled(RefusalReason.WITHDRAWAL_PENDING)
         attachment = store.Attachment(
             id=uuid.uuid4(),
             critique_id=critique_id,
