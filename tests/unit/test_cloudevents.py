@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from contracts.events import CaseAnswered, Disposition, PointAnswer
-from services.platform.cloudevents import Envelope, UndecodableEvent, decode, header_map
+from contracts.events import CaseAnswered, Disposition, PointAnswer, Topic
+from services.platform.cloudevents import Envelope, UndecodableEvent, decode, header_map, source
 
 
 def answered() -> CaseAnswered:
@@ -95,3 +95,20 @@ def test_an_unknown_version_names_the_versions_the_reader_knows() -> None:
     assert str(refused.value) == (
         "unknown version v2 of vn.mttq.supervision.case.answered: this reader knows v1"
     )
+
+
+def test_an_event_type_retired_for_being_decided_by_the_wrong_service_says_why() -> None:
+    event = answered()
+    headers = header_map(envelope(event).headers({}))
+    headers["ce_type"] = "vn.mttq.supervision.critique.amended.v1"
+    with pytest.raises(UndecodableEvent) as refused:
+        decode(headers, b'{"critique_id": "x"}')
+    assert refused.value.kind == "unknown_type"
+    assert "retired event type" in str(refused.value)
+    assert "decided by tracking (case.amended.v1" in str(refused.value)
+
+
+def test_a_source_is_the_service_owning_the_topic() -> None:
+    assert source(Topic.CASES.owner) == "urn:vn:mttq:supervision:tracking"
+    assert source(Topic.CRITIQUES.owner) == "urn:vn:mttq:supervision:submission"
+    assert source(Topic.CHECKPOINTS.owner) == "urn:vn:mttq:supervision:disclosure"
