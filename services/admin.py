@@ -20,7 +20,6 @@ from contracts.identifiers import AgencyId, OrganisationId
 from contracts.submission_api import OrganisationKind
 from services.platform import db, tokens
 from services.submission import directory
-from services.tracking import commands as tracking_commands
 
 SEED_FILE = Path(__file__).resolve().parents[1] / "infra" / "seed" / "directory.yaml"
 DEMO_ORGANISATION = "mttq-tinh-bac-ninh"
@@ -87,6 +86,10 @@ async def save_organisations(url: str, entries: list[OrganisationEntry]) -> None
 
 
 async def save_agencies(url: str, entries: list[AgencyEntry]) -> None:
+    # Imported here: tracking's use cases bring the outbox and telemetry with them, 1.4 s of
+    # start-up that every other `supervision` command would otherwise wait for.
+    from services.tracking import commands as tracking_commands
+
     async with pool(url) as agencies:
         for entry in entries:
             await tracking_commands.register_agency(

@@ -30,8 +30,6 @@ from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from services.platform import metrics
-
 log = logging.getLogger(__name__)
 
 # Span attributes, named once. Never personal data: ids, levels and kinds only.
@@ -249,6 +247,10 @@ def _exporters() -> list[SpanExporter]:
 
 def setup(service_name: str) -> TracerProvider:
     """Install the global tracer and meter providers for this process; call once, at start-up."""
+    # Here, not at the top: the spans' helpers below are imported by every module that records
+    # an event, the command line's too, and need none of the Prometheus machinery.
+    from services.platform import metrics
+
     os.environ.setdefault("OTEL_SERVICE_NAME", service_name)
     resource = Resource.create({"service.name": service_name}).merge(
         OTELResourceDetector().detect()

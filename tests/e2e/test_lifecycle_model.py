@@ -30,7 +30,7 @@ async def test_both_sides_acting_at_once_never_break_a_promise_of_the_lifecycle(
     deployment: Deployment,
 ) -> None:
     model = Model(deployment, await register(deployment), random.Random(SEED))
-    batch = await model.run(critiques=16, rounds=120)
+    batch = await model.run(critiques=12, rounds=90)
     await settled(model, batch)
     broken = check(model, await finals(model, batch))
     assert not broken, "\n".join(broken)

@@ -17,7 +17,6 @@ from services.cli.ops.letters import DeadLetter, ReplayLog, replays_by_message
 from services.cli.ops.settings import Deployment, load_settings
 from services.cli.ops.sources import console, describe, err
 from services.platform import deadletters
-from services.platform.outbox import new_producer
 
 
 def _position(value: str) -> tuple[int | None, int]:
@@ -78,6 +77,10 @@ async def _republish(
     message replayed meanwhile (unless ``again``)."""
     done: list[Replayed] = []
     skipped: list[list[DeadLetter]] = []
+    # Here, not at the top: the outbox brings telemetry with it, most of a second of start-up
+    # every other `supervision` command would wait for.
+    from services.platform.outbox import new_producer
+
     producer = new_producer(config.bootstrap)
     with log.locked() as file:
         replayed = log.entries()  # again, under the lock: a replay may have run since
