@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -27,11 +28,42 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / "infra" / "bin"
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_EPHEMERAL = _ephemeral_range()
+_HANDED_OUT: set[int] = set()
+_PORTS = random.Random()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
+    """A loopback port nothing listens on, for a process about to be started.
+
+    Not one the kernel hands out (``bind(0)``): those come from the ephemeral range, which every
+    outgoing connection takes its local port from too, so in the seconds before the process binds
+    it, a client's connection to Kafka or PostgreSQL could take it, and the process would fail to
+    start (a deployment once waited 90 s for a tracking that could not bind). A port below that
+    range is only ever taken by a listener binding it by number; each is handed out once per
+    session and checked free by binding it."""
+    low = 20000 if _EPHEMERAL[0] > 21000 else _EPHEMERAL[1] + 1
+    high = _EPHEMERAL[0] - 1 if _EPHEMERAL[0] > 21000 else 65535
+    for _ in range(1000):
+        port = _PORTS.randint(low, high)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
         return port
+    raise RuntimeError(f"no free loopback port between {low} and {high}")
 
 
 @dataclass

@@ -147,34 +147,64 @@ def _named(database_url: str, application_name: str) -> str:
 
 
 async def wait_ready(deployment: Deployment, timeout: float = 90.0) -> None:
-    """Wait until every instance of every service is ready."""
+    """Wait until every instance of every service is ready; if one exits or is not ready in
+    ``timeout`` seconds, fail naming it, with the last lines of every service's log."""
     http_urls = [
         url for service in ("submission", "disclosure") for url in deployment.endpoints(service)
     ] or [deployment.submission_url, deployment.disclosure_url]
     grpc_addresses = deployment.endpoints("tracking") or [deployment.tracking_address]
-    async with asyncio.timeout(timeout), httpx.AsyncClient() as client:
-        for url in http_urls:
-            while True:
-                for process in deployment.processes.values():
-                    if process.popen.poll() is not None:
-                        raise RuntimeError(f"{process.name} exited:\n{process.log_tail()}")
-                try:
-                    if (await client.get(f"{url}/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.3)
-        for address in grpc_addresses:
-            async with grpc.aio.insecure_channel(address) as channel:
-                health = health_pb2_grpc.HealthStub(channel)
+    waiting_for = ""
+    last_answer = "nothing yet"
+
+    def logs() -> str:
+        return "\n".join(
+            f"--- {process.name} (exit code {process.popen.poll()}):\n{process.log_tail()}"
+            for process in deployment.processes.values()
+        )
+
+    def none_exited() -> None:
+        for process in deployment.processes.values():
+            if process.popen.poll() is not None:
+                raise RuntimeError(
+                    f"{process.name} exited while {waiting_for} was awaited:\n{logs()}"
+                )
+
+    try:
+        async with asyncio.timeout(timeout), httpx.AsyncClient() as client:
+            for url in http_urls:
+                waiting_for = f"{url}/readyz"
                 while True:
+                    none_exited()
                     try:
-                        reply = await health.Check(health_pb2.HealthCheckRequest(service=""))
-                        if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        answer = await client.get(f"{url}/readyz")
+                        if answer.status_code == 200:
                             break
-                    except grpc.aio.AioRpcError:
-                        pass
+                        last_answer = f"{answer.status_code} {answer.text[:300]}"
+                    except httpx.TransportError as error:
+                        last_answer = repr(error)
                     await asyncio.sleep(0.3)
+            for address in grpc_addresses:
+                waiting_for = f"gRPC health of {address}"
+                async with grpc.aio.insecure_channel(address) as channel:
+                    health = health_pb2_grpc.HealthStub(channel)
+                    while True:
+                        none_exited()
+                        try:
+                            reply = await health.Check(
+                                health_pb2.HealthCheckRequest(service=""), timeout=5
+                            )
+                            if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                                break
+                            last_answer = health_pb2.HealthCheckResponse.ServingStatus.Name(
+                                reply.status
+                            )
+                        except grpc.aio.AioRpcError as error:
+                            last_answer = f"{error.code().name} {error.details()}"
+                        await asyncio.sleep(0.3)
+    except TimeoutError:
+        raise TimeoutError(
+            f"{waiting_for} not ready after {timeout} s (last answer: {last_answer}):\n{logs()}"
+        ) from None
 
 
 async def scale_out(deployment: Deployment, instances: int = 2, timeout: float = 90.0) -> None:
