@@ -8,16 +8,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def sources(folder: Path) -> list[Path]:
+    """The stubs under ``folder`` (``.py`` and ``.pyi``), not what Python compiled from them."""
+    return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.suffix in {".py", ".pyi"})
+
+
 def test_the_committed_grpc_stubs_match_the_protos(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, str(ROOT / "infra/scripts/gen_protos.py"), str(tmp_path / "grpc")],
         check=True,
     )
     committed = ROOT / "contracts" / "grpc"
-    generated = sorted(p.relative_to(tmp_path / "grpc") for p in (tmp_path / "grpc").rglob("*.py*"))
-    assert generated == sorted(p.relative_to(committed) for p in committed.rglob("*.py*")), (
-        "run `make protos`"
-    )
+    generated = sources(tmp_path / "grpc")
+    assert generated == sources(committed), "run `make protos`"
     stale = [
         str(p)
         for p in generated
