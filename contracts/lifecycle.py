@@ -1,9 +1,18 @@
 """A critique's lifecycle as the services share it: where a case stands, and what can happen to
-it. (The transitions themselves, and which service decides each, are added below.)"""
+it, and the services that decide it (the transitions themselves, each with its one deciding
+service, are in :mod:`contracts.transitions`)."""
 
 from __future__ import annotations
 
 import enum
+
+
+class Service(enum.StrEnum):
+    """The three services: each transition of the lifecycle has exactly one of them deciding."""
+
+    SUBMISSION = "submission"
+    TRACKING = "tracking"
+    DISCLOSURE = "disclosure"
 
 
 class CaseStatus(enum.StrEnum):

@@ -14,7 +14,6 @@ deciding service, a request event reaches the decider's consumer.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Final
 
@@ -40,12 +39,7 @@ from contracts.events import (
     RequestRefused,
     WithdrawalRequested,
 )
-
-
-class Service(enum.StrEnum):
-    SUBMISSION = "submission"
-    TRACKING = "tracking"
-    DISCLOSURE = "disclosure"
+from contracts.lifecycle import Service
 
 
 @dataclass(frozen=True)

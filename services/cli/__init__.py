@@ -4,19 +4,42 @@ and (``supervision critique …``) submit and follow critiques as a Front office
 from __future__ import annotations
 
 import asyncio
+import importlib
 from pathlib import Path
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
-from contracts.transitions import Service
-from services.cli import admin, agency, critiques, ops, verify
+from contracts.lifecycle import Service
 
-app = typer.Typer(no_args_is_help=True, help="Social supervision and criticism services.")
-app.add_typer(admin.app, name="admin")
-app.add_typer(critiques.app, name="critique")
-app.add_typer(agency.app, name="agency")
-app.add_typer(verify.app, name="verify")
-app.add_typer(ops.app, name="ops")
+GROUPS = {
+    "admin": "services.cli.admin",
+    "critique": "services.cli.critiques",
+    "agency": "services.cli.agency",
+    "verify": "services.cli.verify",
+    "ops": "services.cli.ops",
+}
+"""Each group of commands and the module whose ``app`` it is. A group's module (and what it
+imports: the SDK, the agency client, Kafka, tracking's use cases) is loaded only when one of its
+commands runs, so that ``supervision admin …`` does not pay for the agency's gRPC stubs."""
+
+
+class _Groups(TyperGroup):
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*super().list_commands(ctx), *GROUPS]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in GROUPS:
+            return super().get_command(ctx, cmd_name)
+        group = typer.main.get_group(importlib.import_module(GROUPS[cmd_name]).app)
+        group.name = cmd_name
+        return group
+
+
+app = typer.Typer(
+    cls=_Groups, no_args_is_help=True, help="Social supervision and criticism services."
+)
 
 
 @app.command()

@@ -29,7 +29,7 @@ console = Console()
 
 
 def _url(service: str) -> str:
-    from contracts.transitions import Service
+    from contracts.lifecycle import Service
     from services.cli import database
 
     url, folder = database(Service(service))

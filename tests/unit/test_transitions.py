@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from contracts.events import EVENT_TYPES, Topic
-from contracts.transitions import TRANSITIONS, Service, readme_with_table
+from contracts.lifecycle import Service
+from contracts.transitions import TRANSITIONS, readme_with_table
 from services.disclosure.main import DisclosureSettings
 from services.disclosure.main import subscription as disclosure_subscription
 from services.submission.consumers import SUBSCRIPTION as SUBMISSION

@@ -15,7 +15,7 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
-from contracts.transitions import Service
+from contracts.lifecycle import Service
 from services.cli.ops.sources import err
 from services.platform import settings
 
