@@ -17,6 +17,7 @@ import grpc
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.report import percentile
+from contracts.events import THE_RECORD
 from services.platform import kafka
 from tests.support.engines import Engines, free_port
 
@@ -59,7 +60,9 @@ def _consumer(bootstrap: str, topic: str) -> AIOKafkaConsumer:
 
 async def _topic(engines: Engines, name: str) -> str:
     topic = f"{name}.{uuid.uuid4().hex[:8]}"
-    await kafka.ensure_topics(engines.kafka_bootstrap, [topic], partitions=3, replication_factor=1)
+    await kafka.ensure_topics(
+        engines.kafka_bootstrap, [topic], partitions=3, replication_factor=1, retention=THE_RECORD
+    )
     return topic
 
 

@@ -13,8 +13,9 @@ origin.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, ClassVar, Final
+from typing import Annotated, ClassVar, Final, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
@@ -24,6 +25,52 @@ from contracts.lifecycle import RefusalReason, RequestKind
 from contracts.text import clean_text
 
 CE_SOURCE_PREFIX: Final = "urn:vn:mttq:supervision"
+
+
+FOREVER: Final = -1
+"""Kafka's ``retention.ms`` / ``retention.bytes`` for "never delete by age / by size"."""
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long Kafka keeps a topic's records, chosen on purpose rather than the broker's
+    default (seven days, then deleted)."""
+
+    cleanup_policy: Literal["delete", "compact"]
+    """``delete``: whole segments are deleted once older than ``retention_ms``; ``compact``: the
+    latest record of each key is kept for ever, older ones of the same key are cleaned away."""
+    retention_ms: int
+    """How long a record is kept before deletion may take it (``FOREVER``: never)."""
+    why: str
+
+    def configs(self) -> dict[str, str]:
+        """The topic-level configurations that carry this policy, as Kafka names them; none is
+        left to the broker's defaults, which delete after seven days."""
+        return {
+            "cleanup.policy": self.cleanup_policy,
+            "retention.ms": str(self.retention_ms),
+            "retention.bytes": str(FOREVER),
+        }
+
+
+THE_RECORD: Final = Retention(
+    "delete",
+    FOREVER,
+    "The record itself: every event of the stream is kept for as long as the system is, so that"
+    " any read model can be rebuilt and any consumer stopped for however long can catch up.",
+)
+LATEST_PER_KEY: Final = Retention(
+    "compact",
+    FOREVER,
+    "A directory, the latest state of each key: compacted, so the newest record of every key is"
+    " kept for ever and a reader starting from the beginning learns every entry.",
+)
+UNTIL_HANDLED: Final = Retention(
+    "delete",
+    FOREVER,
+    "Dead letters wait for an operator to fix their cause and replay them, however long that"
+    " takes: never deleted by Kafka.",
+)
 
 
 class Topic(enum.StrEnum):
@@ -38,6 +85,11 @@ class Topic(enum.StrEnum):
     def owner(self) -> str:
         """The service whose aggregate this topic streams: the only one that writes to it."""
         return self.value.partition(".")[0]
+
+    @property
+    def retention(self) -> Retention:
+        """How long Kafka keeps this topic's records (its ``.dlq`` keeps ``UNTIL_HANDLED``)."""
+        return LATEST_PER_KEY if self is Topic.AGENCIES else THE_RECORD
 
 
 class Event(BaseModel):

@@ -38,7 +38,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from pydantic.json_schema import models_json_schema
 
 from contracts import events
-from contracts.events import CE_SOURCE_PREFIX, EVENT_TYPES, Event, Topic
+from contracts.events import CE_SOURCE_PREFIX, EVENT_TYPES, UNTIL_HANDLED, Event, Retention, Topic
 from services.platform import cloudevents, consumer, deadletters
 from services.platform.cloudevents import CONTENT_TYPE, Envelope
 from services.platform.consumer import Subscription
@@ -203,19 +203,38 @@ def _channels(readers: dict[Topic, list[str]]) -> dict[str, Any]:
         channels[topic.value] = {
             "address": topic.value,
             "description": f"{_doc(Topic)} Written by {topic.owner} only, through its outbox;"
-            f" read by {read_by}.",
+            f" read by {read_by}. Kept: {topic.retention.why}",
             "messages": {
                 ce_type: _ref("components", "messages", ce_type)
                 for ce_type, model in EVENT_TYPES.items()
                 if model.topic is topic
             },
+            "bindings": _retention(topic.retention),
         }
         channels[deadletters.topic_for(topic)] = {
             "address": deadletters.topic_for(topic),
-            "description": f"What the consumers of {topic} could not apply, and why.",
+            "description": f"What the consumers of {topic} could not apply, and why. Kept:"
+            f" {UNTIL_HANDLED.why}",
             "messages": {DEAD_LETTER: _ref("components", "messages", DEAD_LETTER)},
+            "bindings": _retention(UNTIL_HANDLED),
         }
     return channels
+
+
+def _retention(retention: Retention) -> dict[str, Any]:
+    """The channel's Kafka binding: the topic configurations the services create and keep it
+    with (``services.platform.kafka.ensure_topics``), and why."""
+    configs = retention.configs()
+    return {
+        "kafka": {
+            "topicConfiguration": {
+                "cleanup.policy": [configs["cleanup.policy"]],
+                "retention.ms": int(configs["retention.ms"]),
+                "retention.bytes": int(configs["retention.bytes"]),
+            },
+            "bindingVersion": KAFKA_BINDING_VERSION,
+        }
+    }
 
 
 def _operations(receivers: Mapping[str, Subscription], channels: dict[str, Any]) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from contracts.events import THE_RECORD
 from services.platform.kafka import ensure_topics
 
 
@@ -16,7 +17,7 @@ def unique_topic(prefix: str = "test") -> str:
 
 
 async def create_topics(bootstrap: str, *topics: str) -> None:
-    await ensure_topics(bootstrap, topics, partitions=3, replication_factor=1)
+    await ensure_topics(bootstrap, topics, partitions=3, replication_factor=1, retention=THE_RECORD)
 
 
 async def produce(

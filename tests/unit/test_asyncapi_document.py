@@ -13,7 +13,7 @@ import jsonschema_rs
 import pytest
 from aiokafka import ConsumerRecord
 
-from contracts.events import EVENT_TYPES, Topic
+from contracts.events import EVENT_TYPES, FOREVER, Topic
 from services.platform import deadletters
 from services.platform.asyncapi import DEAD_LETTER
 from services.platform.cloudevents import source
@@ -67,6 +67,21 @@ def test_every_topic_has_a_channel_and_a_dead_letter_channel() -> None:
         assert channels[dlq(topic)]["messages"] == {
             DEAD_LETTER: ref("components", "messages", DEAD_LETTER)
         }
+
+
+def test_every_channel_states_how_long_kafka_keeps_it_and_nothing_is_left_to_seven_days() -> None:
+    channels = document()["channels"]
+    for name, channel in channels.items():
+        kept = channel["bindings"]["kafka"]["topicConfiguration"]
+        assert kept["retention.ms"] == FOREVER, name
+        assert kept["retention.bytes"] == FOREVER, name
+        assert "Kept:" in channel["description"], name
+    compacted = {
+        name
+        for name, channel in channels.items()
+        if channel["bindings"]["kafka"]["topicConfiguration"]["cleanup.policy"] == ["compact"]
+    }
+    assert compacted == {Topic.AGENCIES.value}
 
 
 def test_every_event_type_is_a_message_its_topics_owner_sends() -> None:
