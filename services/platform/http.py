@@ -400,8 +400,12 @@ class AnswerStopped:
 Check = Callable[[], Awaitable[Any]]
 
 
-def install_health(app: FastAPI, checks: dict[str, Check]) -> None:
-    """``/healthz``: the process is alive. ``/readyz``: every dependency answers."""
+def install_health(
+    app: FastAPI, checks: dict[str, Check], warnings: Callable[[], dict[str, Any]] | None = None
+) -> None:
+    """``/healthz``: the process is alive. ``/readyz``: every dependency answers, and (under
+    ``warnings``) what an operator should know that does not stop the service serving, such as a
+    topic that may delete what its retention policy keeps."""
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     async def healthz() -> dict[str, str]:
@@ -424,10 +428,17 @@ def install_health(app: FastAPI, checks: dict[str, Check]) -> None:
             except Exception as error:
                 ready = False
                 results[name] = f"unavailable: {type(error).__name__}"
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "checks": results},
-            status_code=200 if ready else 503,
-        )
+        body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": results}
+        noted = warnings() if warnings is not None else {}
+        if noted:
+            body["warnings"] = noted
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+
+def _retention_warnings(app: FastAPI) -> dict[str, Any]:
+    runtime = getattr(app.state, "runtime", None)
+    found = runtime.retention.shortfalls if runtime is not None else {}
+    return {"retention": found} if found else {}
 
 
 def attach_runtime(app: FastAPI, start: Callable[[], Any]) -> FastAPI:
@@ -454,5 +465,6 @@ def attach_runtime(app: FastAPI, start: Callable[[], Any]) -> FastAPI:
             "database": lambda: app.state.runtime.check_database(),
             "kafka": lambda: app.state.runtime.check_kafka(),
         },
+        warnings=lambda: _retention_warnings(app),
     )
     return app

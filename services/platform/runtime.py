@@ -15,12 +15,13 @@ from typing import Any, Final
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.client import AIOKafkaClient
 from faststream.kafka import KafkaBroker
 
 from services.platform import db, metrics
 from services.platform.consumer import EventConsumer, Subscription
-from services.platform.kafka import ensure_topics
+from services.platform.kafka import ensure_topics, retention_shortfalls, with_dead_letters
 from services.platform.outbox import OutboxRelay, new_producer, read_backlog
 from services.platform.settings import CommonSettings
 
@@ -56,6 +57,7 @@ class Runtime:
     broker: KafkaBroker
     kafka_probe: AIOKafkaClient
     """A client of its own for :meth:`check_kafka`, on connections that carry nothing else."""
+    retention: RetentionWatch
 
     async def check_database(self) -> None:
         async with asyncio.timeout(2.0):
@@ -90,6 +92,7 @@ async def running(
         partitions=settings.kafka_topic_partitions,
         replication_factor=settings.kafka_replication_factor,
     )
+    retention = RetentionWatch(settings.kafka_bootstrap_servers, with_dead_letters(topics))
     pool = await db.create_pool(
         database_url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size
     )
@@ -99,6 +102,9 @@ async def running(
         bootstrap_servers=settings.kafka_bootstrap_servers, client_id=f"{name}-readiness"
     )
     await kafka_probe.bootstrap()
+    watching = asyncio.create_task(
+        retention.run(settings.kafka_retention_check_interval_seconds), name=f"{name}-retention"
+    )
     relay = OutboxRelay(pool, producer, poll_interval=settings.outbox_poll_interval_seconds)
     relaying = asyncio.create_task(relay.run(), name=f"{name}-outbox-relay")
     # FastStream's "Received" / "Processed" lines of every batch at DEBUG, which is not written:
@@ -131,7 +137,12 @@ async def running(
     )
     try:
         yield Runtime(
-            name=name, pool=pool, producer=producer, broker=broker, kafka_probe=kafka_probe
+            name=name,
+            pool=pool,
+            producer=producer,
+            broker=broker,
+            kafka_probe=kafka_probe,
+            retention=retention,
         )
     finally:
         for signum in (PAUSE_SIGNAL, RESUME_SIGNAL):
@@ -147,8 +158,53 @@ async def running(
         except TimeoutError:
             log.warning("outbox relay did not finish its batch in time; cancelled")
         await producer.stop()
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
         await kafka_probe.close()
         await pool.close()
+
+
+class RetentionWatch:
+    """Reads the service's topics' settings back from Kafka now and then, and keeps the topics
+    that may delete what their retention policy keeps (``shortfalls``), logging each change.
+
+    Start-up sets every topic to its policy (:func:`ensure_topics`); a topic can still be changed
+    by hand afterwards (``kafka-configs --alter``), and the operator is told, at ``/readyz`` and
+    in ``supervision ops status``, rather than have the service undo it while running."""
+
+    def __init__(self, bootstrap_servers: str, names: Sequence[str]) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.names = tuple(names)
+        self.shortfalls: dict[str, list[str]] = {}
+
+    async def check(self) -> dict[str, list[str]]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        try:
+            await admin.start()
+            found = await retention_shortfalls(admin, self.names)
+        finally:
+            await admin.close()
+        if found != self.shortfalls:
+            if found:
+                log.warning(
+                    "a topic may delete what its retention policy keeps",
+                    extra={"shortfalls": found},
+                )
+            else:
+                log.info("every topic keeps what its retention policy keeps")
+        self.shortfalls = found
+        return found
+
+    async def run(self, interval: float) -> None:
+        while True:
+            try:
+                await self.check()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # Kafka away: readiness says so; keep the last reading
+                log.info("topic settings not read", extra={"error": type(error).__name__})
+            await asyncio.sleep(interval)
 
 
 def bootstrap_list(servers: str) -> list[str]:

@@ -24,6 +24,12 @@ class CommonSettings(BaseSettings):
     kafka_topic_partitions: int = Field(default=3, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
     outbox_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    kafka_retention_check_interval_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often the service reads its topics' settings back from Kafka, to say"
+        " (at /readyz, in its log) when one may delete what its retention policy keeps.",
+    )
     consumer_max_attempts: int = Field(
         default=5, ge=1, description="Attempts before an event that keeps failing is dead-lettered."
     )

@@ -9,25 +9,40 @@ import os
 import re
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from contracts.events import CritiqueKind, CritiqueSubmitted, Level, OrganisationRef, Point, Topic
 from services.platform import deadletters
 from services.platform.cloudevents import Envelope, header_map
+from services.platform.kafka import ensure_topics, topic_configs
 from tests.support.directory import register
 from tests.support.engines import ROOT, Engines
 from tests.support.journeys import case_of, eventually
 from tests.support.kafka import produce, read
-from tests.support.services import Deployment
+from tests.support.services import Deployment, deployed, wait_ready
 
 CRITIQUES_DLQ = f"{Topic.CRITIQUES}.dlq"
+SEVEN_DAYS = "604800000"
+
+
+@pytest.fixture(scope="module")
+async def deployment(engines: Engines) -> AsyncIterator[Deployment]:
+    """The services reading their topics' settings back every second (not every minute)."""
+    async with deployed(
+        engines, "ops", extra_env={"SUPERVISION_KAFKA_RETENTION_CHECK_INTERVAL_SECONDS": "1"}
+    ) as running:
+        yield running
 
 
 @dataclass(frozen=True)
@@ -321,3 +336,70 @@ async def _consumed(bootstrap: str, group: str, topic: str, partition: int, offs
         await eventually(past, timeout=60)
     finally:
         await admin.close()
+
+
+async def test_a_topic_set_to_delete_after_a_week_is_reported_until_a_start_sets_it_back(
+    deployment: Deployment, engines: Engines, operator_env: dict[str, str]
+) -> None:
+    """An operator shortens a topic's retention by hand (or a topic predates its policy): every
+    service says so at /readyz, still serving, and `ops status` fails saying how; the next start
+    of a service sets the topic back to its policy."""
+    topic = Topic.CASES.value
+    admin = AIOKafkaAdminClient(bootstrap_servers=engines.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.alter_configs(
+            [
+                ConfigResource(
+                    ConfigResourceType.TOPIC,
+                    topic,
+                    configs={"cleanup.policy": "delete", "retention.ms": SEVEN_DAYS},
+                )
+            ]
+        )
+        said: dict[str, Any] = {}
+
+        async def warned() -> bool:
+            nonlocal said
+            async with httpx.AsyncClient(timeout=5) as http:
+                answer = await http.get(f"{deployment.submission_url}/readyz")
+            said = answer.json()
+            assert answer.status_code == 200, said
+            return topic in said.get("warnings", {}).get("retention", {})
+
+        await eventually(warned, timeout=20)
+        assert said["warnings"] == {
+            "retention": {
+                topic: [
+                    f"retention.ms={SEVEN_DAYS}: records deleted after 7 d,"
+                    " the policy keeps them for ever"
+                ]
+            }
+        }
+        status = await supervision(operator_env, "ops", "status")
+        assert status.code == 1
+        assert (
+            f"Retention shorter than policy: {topic}: retention.ms={SEVEN_DAYS}: records deleted"
+            " after 7 d, the policy keeps them for ever" in status.stdout
+        )
+        for service in ("submission", "tracking", "disclosure"):
+            assert row(status, service, "ready"), service
+
+        await deployment.restart("disclosure")
+        await wait_ready(deployment)
+        configs = await topic_configs(admin, [topic])
+        assert configs[topic]["retention.ms"] == ("-1", True)
+        assert configs[topic]["retention.bytes"] == ("-1", True)
+    finally:
+        # Whatever happened, the session's other tests find the topic as its policy says.
+        await ensure_topics(engines.kafka_bootstrap, [topic], partitions=3, replication_factor=1)
+        await admin.close()
+
+    async def cleared() -> bool:
+        async with httpx.AsyncClient(timeout=5) as http:
+            return "warnings" not in (await http.get(f"{deployment.submission_url}/readyz")).json()
+
+    await eventually(cleared, timeout=20)
+    status = await supervision(operator_env, "ops", "status")
+    assert status.code == 0
+    assert "Retention: every topic keeps what its policy keeps." in status.stdout

@@ -16,12 +16,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.markup import escape
 from rich.table import Table
 
-from contracts.events import Level
+from contracts.events import Level, Topic
 from services.cli.ops.kafka import connect, group_lag
 from services.cli.ops.letters import DeadLetter, ReplayLog, read_topics, replays_by_message
 from services.cli.ops.settings import SERVICES, Consumer, Deployment, load_settings
 from services.cli.ops.sources import Unavailable, ask, console
 from services.platform import deadletters
+from services.platform.kafka import retention_shortfalls, with_dead_letters
 from services.platform.outbox import Backlog, read_backlog
 from services.tracking.queries import Overdue, overdue_by_agency_level
 
@@ -77,6 +78,8 @@ class KafkaFacts:
     letters: list[DeadLetter]
     """Of the dead-letter topics small enough to read (see ATTRIBUTE_AT_MOST)."""
     unread: set[str]
+    retention: dict[str, list[str]]
+    """The system's topics that may delete what their retention policy keeps, each with how."""
 
 
 async def kafka_facts(config: Deployment) -> KafkaFacts:
@@ -89,8 +92,11 @@ async def kafka_facts(config: Deployment) -> KafkaFacts:
         sizes = await kafka.sizes(await kafka.dlq_topics())
         readable = [t for t, size in sizes.items() if 0 < size <= ATTRIBUTE_AT_MOST]
         letters = await read_topics(kafka, readable)
+        existing = set(await kafka.topics())
+        ours = [name for name in with_dead_letters(Topic) if name in existing]
+        retention = await retention_shortfalls(kafka.admin, ours)
     unread = {t for t, size in sizes.items() if size > ATTRIBUTE_AT_MOST}
-    return KafkaFacts(lag=lag, dlq_sizes=sizes, letters=letters, unread=unread)
+    return KafkaFacts(lag=lag, dlq_sizes=sizes, letters=letters, unread=unread, retention=retention)
 
 
 @dataclass
@@ -106,6 +112,8 @@ class Report:
         answers: list[object] = [*self.readiness.values(), *self.databases.values(), self.kafka]
         if isinstance(self.kafka, KafkaFacts):
             answers.extend(self.kafka.lag.values())
+            if self.kafka.retention:
+                return False
         return not any(isinstance(a, Unavailable) for a in answers) and all(
             isinstance(r, Readiness) and r.ready for r in self.readiness.values()
         )
@@ -230,6 +238,26 @@ def _overdue_cell(answer: tuple[Backlog, Overdue] | Unavailable) -> str:
     return f"[yellow]{escape(text)}[/yellow]{escalated}"
 
 
+def retention_lines(report: Report) -> str:
+    """Below the table: the topics that may delete what their retention policy keeps."""
+    if not isinstance(report.kafka, KafkaFacts):
+        return ""
+    return _retention_lines(report.kafka.retention)
+
+
+def _retention_lines(shortfalls: dict[str, list[str]]) -> str:
+    if not shortfalls:
+        return "Retention: every topic keeps what its policy keeps."
+    lines = [
+        f"[red]Retention shorter than policy: {escape(topic)}: {escape(how)}[/red]"
+        for topic, found in sorted(shortfalls.items())
+        for how in found
+    ]
+    return "\n".join(
+        [*lines, "A service restarted sets its topics back to their policy (see the README)."]
+    )
+
+
 def status_table(config: Deployment, report: Report, now: datetime) -> Table:
     table = Table(
         title=f"Supervision services at {now:%Y-%m-%d %H:%M:%S %Z}",
@@ -263,11 +291,15 @@ def status_table(config: Deployment, report: Report, now: datetime) -> Table:
 
 
 def status() -> None:
-    """Each service: readiness, outbox backlog, consumer lag, dead letters, overdue cases.
+    """Each service: readiness, outbox backlog, consumer lag, dead letters, overdue cases; and
+    each topic that may delete what its retention policy keeps.
 
-    Exit status 1 when a service is not ready or a source does not answer."""
+    Exit status 1 when a service is not ready, a source does not answer, or a topic keeps less
+    than its policy."""
     config = load_settings()
     report = asyncio.run(gather_report(config))
     console.print(status_table(config, report, datetime.now().astimezone()))
+    if lines := retention_lines(report):
+        console.print(lines, soft_wrap=True)
     if not report.healthy:
         raise typer.Exit(1)
