@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -9,6 +10,7 @@ from pydantic import Field
 
 from contracts.events import Topic
 from services.platform import runtime, settings
+from services.platform.consumer import Subscription
 from services.platform.http import attach_runtime
 from services.platform.ratelimit import RateLimiter
 from services.platform.serve import serve_http
@@ -28,6 +30,16 @@ class SubmissionSettings(settings.CommonSettings):
     submission_rate_burst: int = Field(
         default=100, ge=1, description="Requests an organisation may send at once."
     )
+    submission_consumer_group: str = Field(
+        default=consumers.SUBSCRIPTION.name,
+        description="A new name (with a new database) learns the agency directory again from"
+        " the beginning of the topics.",
+    )
+
+
+def subscription(config: SubmissionSettings) -> Subscription:
+    """Submission's consumer as configured (``supervision ops`` reads its group and topics)."""
+    return dataclasses.replace(consumers.SUBSCRIPTION, name=config.submission_consumer_group)
 
 
 def create_app(config: SubmissionSettings) -> FastAPI:
@@ -42,7 +54,7 @@ def create_app(config: SubmissionSettings) -> FastAPI:
             database_url=config.submission_database_url,
             migrations=MIGRATIONS,
             topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES],
-            subscriptions=[consumers.SUBSCRIPTION],
+            subscriptions=[subscription(config)],
         ),
     )
 

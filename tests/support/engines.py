@@ -192,6 +192,8 @@ class OwnKafka:
     controller_port: int
     workdir: Path
     process: Process | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+    """Broker settings beyond ``infra/bin/kafka-server``'s own."""
 
     @property
     def bootstrap(self) -> str:
@@ -205,6 +207,9 @@ class OwnKafka:
                 "SUPERVISION_KAFKA_PORT": str(self.port),
                 "SUPERVISION_KAFKA_CONTROLLER_PORT": str(self.controller_port),
                 "SUPERVISION_KAFKA_DATA_DIR": str(self.workdir / "kafka"),
+                "SUPERVISION_KAFKA_EXTRA_PROPERTIES": "\n".join(
+                    f"{key}={value}" for key, value in self.properties.items()
+                ),
             },
             self.workdir,
         )

@@ -8,7 +8,6 @@ from pydantic import Field
 
 from services.cli.ops.settings import Consumer, Deployment
 from services.disclosure import main as disclosure
-from services.submission import consumers as submission_consumers
 from services.submission import main as submission
 from services.tracking import main as tracking
 
@@ -48,7 +47,7 @@ def deployment() -> Deployment:
         "disclosure": env.disclosure_database_url,
     }
     subscriptions = {
-        "submission": submission_consumers.SUBSCRIPTION,
+        "submission": submission.subscription(env),
         "tracking": tracking.subscription(env),
         "disclosure": disclosure.subscription(env),
     }
