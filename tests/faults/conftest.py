@@ -1,4 +1,5 @@
-"""Fault tests: the services under load while processes, brokers and the database are killed.
+"""Fault tests: the services under load while processes, brokers and the database are killed,
+or while Kafka cleans away what it may.
 They take minutes, so `make test` leaves them to `make test-faults` (which `.ci/run` runs too)."""
 
 from __future__ import annotations
