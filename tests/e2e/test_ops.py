@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -26,14 +27,17 @@ from contracts.events import CritiqueKind, CritiqueSubmitted, Level, Organisatio
 from services.platform import deadletters
 from services.platform.cloudevents import Envelope, header_map
 from services.platform.kafka import ensure_topics, topic_configs
+from tests.e2e.test_metrics import scrape
 from tests.support.directory import register
 from tests.support.engines import ROOT, Engines
-from tests.support.journeys import case_of, eventually
+from tests.support.journeys import case_of, eventually, submit
 from tests.support.kafka import produce, read
 from tests.support.services import Deployment, deployed, wait_ready
 
 CRITIQUES_DLQ = f"{Topic.CRITIQUES}.dlq"
 SEVEN_DAYS = "604800000"
+OLDEST_AGE = "supervision_consumer_oldest_unconsumed_age_seconds"
+RETENTION = "supervision_topic_retention_seconds"
 
 
 @pytest.fixture(scope="module")
@@ -403,3 +407,49 @@ async def test_a_topic_set_to_delete_after_a_week_is_reported_until_a_start_sets
     status = await supervision(operator_env, "ops", "status")
     assert status.code == 0
     assert "Retention: every topic keeps what its policy keeps." in status.stdout
+
+
+async def test_a_paused_consumers_oldest_unread_event_is_shown_against_its_retention(
+    deployment: Deployment, operator_env: dict[str, str]
+) -> None:
+    directory = await register(deployment)
+    disclosure = deployment.processes["disclosure"].popen
+    disclosure.send_signal(signal.SIGUSR1)  # its consumers pause; the API goes on serving
+    try:
+        await submit(deployment, directory, title="Kiến nghị chờ bên công khai đọc")
+
+        async def behind() -> Run | None:
+            status = await supervision(operator_env, "ops", "status")
+            return status if "kept for ever" in status.stdout else None
+
+        status = await eventually(behind, timeout=30)
+        assert re.search(
+            r"submission\.critiques \d+ \(oldest \d+s, kept for ever\)",
+            status.stdout,
+        ), status.stdout
+        assert status.code == 0, "a record kept for ever is never at risk, however far behind"
+
+        # The same, as metrics: the age of the oldest unconsumed record, and the retention.
+        async def aged() -> float | None:
+            samples = await scrape(deployment.disclosure_url)
+            ages = [
+                sample.value
+                for sample in samples.get(OLDEST_AGE, [])
+                if sample.labels.get("messaging_destination_name") == Topic.CRITIQUES
+                and sample.labels.get("messaging_consumer_group_name") == "disclosure"
+            ]
+            return ages[0] if ages and ages[0] > 0 else None
+
+        assert await eventually(aged, timeout=30) < 600
+        kept = {
+            sample.labels["messaging_destination_name"]: sample.value
+            for sample in (await scrape(deployment.disclosure_url)).get(RETENTION, [])
+        }
+        assert kept[Topic.CRITIQUES] == -1
+    finally:
+        disclosure.send_signal(signal.SIGUSR2)
+
+    async def caught_up() -> bool:
+        return "kept for ever" not in (await supervision(operator_env, "ops", "status")).stdout
+
+    await eventually(caught_up, timeout=30)

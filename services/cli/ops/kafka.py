@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.platform import deadletters
+from services.platform import kafka as platform_kafka
 from services.platform.kafka import unread
 
 
@@ -87,3 +88,8 @@ async def group_lag(kafka: Kafka, group: str, topics: Iterable[str]) -> dict[str
             end=ends[tp], beginning=begins[tp], committed=done.offset if done is not None else None
         )
     return dict(lag)
+
+
+async def oldest_unconsumed(kafka: Kafka, group: str, topics: Iterable[str]) -> dict[str, int]:
+    """See :func:`services.platform.kafka.oldest_unconsumed`."""
+    return await platform_kafka.oldest_unconsumed(kafka.admin, kafka.consumer, group, topics)

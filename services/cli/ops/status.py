@@ -16,13 +16,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.markup import escape
 from rich.table import Table
 
-from contracts.events import Level, Topic
-from services.cli.ops.kafka import connect, group_lag
+from contracts.events import FOREVER, Level, Topic
+from services.cli.ops.kafka import connect, group_lag, oldest_unconsumed
 from services.cli.ops.letters import DeadLetter, ReplayLog, read_topics, replays_by_message
 from services.cli.ops.settings import SERVICES, Consumer, Deployment, load_settings
 from services.cli.ops.sources import Unavailable, ask, console
 from services.platform import deadletters
-from services.platform.kafka import retention_shortfalls, with_dead_letters
+from services.platform.kafka import retention_of, shortfalls, topic_configs, with_dead_letters
 from services.platform.outbox import Backlog, read_backlog
 from services.tracking.queries import Overdue, overdue_by_agency_level
 
@@ -80,23 +80,49 @@ class KafkaFacts:
     unread: set[str]
     retention: dict[str, list[str]]
     """The system's topics that may delete what their retention policy keeps, each with how."""
+    oldest: dict[str, dict[str, int] | Unavailable]
+    """Per consumer group: per topic where it is behind, the timestamp (ms) of the oldest record
+    it has not consumed."""
+    kept_ms: dict[str, int]
+    """Each topic's ``retention.ms`` as Kafka applies it (-1: for ever)."""
 
 
 async def kafka_facts(config: Deployment) -> KafkaFacts:
     wait = config.ops_timeout_seconds
     async with connect(config.bootstrap, wait) as kafka:
         lag: dict[str, dict[str, int] | Unavailable] = {}
+        oldest: dict[str, dict[str, int] | Unavailable] = {}
         for consumer in config.consumers.values():
             group = consumer.group
             lag[group] = await ask(f"group {group}", group_lag(kafka, group, consumer.topics), wait)
+            oldest[group] = await ask(
+                f"group {group}", oldest_unconsumed(kafka, group, consumer.topics), wait * 2
+            )
         sizes = await kafka.sizes(await kafka.dlq_topics())
         readable = [t for t, size in sizes.items() if 0 < size <= ATTRIBUTE_AT_MOST]
         letters = await read_topics(kafka, readable)
         existing = set(await kafka.topics())
         ours = [name for name in with_dead_letters(Topic) if name in existing]
-        retention = await retention_shortfalls(kafka.admin, ours)
+        configs = {
+            name: {key: value for key, (value, _) in found.items()}
+            for name, found in (await topic_configs(kafka.admin, ours)).items()
+        }
+    retention = {
+        name: found
+        for name, values in configs.items()
+        if (found := shortfalls(retention_of(name), values))
+    }
+    kept_ms = {name: int(values.get("retention.ms", FOREVER)) for name, values in configs.items()}
     unread = {t for t, size in sizes.items() if size > ATTRIBUTE_AT_MOST}
-    return KafkaFacts(lag=lag, dlq_sizes=sizes, letters=letters, unread=unread, retention=retention)
+    return KafkaFacts(
+        lag=lag,
+        dlq_sizes=sizes,
+        letters=letters,
+        unread=unread,
+        retention=retention,
+        oldest=oldest,
+        kept_ms=kept_ms,
+    )
 
 
 @dataclass
@@ -112,7 +138,7 @@ class Report:
         answers: list[object] = [*self.readiness.values(), *self.databases.values(), self.kafka]
         if isinstance(self.kafka, KafkaFacts):
             answers.extend(self.kafka.lag.values())
-            if self.kafka.retention:
+            if self.kafka.retention or at_risk(self.kafka, datetime.now().astimezone()):
                 return False
         return not any(isinstance(a, Unavailable) for a in answers) and all(
             isinstance(r, Readiness) and r.ready for r in self.readiness.values()
@@ -190,7 +216,41 @@ def _outbox_cell(answer: tuple[Backlog, Overdue] | Unavailable) -> str:
     return f"[{colour}]{outbox.rows} pending, oldest {_age(oldest)}[/{colour}]"
 
 
-def _lag_cell(group: str, service: str, kafka: KafkaFacts | Unavailable) -> str:
+WARN_AT_SHARE_OF_RETENTION: Final = 0.5
+"""The oldest unconsumed record is shown in red once it is this far into its topic's retention."""
+
+
+def _late(topic: str, stamp_ms: int, kafka: KafkaFacts, now: datetime) -> bool:
+    kept = kafka.kept_ms.get(topic, FOREVER)
+    age = now.timestamp() - stamp_ms / 1000
+    return kept != FOREVER and age >= kept / 1000 * WARN_AT_SHARE_OF_RETENTION
+
+
+def at_risk(kafka: KafkaFacts, now: datetime) -> list[tuple[str, str]]:
+    """(group, topic) where the oldest record the group has not consumed is already half-way
+    through its topic's retention: at the pace it goes, retention may delete it unread."""
+    return [
+        (group, topic)
+        for group, oldest in kafka.oldest.items()
+        if isinstance(oldest, dict)
+        for topic, stamp in oldest.items()
+        if _late(topic, stamp, kafka, now)
+    ]
+
+
+def _oldest_note(topic: str, stamp_ms: int | None, kafka: KafkaFacts, now: datetime) -> str:
+    """How old the oldest record the group has not consumed is, against the topic's retention."""
+    if stamp_ms is None:
+        return ""
+    age = now.timestamp() - stamp_ms / 1000
+    kept = kafka.kept_ms.get(topic, FOREVER)
+    if kept == FOREVER:
+        return f" (oldest {_age(age)}, kept for ever)"
+    note = f" (oldest {_age(age)} of {_age(kept / 1000)} kept)"
+    return f"[red]{note}[/red]" if _late(topic, stamp_ms, kafka, now) else note
+
+
+def _lag_cell(group: str, service: str, kafka: KafkaFacts | Unavailable, now: datetime) -> str:
     if isinstance(kafka, Unavailable):
         return "[red]Kafka unreachable[/red]"
     lag = kafka.lag.get(group)
@@ -200,7 +260,15 @@ def _lag_cell(group: str, service: str, kafka: KafkaFacts | Unavailable) -> str:
     named = "" if group == service else f"group {escape(group)}: "
     if not total:
         return f"{named}0"
-    detail = ", ".join(f"{escape(t)} {n}" for t, n in sorted((lag or {}).items()) if n)
+    oldest = kafka.oldest.get(group)
+    stamps = oldest if isinstance(oldest, dict) else {}
+    detail = ", ".join(
+        f"{escape(t)} {n}{_oldest_note(t, stamps.get(t), kafka, now)}"
+        for t, n in sorted((lag or {}).items())
+        if n
+    )
+    if isinstance(oldest, Unavailable):
+        detail += f"\n{_failed(oldest)}"
     return f"[yellow]{named}{total}[/yellow]\n{detail}"
 
 
@@ -275,7 +343,7 @@ def status_table(config: Deployment, report: Report, now: datetime) -> Table:
             f"[bold]{service}[/bold]",
             _ready_cell(report.readiness[service]),
             _outbox_cell(database),
-            _lag_cell(consumer.group, service, report.kafka),
+            _lag_cell(consumer.group, service, report.kafka, now),
             _dead_letters_cell(consumer, report.kafka, report.replayed),
             _overdue_cell(database) if service == "tracking" else "[dim]—[/dim]",
         )
@@ -294,8 +362,9 @@ def status() -> None:
     """Each service: readiness, outbox backlog, consumer lag, dead letters, overdue cases; and
     each topic that may delete what its retention policy keeps.
 
-    Exit status 1 when a service is not ready, a source does not answer, or a topic keeps less
-    than its policy."""
+    Exit status 1 when a service is not ready, a source does not answer, a topic keeps less
+    than its policy, or a group's oldest unconsumed record is half-way through its topic's
+    retention."""
     config = load_settings()
     report = asyncio.run(gather_report(config))
     console.print(status_table(config, report, datetime.now().astimezone()))
