@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -168,16 +169,32 @@ async def reconcile(
     return changed
 
 
-async def retention_shortfalls(
-    admin: AIOKafkaAdminClient, names: Iterable[str]
-) -> dict[str, list[str]]:
-    """The topics of ``names`` that may delete what their policy keeps, each with how."""
-    current = await topic_configs(admin, names)
-    report = {
-        name: shortfalls(retention_of(name), {key: value for key, (value, _) in configs.items()})
-        for name, configs in current.items()
+@dataclass(frozen=True)
+class RetentionReading:
+    """The system's topics' retention as Kafka applies it now."""
+
+    shortfalls: dict[str, list[str]]
+    """The topics that may delete what their policy keeps, each with how."""
+    kept_ms: dict[str, int]
+    """Each topic's ``retention.ms`` (``FOREVER``: -1)."""
+
+
+async def read_retention(admin: AIOKafkaAdminClient, names: Iterable[str]) -> RetentionReading:
+    """How long Kafka keeps each topic of ``names`` (all the system's), against its policy."""
+    current = {
+        name: {key: value for key, (value, _) in configs.items()}
+        for name, configs in (await topic_configs(admin, names)).items()
     }
-    return {name: found for name, found in report.items() if found}
+    return RetentionReading(
+        shortfalls={
+            name: found
+            for name, values in current.items()
+            if (found := shortfalls(retention_of(name), values))
+        },
+        kept_ms={
+            name: int(values.get("retention.ms", FOREVER)) for name, values in current.items()
+        },
+    )
 
 
 async def ensure_topics(

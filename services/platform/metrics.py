@@ -11,11 +11,6 @@ unit appended: ``http_server_request_duration_seconds``). What is measured:
   :class:`RpcMetricsInterceptor` records it).
 * ``supervision.consumer.lag`` (gauge): records not yet committed by a consumer group, per topic
   and partition (log end offset minus the group's committed offset).
-* ``supervision.consumer.oldest_unconsumed.age`` (s, gauge): how long ago the oldest record a
-  consumer group has not consumed yet was written, per topic (0 when it has consumed all), and
-  ``supervision.topic.retention`` (s, gauge): how long Kafka keeps the topic's records (-1: for
-  ever); the first reaching the second means records deleted unread. Read back with the topics'
-  settings, every ``SUPERVISION_KAFKA_RETENTION_CHECK_INTERVAL_SECONDS``.
 * ``supervision.outbox.backlog`` (gauge) and ``supervision.outbox.age`` (s, gauge): how many
   outbox rows are not yet published, and how long ago the oldest of them was written.
 * ``supervision.consumer.dead_letters`` (counter): events published to a ``.dlq`` topic, by
@@ -315,53 +310,6 @@ _meter.create_observable_gauge(
     unit="{message}",
     description="Records on a partition not yet committed by the consumer group.",
 )
-
-OLDEST_UNCONSUMED_AGE: Final = "supervision.consumer.oldest_unconsumed.age"
-TOPIC_RETENTION: Final = "supervision.topic.retention"
-
-Behind = tuple[Mapping[tuple[str, str], float], Mapping[str, float]]
-"""Per (group, topic) the age in seconds of its oldest unconsumed record; per topic its
-retention in seconds (-1: for ever)."""
-
-_behind: list[Callable[[], Behind]] = []
-
-
-def _observe_oldest(_: CallbackOptions) -> Iterable[Observation]:
-    return [
-        Observation(age, {ATTR_CONSUMER_GROUP: group, ATTR_DESTINATION: topic})
-        for read in list(_behind)
-        for (group, topic), age in read()[0].items()
-    ]
-
-
-def _observe_retention(_: CallbackOptions) -> Iterable[Observation]:
-    return [
-        Observation(kept, {ATTR_DESTINATION: topic})
-        for read in list(_behind)
-        for topic, kept in read()[1].items()
-    ]
-
-
-_meter.create_observable_gauge(
-    OLDEST_UNCONSUMED_AGE,
-    [_observe_oldest],
-    unit="s",
-    description="How long ago the oldest record the consumer group has not consumed was written.",
-)
-_meter.create_observable_gauge(
-    TOPIC_RETENTION,
-    [_observe_retention],
-    unit="s",
-    description="How long Kafka keeps the topic's records (-1: for ever).",
-)
-
-
-def observe_behind(read: Callable[[], Behind]) -> Callable[[], None]:
-    """Report what ``read`` returns (from memory: it must not block) until the returned function
-    is called."""
-    _behind.append(read)
-    return lambda: _behind.remove(read)
-
 
 _dead_letters = _meter.create_counter(
     CONSUMER_DEAD_LETTERS,

@@ -8,27 +8,22 @@ import asyncio
 import contextlib
 import logging
 import signal
-import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.client import AIOKafkaClient
 from faststream.kafka import KafkaBroker
 
-from contracts.events import FOREVER
 from services.platform import db, metrics
 from services.platform.consumer import EventConsumer, Subscription
 from services.platform.kafka import (
     ensure_topics,
-    oldest_unconsumed,
-    retention_of,
-    shortfalls,
-    topic_configs,
+    read_retention,
     with_dead_letters,
 )
 from services.platform.outbox import OutboxRelay, new_producer, read_backlog
@@ -101,11 +96,7 @@ async def running(
         partitions=settings.kafka_topic_partitions,
         replication_factor=settings.kafka_replication_factor,
     )
-    retention = RetentionWatch(
-        settings.kafka_bootstrap_servers,
-        with_dead_letters(topics),
-        {subscription.name: subscription.topics for subscription in subscriptions},
-    )
+    retention = RetentionWatch(settings.kafka_bootstrap_servers, with_dead_letters(topics))
     pool = await db.create_pool(
         database_url, min_size=settings.db_pool_min_size, max_size=settings.db_pool_max_size
     )
@@ -148,7 +139,6 @@ async def running(
         lambda: read_backlog(pool),
         {consumer.subscription.name: _lookup(consumer) for consumer in consumers},
     )
-    unobserve_behind = metrics.observe_behind(retention.behind)
     try:
         yield Runtime(
             name=name,
@@ -163,7 +153,6 @@ async def running(
             loop.remove_signal_handler(signum)
         hold_pause_signals()
         unobserve()
-        unobserve_behind()
         await broker.stop()
         # The batch in flight is finished: sent and marked sent. Cancelled only if Kafka keeps it
         # waiting; the next relay then marks what reached Kafka before publishing (no duplicates).
@@ -188,63 +177,18 @@ class RetentionWatch:
     by hand afterwards (``kafka-configs --alter``), and the operator is told, at ``/readyz`` and
     in ``supervision ops status``, rather than have the service undo it while running."""
 
-    def __init__(
-        self,
-        bootstrap_servers: str,
-        names: Sequence[str],
-        groups: Mapping[str, Sequence[str]] | None = None,
-    ) -> None:
+    def __init__(self, bootstrap_servers: str, names: Sequence[str]) -> None:
         self.bootstrap_servers = bootstrap_servers
         self.names = tuple(names)
-        self.groups = dict(groups or {})
-        """The service's consumer groups, each with the topics it reads."""
         self.shortfalls: dict[str, list[str]] = {}
-        self.oldest: dict[tuple[str, str], int] = {}
-        """Per (group, topic) the timestamp (ms) of the oldest record not yet consumed."""
-        self.kept_ms: dict[str, int] = {}
-
-    def behind(self) -> metrics.Behind:
-        """For the metrics: how old each group's oldest unconsumed record is, and how long each
-        topic keeps its records."""
-        now = time.time()
-        ages = {
-            (group, topic): max(0.0, now - stamp / 1000) if stamp else 0.0
-            for group, topics in self.groups.items()
-            for topic in topics
-            for stamp in [self.oldest.get((group, topic), 0)]
-        }
-        kept = {
-            topic: kept_ms / 1000 if kept_ms != FOREVER else float(FOREVER)
-            for topic, kept_ms in self.kept_ms.items()
-        }
-        return ages, kept
 
     async def check(self) -> dict[str, list[str]]:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
-        reader = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False
-        )
         try:
             await admin.start()
-            configs = {
-                name: {key: value for key, (value, _) in found.items()}
-                for name, found in (await topic_configs(admin, self.names)).items()
-            }
-            oldest: dict[tuple[str, str], int] = {}
-            if self.groups:
-                await reader.start()
-                for group, topics in self.groups.items():
-                    stamps = await oldest_unconsumed(admin, reader, group, topics)
-                    oldest |= {(group, topic): stamp for topic, stamp in stamps.items()}
+            found = (await read_retention(admin, self.names)).shortfalls
         finally:
-            if self.groups:
-                await reader.stop()
             await admin.close()
-        found = {
-            name: how
-            for name, values in configs.items()
-            if (how := shortfalls(retention_of(name), values))
-        }
         if found != self.shortfalls:
             if found:
                 log.warning(
@@ -254,10 +198,6 @@ class RetentionWatch:
             else:
                 log.info("every topic keeps what its retention policy keeps")
         self.shortfalls = found
-        self.oldest = oldest
-        self.kept_ms = {
-            name: int(values.get("retention.ms", FOREVER)) for name, values in configs.items()
-        }
         return found
 
     async def run(self, interval: float) -> None:

@@ -27,7 +27,6 @@ from contracts.events import CritiqueKind, CritiqueSubmitted, Level, Organisatio
 from services.platform import deadletters
 from services.platform.cloudevents import Envelope, header_map
 from services.platform.kafka import ensure_topics, topic_configs
-from tests.e2e.test_metrics import scrape
 from tests.support.directory import register
 from tests.support.engines import ROOT, Engines
 from tests.support.journeys import case_of, eventually, submit
@@ -36,8 +35,6 @@ from tests.support.services import Deployment, deployed, wait_ready
 
 CRITIQUES_DLQ = f"{Topic.CRITIQUES}.dlq"
 SEVEN_DAYS = "604800000"
-OLDEST_AGE = "supervision_consumer_oldest_unconsumed_age_seconds"
-RETENTION = "supervision_topic_retention_seconds"
 
 
 @pytest.fixture(scope="module")
@@ -429,23 +426,6 @@ async def test_a_paused_consumers_oldest_unread_event_is_shown_against_its_reten
         ), status.stdout
         assert status.code == 0, "a record kept for ever is never at risk, however far behind"
 
-        # The same, as metrics: the age of the oldest unconsumed record, and the retention.
-        async def aged() -> float | None:
-            samples = await scrape(deployment.disclosure_url)
-            ages = [
-                sample.value
-                for sample in samples.get(OLDEST_AGE, [])
-                if sample.labels.get("messaging_destination_name") == Topic.CRITIQUES
-                and sample.labels.get("messaging_consumer_group_name") == "disclosure"
-            ]
-            return ages[0] if ages and ages[0] > 0 else None
-
-        assert await eventually(aged, timeout=30) < 600
-        kept = {
-            sample.labels["messaging_destination_name"]: sample.value
-            for sample in (await scrape(deployment.disclosure_url)).get(RETENTION, [])
-        }
-        assert kept[Topic.CRITIQUES] == -1
     finally:
         disclosure.send_signal(signal.SIGUSR2)
 

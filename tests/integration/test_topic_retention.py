@@ -12,8 +12,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from contracts.events import THE_RECORD, UNTIL_HANDLED, Topic
 from services.platform.kafka import (
     ensure_topics,
+    read_retention,
     retention_of,
-    retention_shortfalls,
     shortfalls,
     topic_configs,
     with_dead_letters,
@@ -50,7 +50,7 @@ async def test_the_systems_topics_keep_their_policy_on_kafka(
         for key, wanted in retention_of(name).configs().items():
             assert configs[key] == wanted, (name, key, configs[key])
             assert found[name][key][1], f"{name} {key} is the broker's, not the topic's own"
-    assert await retention_shortfalls(admin, names) == {}
+    assert (await read_retention(admin, names)).shortfalls == {}
 
 
 async def test_a_topic_left_with_seven_days_is_set_back_keeping_its_other_settings(

@@ -22,7 +22,7 @@ from services.cli.ops.letters import DeadLetter, ReplayLog, read_topics, replays
 from services.cli.ops.settings import SERVICES, Consumer, Deployment, load_settings
 from services.cli.ops.sources import Unavailable, ask, console
 from services.platform import deadletters
-from services.platform.kafka import retention_of, shortfalls, topic_configs, with_dead_letters
+from services.platform.kafka import read_retention, with_dead_letters
 from services.platform.outbox import Backlog, read_backlog
 from services.tracking.queries import Overdue, overdue_by_agency_level
 
@@ -103,25 +103,16 @@ async def kafka_facts(config: Deployment) -> KafkaFacts:
         letters = await read_topics(kafka, readable)
         existing = set(await kafka.topics())
         ours = [name for name in with_dead_letters(Topic) if name in existing]
-        configs = {
-            name: {key: value for key, (value, _) in found.items()}
-            for name, found in (await topic_configs(kafka.admin, ours)).items()
-        }
-    retention = {
-        name: found
-        for name, values in configs.items()
-        if (found := shortfalls(retention_of(name), values))
-    }
-    kept_ms = {name: int(values.get("retention.ms", FOREVER)) for name, values in configs.items()}
+        retention = await read_retention(kafka.admin, ours)
     unread = {t for t, size in sizes.items() if size > ATTRIBUTE_AT_MOST}
     return KafkaFacts(
         lag=lag,
         dlq_sizes=sizes,
         letters=letters,
         unread=unread,
-        retention=retention,
+        retention=retention.shortfalls,
         oldest=oldest,
-        kept_ms=kept_ms,
+        kept_ms=retention.kept_ms,
     )
 
 
