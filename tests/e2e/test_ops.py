@@ -419,7 +419,7 @@ async def test_a_paused_consumers_oldest_unread_event_is_shown_against_its_reten
             status = await supervision(operator_env, "ops", "status")
             return status if "kept for ever" in status.stdout else None
 
-        status = await eventually(behind, timeout=30)
+        status = await eventually(behind, timeout=90)
         assert re.search(
             r"submission\.critiques \d+ \(oldest \d+s, kept for ever\)",
             status.stdout,
@@ -432,4 +432,4 @@ async def test_a_paused_consumers_oldest_unread_event_is_shown_against_its_reten
     async def caught_up() -> bool:
         return "kept for ever" not in (await supervision(operator_env, "ops", "status")).stdout
 
-    await eventually(caught_up, timeout=30)
+    await eventually(caught_up, timeout=90)
