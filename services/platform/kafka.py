@@ -10,7 +10,6 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
@@ -251,48 +250,3 @@ async def ensure_topics(
         await reconcile(admin, policies)
     finally:
         await admin.close()
-
-
-async def oldest_unconsumed(
-    admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer, group: str, topics: Iterable[str]
-) -> dict[str, int]:
-    """For each topic where ``group`` is behind: the timestamp (ms since the epoch, as Kafka
-    keeps it) of the oldest record it has not consumed yet, the one at its committed offset (or
-    at the beginning, where it has committed nothing or retention deleted what it had not read).
-    That record is the first retention would take from the group. ``consumer`` is one without a
-    group, which this assigns to the partitions it reads."""
-    committed = await admin.list_consumer_group_offsets(group)
-    names = sorted({*topics, *(tp.topic for tp in committed)})
-    partitions = sorted(
-        TopicPartition(described["topic"], partition["partition"])
-        for described in await admin.describe_topics(names)
-        if not described["error_code"]
-        for partition in described["partitions"]
-    )
-    if not partitions:
-        return {}
-    begins = await consumer.beginning_offsets(partitions)
-    ends = await consumer.end_offsets(partitions)
-    starts = {}
-    for tp in partitions:
-        done = committed.get(tp)
-        start = begins[tp] if done is None else max(done.offset, begins[tp])
-        if start < ends[tp]:
-            starts[tp] = start
-    if not starts:
-        return {}
-    consumer.assign(list(starts))
-    for tp, start in starts.items():
-        consumer.seek(tp, start)
-    oldest: dict[str, int] = {}
-    remaining = set(starts)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 5.0  # a partition that gives nothing in time is left out
-    while remaining and loop.time() < deadline:
-        batch = await consumer.getmany(*remaining, timeout_ms=500, max_records=len(remaining))
-        for tp, records in batch.items():
-            if records and tp in remaining:
-                remaining.discard(tp)
-                stamp = records[0].timestamp
-                oldest[tp.topic] = min(stamp, oldest.get(tp.topic, stamp))
-    return oldest

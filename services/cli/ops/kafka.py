@@ -12,7 +12,6 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from services.platform import deadletters
-from services.platform import kafka as platform_kafka
 from services.platform.kafka import unread
 
 
@@ -72,24 +71,62 @@ async def connect(bootstrap: str, wait: float) -> AsyncIterator[Kafka]:
                     await client()
 
 
-async def group_lag(kafka: Kafka, group: str, topics: Iterable[str]) -> dict[str, int]:
-    """Messages not yet consumed by ``group``, by topic: end offsets minus committed offsets
-    (minus the beginning, on a partition where the group has committed nothing)."""
+async def _unread_range(
+    kafka: Kafka, group: str, topics: Iterable[str]
+) -> dict[TopicPartition, tuple[int, int]]:
+    """Per partition of ``topics`` (and any the group committed on): the offsets ``group`` has
+    yet to consume, from its committed offset (the beginning where it has committed nothing, or
+    committed an offset retention has since deleted) to the end."""
     committed = await kafka.admin.list_consumer_group_offsets(group)
     partitions = await kafka.partitions({*topics, *(tp.topic for tp in committed)})
     if not partitions:
         return {}
     begins = await kafka.consumer.beginning_offsets(partitions)
     ends = await kafka.consumer.end_offsets(partitions)
-    lag: Counter[str] = Counter()
+    ranges = {}
     for tp in partitions:
         done = committed.get(tp)
-        lag[tp.topic] += unread(
+        count = unread(
             end=ends[tp], beginning=begins[tp], committed=done.offset if done is not None else None
         )
+        ranges[tp] = (ends[tp] - count, ends[tp])
+    return ranges
+
+
+async def group_lag(kafka: Kafka, group: str, topics: Iterable[str]) -> dict[str, int]:
+    """Messages not yet consumed by ``group``, by topic: end offsets minus committed offsets
+    (minus the beginning, on a partition where the group has committed nothing)."""
+    lag: Counter[str] = Counter()
+    for tp, (start, end) in (await _unread_range(kafka, group, topics)).items():
+        lag[tp.topic] += end - start
     return dict(lag)
 
 
 async def oldest_unconsumed(kafka: Kafka, group: str, topics: Iterable[str]) -> dict[str, int]:
-    """See :func:`services.platform.kafka.oldest_unconsumed`."""
-    return await platform_kafka.oldest_unconsumed(kafka.admin, kafka.consumer, group, topics)
+    """For each topic where ``group`` is behind: the timestamp (ms since the epoch, as Kafka
+    keeps it) of the oldest record it has not consumed yet, the one at its committed offset (or
+    at the beginning, where it has committed nothing or retention deleted what it had not read).
+    That record is the first retention would take from the group."""
+    starts = {
+        tp: start
+        for tp, (start, end) in (await _unread_range(kafka, group, topics)).items()
+        if start < end
+    }
+    if not starts:
+        return {}
+    consumer = kafka.consumer
+    consumer.assign(list(starts))
+    for tp, start in starts.items():
+        consumer.seek(tp, start)
+    oldest: dict[str, int] = {}
+    remaining = set(starts)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5.0  # a partition that gives nothing in time is left out
+    while remaining and loop.time() < deadline:
+        batch = await consumer.getmany(*remaining, timeout_ms=500, max_records=len(remaining))
+        for tp, records in batch.items():
+            if records and tp in remaining:
+                remaining.discard(tp)
+                stamp = records[0].timestamp
+                oldest[tp.topic] = min(stamp, oldest.get(tp.topic, stamp))
+    return oldest
