@@ -69,7 +69,8 @@ UNTIL_HANDLED: Final = Retention(
     "delete",
     FOREVER,
     "Dead letters wait for an operator to fix their cause and replay them, however long that"
-    " takes: never deleted by Kafka.",
+    " takes: never deleted by Kafka. Marked handled (`supervision ops dlq`), a dead letter leaves"
+    " the operators' queue and stays here, in the topic's history.",
 )
 
 

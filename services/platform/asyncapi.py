@@ -35,10 +35,19 @@ from typing import Any, Final
 from uuid import UUID
 
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from contracts import events
-from contracts.events import CE_SOURCE_PREFIX, EVENT_TYPES, UNTIL_HANDLED, Event, Retention, Topic
+from contracts.events import (
+    CE_SOURCE_PREFIX,
+    EVENT_TYPES,
+    LATEST_PER_KEY,
+    UNTIL_HANDLED,
+    Event,
+    Retention,
+    Topic,
+)
 from services.platform import cloudevents, consumer, deadletters
 from services.platform.cloudevents import CONTENT_TYPE, Envelope
 from services.platform.consumer import Subscription
@@ -48,6 +57,7 @@ ASYNCAPI_VERSION: Final = "3.0.0"
 KAFKA_BINDING_VERSION: Final = "0.5.0"
 TITLE: Final = "Supervision — events"
 DEAD_LETTER: Final = "dead_letter"
+HANDLED: Final = "dead_letter_handled"
 
 _CONSTANT_HEADERS: Final = {
     "ce_specversion": "The CloudEvents version.",
@@ -274,6 +284,45 @@ def _operations(receivers: Mapping[str, Subscription], channels: dict[str, Any])
     return operations
 
 
+def _handled(
+    channels: dict[str, Any],
+    operations: dict[str, Any],
+    messages: dict[str, Any],
+    payload: dict[str, Any],
+) -> None:
+    """The operators' marks on dead letters: written by ``supervision ops dlq``, read by it."""
+    topic = deadletters.HANDLED_TOPIC
+    channels[topic] = {
+        "address": topic,
+        "description": "The dead letters an operator has handled, replayed or settled"
+        f" otherwise: `supervision ops dlq` writes and reads it. Kept: {LATEST_PER_KEY.why}",
+        "messages": {HANDLED: _ref("components", "messages", HANDLED)},
+        "bindings": _retention(LATEST_PER_KEY),
+    }
+    operations["ops.mark_handled"] = {
+        "action": "send",
+        "channel": _ref("channels", topic),
+        "summary": "`supervision ops dlq replay` and `mark-handled` mark a dead letter handled;"
+        " `reopen` takes the mark back with a record without value (a tombstone).",
+        "messages": [_ref("channels", topic, "messages", HANDLED)],
+    }
+    messages[HANDLED] = {
+        "name": HANDLED,
+        "title": "Dead letter handled",
+        "description": _doc(deadletters.Handled),
+        "payload": payload,
+        "bindings": {
+            "kafka": {
+                "key": {
+                    "type": "string",
+                    "description": "The dead letter, `<dlq topic>:<partition>:<offset>`.",
+                },
+                "bindingVersion": KAFKA_BINDING_VERSION,
+            }
+        },
+    }
+
+
 def _kafka_server() -> dict[str, Any]:
     field = CommonSettings.model_fields["kafka_bootstrap_servers"]
     variable = f"{CommonSettings.model_config.get('env_prefix', '')}KAFKA_BOOTSTRAP_SERVERS"
@@ -287,13 +336,16 @@ def _kafka_server() -> dict[str, Any]:
 
 def document(receivers: Mapping[str, Subscription], *, version: str) -> dict[str, Any]:
     """The AsyncAPI document; ``receivers`` maps each service to its consumer's subscription."""
+    models: list[type[BaseModel]] = [*EVENT_TYPES.values(), deadletters.Handled]
     refs, top = models_json_schema(
-        [(model, "validation") for model in EVENT_TYPES.values()],
-        ref_template="#/components/schemas/{model}",
+        [(model, "validation") for model in models], ref_template="#/components/schemas/{model}"
     )
     schemas: dict[str, Any] = top["$defs"]
     payloads = {model.ce_type: refs[(model, "validation")] for model in EVENT_TYPES.values()}
     channels = _channels(_readers(receivers))
+    messages = _messages(schemas, payloads)
+    operations = _operations(receivers, channels)
+    _handled(channels, operations, messages, refs[(deadletters.Handled, "validation")])
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "id": CE_SOURCE_PREFIX,
@@ -305,6 +357,6 @@ def document(receivers: Mapping[str, Subscription], *, version: str) -> dict[str
         "defaultContentType": CONTENT_TYPE,
         "servers": {"kafka": _kafka_server()},
         "channels": channels,
-        "operations": _operations(receivers, channels),
-        "components": {"messages": _messages(schemas, payloads), "schemas": schemas},
+        "operations": operations,
+        "components": {"messages": messages, "schemas": schemas},
     }

@@ -19,7 +19,7 @@ from aiokafka.errors import (
     for_code,
 )
 
-from contracts.events import FOREVER, UNTIL_HANDLED, Retention, Topic
+from contracts.events import FOREVER, LATEST_PER_KEY, UNTIL_HANDLED, Retention, Topic
 from services.platform import deadletters
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,12 @@ def with_dead_letters(topics: Iterable[str]) -> list[str]:
 
 
 def retention_of(name: str) -> Retention:
-    """The policy of a topic of ours, by name (a ``.dlq`` keeps its letters until handled)."""
+    """The policy of a topic of ours, by name (a ``.dlq`` keeps its letters until handled, and
+    the operators' marks of what is handled are a directory)."""
     if deadletters.is_dead_letter_topic(name):
         return UNTIL_HANDLED
+    if name == deadletters.HANDLED_TOPIC:
+        return LATEST_PER_KEY
     return Topic(name).retention
 
 

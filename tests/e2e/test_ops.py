@@ -4,6 +4,7 @@ running services in its environment): the status table, the dead letters and the
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import os
 import re
@@ -234,12 +235,126 @@ async def test_an_event_still_invalid_when_replayed_is_dead_lettered_again(
             "--yes",
         )  # fmt: skip
         assert refused.code == 1
-        assert f"Refused {CRITIQUES_DLQ} {named}: already replayed at" in refused.stderr
+        assert f"Refused {CRITIQUES_DLQ} {named}: already replayed 20" in refused.stderr
         assert "--again" in refused.stderr
-    log = Path(operator_env["SUPERVISION_RUN_DIR"]) / "replayed.jsonl"
-    entries = [json.loads(line) for line in log.read_text().splitlines()]
-    assert {e["dead_letter"] for e in entries} == {ident, f"{CRITIQUES_DLQ}:{disclosure_position}"}
-    assert {e["ce_id"] for e in entries} == {str(event_id)}
+    # Each copy marked handled, on Kafka (every operator reads the same queue), replayed there.
+    names = {ident, f"{CRITIQUES_DLQ}:{disclosure_position}"}
+    marks = await read(
+        bootstrap,
+        deadletters.HANDLED_TOPIC,
+        until=lambda rs: names <= {r.key.decode() for r in rs if r.key},
+    )
+    handled = [deadletters.Handled.model_validate_json(r.value or b"") for r in marks]
+    mine = [m for m in handled if m.dead_letter in names]
+    assert {m.ce_id for m in mine} == {str(event_id)}
+    assert {m.how for m in mine} == {"replayed"}
+    assert {m.replayed_to for m in mine} == {f"{Topic.CRITIQUES}:{landed_at(replayed)}"}
+
+
+def landed_at(run: Run) -> str:
+    """Where `dlq replay` says it published: ``partition:offset``."""
+    landed = re.search(rf"→ {re.escape(Topic.CRITIQUES)} (\d+):(\d+)", run.stdout)
+    assert landed, run.stdout
+    return f"{landed[1]}:{landed[2]}"
+
+
+async def test_a_dead_letter_marked_handled_leaves_the_queue_and_stays_in_the_topic(
+    operator_env: dict[str, str], engines: Engines
+) -> None:
+    bootstrap = engines.kafka_bootstrap
+    key = f"garbage-{uuid.uuid4().hex[:8]}"
+    await produce(bootstrap, Topic.CRITIQUES, [(key.encode(), b"\x00\xff not json", [])])
+    letters = await dead_letters(bootstrap, "key", key, count=2)
+    tracking_copy, disclosure_copy = (of_consumer(letters, c) for c in ("tracking", "disclosure"))
+    position = f"{tracking_copy.partition}:{tracking_copy.offset}"
+    name = f"{CRITIQUES_DLQ}:{position}"
+    dlq = ("--topic", Topic.CRITIQUES)
+
+    inspected = await supervision(
+        operator_env, "ops", "dlq", "inspect", *dlq, "--offset", position, "--json"
+    )
+    assert inspected.code == 0
+    whole = json.loads(inspected.stdout)
+    assert whole["dead_letter"] == name
+    assert (whole["state"], whole["consumer"], whole["error_kind"]) == (
+        "waiting",
+        "tracking",
+        "envelope",
+    )
+    assert whole["key"] == key
+    assert whole["value"] == {"base64": "AP8gbm90IGpzb24="}  # not UTF-8: given as base64
+    was = header_map(tracking_copy.headers)
+    assert whole["read_from"] == f"{Topic.CRITIQUES}:{was['dlq_partition']}:{was['dlq_offset']}"
+    disclosure_name = f"{CRITIQUES_DLQ}:{disclosure_copy.partition}:{disclosure_copy.offset}"
+    assert whole["copies"] == [
+        {"dead_letter": disclosure_name, "consumer": "disclosure", "state": "waiting"}
+    ]
+    shown = await supervision(operator_env, "ops", "dlq", "inspect", *dlq, "--offset", position)
+    assert shown.code == 0
+    assert f"Dead letter {name}" in shown.stdout
+    assert "ce_specversion is None" in shown.stdout
+
+    # Settled without a replay: a reason is required.
+    unsaid = await supervision(
+        operator_env, "ops", "dlq", "mark-handled", *dlq, "--offset", position, "--note", " "
+    )
+    assert unsaid.code == 2
+    assert "Say why with --note" in unsaid.stderr
+    marked = await supervision(
+        operator_env, "ops", "dlq", "mark-handled", *dlq, "--offset", position,
+        "--note", "bytes from a test producer, nothing to apply",
+    )  # fmt: skip
+    assert marked.code == 0
+    assert f"marked handled: {CRITIQUES_DLQ} {position}" in marked.stdout
+
+    # Out of the queue, the other group's copy still in it; still in the topic's history.
+    queue = await supervision(operator_env, "ops", "dlq", "list", "--limit", "100000")
+    assert not dlq_row(queue, tracking_copy, "tracking", "envelope")
+    assert dlq_row(queue, disclosure_copy, "disclosure", "envelope")
+    everything = await supervision(
+        operator_env, "ops", "dlq", "list", "--handled", "--limit", "100000"
+    )
+    assert dlq_row(everything, tracking_copy, "tracking", "envelope")
+    assert "settled" in everything.stdout
+    after = await supervision(
+        operator_env, "ops", "dlq", "inspect", *dlq, "--offset", position, "--json"
+    )
+    mark = json.loads(after.stdout)["handled"]
+    assert json.loads(after.stdout)["state"] == "settled"
+    assert (mark["note"], mark["by"]) == (
+        "bytes from a test producer, nothing to apply",
+        getpass.getuser(),
+    )
+    assert any(r.key == key.encode() for r in await dead_letters(bootstrap, "key", key, count=2))
+    again = await supervision(
+        operator_env, "ops", "dlq", "mark-handled", *dlq, "--offset", position, "--note", "twice"
+    )
+    assert again.code == 1
+    assert f"Refused {CRITIQUES_DLQ} {position}: already settled" in again.stderr
+    refused = await supervision(
+        operator_env, "ops", "dlq", "replay", *dlq, "--offset", position, "--yes"
+    )
+    assert refused.code == 1
+    assert "already settled" in refused.stderr
+    status = await supervision(operator_env, "ops", "status")
+    assert re.search(rf"{re.escape(CRITIQUES_DLQ)}: \d+ waiting \(\d+ handled\)", status.stdout)
+
+    # The marks are a directory: compacted, the latest mark of each letter kept for ever.
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        configs = await topic_configs(admin, [deadletters.HANDLED_TOPIC])
+    finally:
+        await admin.close()
+    assert configs[deadletters.HANDLED_TOPIC]["cleanup.policy"][0] == "compact"
+    assert configs[deadletters.HANDLED_TOPIC]["retention.ms"][0] == "-1"
+
+    # Put back in the queue, by whoever settled it too soon.
+    reopened = await supervision(operator_env, "ops", "dlq", "reopen", *dlq, "--offset", position)
+    assert reopened.code == 0
+    assert f"back in the queue: {CRITIQUES_DLQ} {position}" in reopened.stdout
+    queue = await supervision(operator_env, "ops", "dlq", "list", "--limit", "100000")
+    assert dlq_row(queue, tracking_copy, "tracking", "envelope")
 
 
 async def test_a_dead_letter_replayed_after_the_fix_is_applied_once(
@@ -307,9 +422,8 @@ async def test_a_dead_letter_replayed_after_the_fix_is_applied_once(
         "--again", "--yes",
     )  # fmt: skip
     assert twice.code == 0
-    landed = re.search(rf"→ {re.escape(Topic.CRITIQUES)} (\d+):(\d+)", twice.stdout)
-    assert landed
-    await _consumed(bootstrap, "tracking", Topic.CRITIQUES, int(landed[1]), int(landed[2]))
+    partition, offset = landed_at(twice).split(":")
+    await _consumed(bootstrap, "tracking", Topic.CRITIQUES, int(partition), int(offset))
     connection = await asyncpg.connect(deployment.database_urls["tracking"])
     try:
         cases = await connection.fetchval(

@@ -15,7 +15,7 @@ from aiokafka import ConsumerRecord
 
 from contracts.events import EVENT_TYPES, FOREVER, Topic
 from services.platform import deadletters
-from services.platform.asyncapi import DEAD_LETTER
+from services.platform.asyncapi import DEAD_LETTER, HANDLED
 from services.platform.cloudevents import source
 from services.platform.consumer import EventConsumer, Subscription
 from services.platform.deadletters import topic_for as dlq
@@ -61,7 +61,10 @@ def test_the_committed_asyncapi_document_matches_the_code(tmp_path: Path) -> Non
 
 def test_every_topic_has_a_channel_and_a_dead_letter_channel() -> None:
     channels = document()["channels"]
-    assert set(channels) == {name for topic in Topic for name in (topic.value, dlq(topic))}
+    assert set(channels) == {
+        *(name for topic in Topic for name in (topic.value, dlq(topic))),
+        deadletters.HANDLED_TOPIC,
+    }
     for topic in Topic:
         assert channels[topic.value]["address"] == topic.value
         assert channels[dlq(topic)]["messages"] == {
@@ -81,7 +84,20 @@ def test_every_channel_states_how_long_kafka_keeps_it_and_nothing_is_left_to_sev
         for name, channel in channels.items()
         if channel["bindings"]["kafka"]["topicConfiguration"]["cleanup.policy"] == ["compact"]
     }
-    assert compacted == {Topic.AGENCIES.value}
+    assert compacted == {Topic.AGENCIES.value, deadletters.HANDLED_TOPIC}
+
+
+def test_the_operators_marks_on_dead_letters_are_a_channel_with_their_schema() -> None:
+    doc = document()
+    channel = doc["channels"][deadletters.HANDLED_TOPIC]
+    assert channel["messages"] == {HANDLED: ref("components", "messages", HANDLED)}
+    message = doc["components"]["messages"][HANDLED]
+    assert message["payload"] == ref("components", "schemas", "Handled")
+    schema = doc["components"]["schemas"]["Handled"]
+    assert {"dead_letter", "message", "by", "at"} <= set(schema["required"])
+    assert doc["operations"]["ops.mark_handled"]["channel"] == ref(
+        "channels", deadletters.HANDLED_TOPIC
+    )
 
 
 def test_every_event_type_is_a_message_its_topics_owner_sends() -> None:

@@ -21,6 +21,7 @@ def facts(kept_ms: int, age_seconds: float) -> KafkaFacts:
         retention={},
         oldest={"disclosure": {"tracking.cases": stamp}},
         kept_ms={"tracking.cases": kept_ms},
+        handled={},
     )
 
 

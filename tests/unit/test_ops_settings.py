@@ -4,7 +4,6 @@ their settings classes, and ``make run``'s fallbacks where the services have no 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 import typer
@@ -34,7 +33,7 @@ def test_without_variables_ops_looks_where_make_run_starts_everything() -> None:
     assert deployment.submission_url == "http://127.0.0.1:8081"
     assert deployment.disclosure_url == "http://127.0.0.1:8080"
     assert deployment.tracking_address == "127.0.0.1:50051"
-    assert deployment.replay_log == Path(".run/replayed.jsonl")
+    assert deployment.replication_factor == 1
 
 
 def test_the_databases_and_kafka_follow_the_engines_addresses_as_in_make_run(

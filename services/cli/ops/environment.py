@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import Field
 
 from services.cli.ops.settings import Consumer, Deployment
@@ -31,7 +29,6 @@ class Environment(
     pg_port: int = Field(default=5432, ge=1, le=65535)
     kafka_host: str = "127.0.0.1"
     kafka_port: int = Field(default=9092, ge=1, le=65535)
-    run_dir: Path = Path(".run")
     ops_timeout_seconds: float = Field(
         default=5.0, gt=0, description="How long `ops` waits for each source."
     )
@@ -63,6 +60,6 @@ def deployment() -> Deployment:
             service: Consumer(group=subscription.name, topics=subscription.topics)
             for service, subscription in subscriptions.items()
         },
-        replay_log=env.run_dir / "replayed.jsonl",
+        replication_factor=env.kafka_replication_factor,
         ops_timeout_seconds=env.ops_timeout_seconds,
     )

@@ -1,22 +1,22 @@
-"""The dead letters as read from their topics, and the log of their replays."""
+"""The dead letters as read from their topics, and the operators' marks of those handled."""
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
-import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, Any
 
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from pydantic import ValidationError
 
+from contracts.events import LATEST_PER_KEY
 from services.cli.ops.kafka import Kafka
 from services.platform import deadletters
 from services.platform.cloudevents import header_map
+from services.platform.deadletters import HANDLED_TOPIC, Handled
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ class DeadLetter:
 
     @property
     def ident(self) -> str:
-        """The dead letter's identity in the replay log and in ``replay_of`` headers."""
-        return f"{self.topic}:{self.partition}:{self.offset}"
+        """The dead letter's name in ``replay_of`` headers and in its :class:`Handled` mark."""
+        return deadletters.ident(self.topic, self.partition, self.offset)
 
     @property
     def origin_topic(self) -> str:
@@ -90,9 +90,8 @@ class DeadLetter:
         return datetime.fromtimestamp(self.timestamp / 1000, UTC)
 
 
-async def read_topics(kafka: Kafka, topics: Iterable[str]) -> list[DeadLetter]:
-    """Every message the topics hold now, from their beginning to their current end, oldest
-    first."""
+async def read_records(kafka: Kafka, topics: Iterable[str]) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record the topics hold now, from their beginning to their current end."""
     partitions = await kafka.partitions(topics)
     if not partitions:
         return []
@@ -100,65 +99,80 @@ async def read_topics(kafka: Kafka, topics: Iterable[str]) -> list[DeadLetter]:
     ends = await consumer.end_offsets(partitions)
     consumer.assign(partitions)
     await consumer.seek_to_beginning(*partitions)
-    letters: list[DeadLetter] = []
+    records: list[ConsumerRecord[bytes, bytes]] = []
     remaining = [tp for tp in partitions if await consumer.position(tp) < ends[tp]]
     while remaining:
         batch = await consumer.getmany(*remaining, timeout_ms=500)
-        for tp, records in batch.items():
-            letters.extend(DeadLetter.of(r) for r in records if r.offset < ends[tp])
+        for tp, got in batch.items():
+            records.extend(r for r in got if r.offset < ends[tp])
         remaining = [tp for tp in remaining if await consumer.position(tp) < ends[tp]]
+    return records
+
+
+async def read_topics(kafka: Kafka, topics: Iterable[str]) -> list[DeadLetter]:
+    """Every dead letter the topics hold now, oldest first."""
+    letters = [DeadLetter.of(record) for record in await read_records(kafka, topics)]
     return sorted(letters, key=lambda d: (d.timestamp, d.topic, d.partition, d.offset))
 
 
-class ReplayLog:
-    """``replayed.jsonl``: one JSON line per dead letter replayed, appended under a lock."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def entries(self) -> dict[str, dict[str, Any]]:
-        """The last replay of each dead letter, by its :attr:`DeadLetter.ident`."""
-        if not self.path.exists():
-            return {}
-        found = {}
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-                found[str(entry["dead_letter"])] = entry
-            except (ValueError, KeyError, TypeError):
-                continue  # a line cut short by a crash
-        return found
-
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[IO[str]]:
-        """The log, open for appending, locked against a replay running beside this one."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a+", encoding="utf-8") as file:
-            fcntl.flock(file, fcntl.LOCK_EX)
-            try:
-                if file.seek(0, os.SEEK_END) and self.path.read_bytes()[-1:] != b"\n":
-                    file.write("\n")  # after a line cut short by a crash, start a new one
-                yield file
-            finally:
-                fcntl.flock(file, fcntl.LOCK_UN)
-
-    @staticmethod
-    def append(file: IO[str], entry: dict[str, Any]) -> None:
-        file.write(json.dumps(entry, ensure_ascii=False) + "\n")
-        file.flush()
-        os.fsync(file.fileno())
+async def read_handled(kafka: Kafka) -> dict[str, Handled]:
+    """The latest mark of each dead letter handled, by its :attr:`DeadLetter.ident` (none
+    before the first mark creates the topic)."""
+    records = await read_records(kafka, [HANDLED_TOPIC])
+    marks: dict[str, Handled] = {}
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        if record.key is None:
+            continue
+        name = record.key.decode(errors="replace")
+        if record.value is None:  # a tombstone: the mark is taken back
+            marks.pop(name, None)
+            continue
+        with contextlib.suppress(ValidationError):
+            marks[name] = Handled.model_validate_json(record.value)
+    return marks
 
 
-def replays_by_message(
-    letters: Iterable[DeadLetter], replayed: dict[str, dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
-    """The last replay of each message some copy of which was replayed, by
-    :attr:`DeadLetter.message` (all copies of a message are replayed together)."""
-    found: dict[str, dict[str, Any]] = {}
-    for letter in letters:
-        entry = replayed.get(letter.ident)
-        if entry is not None and str(entry.get("at", "")) >= str(
-            found.get(letter.message, {}).get("at", "")
-        ):
-            found[letter.message] = entry
-    return found
+async def ensure_handled_topic(kafka: Kafka, replication_factor: int) -> None:
+    """Create the topic of marks if missing, as a directory (compacted: the latest mark of each
+    dead letter kept for ever), and set it back to that policy if it has drifted."""
+    # Here, not at the top: the platform's Kafka module brings telemetry with it.
+    from services.platform.kafka import reconcile
+
+    if HANDLED_TOPIC not in await kafka.topics():
+        with contextlib.suppress(TopicAlreadyExistsError):  # another operator, meanwhile
+            await kafka.admin.create_topics(
+                [
+                    NewTopic(
+                        HANDLED_TOPIC,
+                        num_partitions=1,
+                        replication_factor=replication_factor,
+                        topic_configs=LATEST_PER_KEY.configs(),
+                    )
+                ]
+            )
+    await reconcile(kafka.admin, {HANDLED_TOPIC: LATEST_PER_KEY})
+
+
+async def mark_handled(producer: AIOKafkaProducer, marks: Iterable[Handled]) -> None:
+    """Record the marks, each acknowledged by Kafka (``acks=all``) before this returns."""
+    for mark in marks:
+        await producer.send_and_wait(
+            HANDLED_TOPIC, key=mark.dead_letter.encode(), value=mark.model_dump_json().encode()
+        )
+
+
+def mark_of(
+    letter: DeadLetter, *, by: str, note: str = "", replayed_to: str | None = None
+) -> Handled:
+    return Handled(
+        dead_letter=letter.ident,
+        message=letter.message,
+        replayed_to=replayed_to,
+        note=note,
+        by=by,
+        at=datetime.now(UTC),
+        ce_type=letter.ce_type,
+        ce_id=letter.ce_id,
+        consumer=letter.stamp.consumer,
+        error_kind=letter.stamp.error_kind,
+    )

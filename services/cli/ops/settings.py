@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import typer
 from pydantic import ValidationError
@@ -39,7 +38,8 @@ class Deployment:
     disclosure_url: str
     tracking_address: str
     consumers: Mapping[str, Consumer]
-    replay_log: Path
+    replication_factor: int
+    """Of the topic of handled dead letters, created by ``ops`` (as the services create theirs)."""
     ops_timeout_seconds: float
     """How long ``ops`` waits for each source."""
 

@@ -18,10 +18,11 @@ from rich.table import Table
 
 from contracts.events import FOREVER, Level, Topic
 from services.cli.ops.kafka import connect, group_lag, oldest_unconsumed
-from services.cli.ops.letters import DeadLetter, ReplayLog, read_topics, replays_by_message
+from services.cli.ops.letters import DeadLetter, read_handled, read_topics
 from services.cli.ops.settings import SERVICES, Consumer, Deployment, load_settings
 from services.cli.ops.sources import Unavailable, ask, console
 from services.platform import deadletters
+from services.platform.deadletters import Handled
 from services.platform.kafka import read_retention, with_dead_letters
 from services.platform.outbox import Backlog, read_backlog
 from services.tracking.queries import Overdue, overdue_by_agency_level
@@ -85,6 +86,8 @@ class KafkaFacts:
     it has not consumed."""
     kept_ms: dict[str, int]
     """Each topic's ``retention.ms`` as Kafka applies it (-1: for ever)."""
+    handled: dict[str, Handled]
+    """The operators' marks, by dead letter."""
 
 
 async def kafka_facts(config: Deployment) -> KafkaFacts:
@@ -101,8 +104,10 @@ async def kafka_facts(config: Deployment) -> KafkaFacts:
         sizes = await kafka.sizes(await kafka.dlq_topics())
         readable = [t for t, size in sizes.items() if 0 < size <= ATTRIBUTE_AT_MOST]
         letters = await read_topics(kafka, readable)
+        handled = await read_handled(kafka)
         existing = set(await kafka.topics())
-        ours = [name for name in with_dead_letters(Topic) if name in existing]
+        system = [*with_dead_letters(Topic), deadletters.HANDLED_TOPIC]
+        ours = [name for name in system if name in existing]
         retention = await read_retention(kafka.admin, ours)
     unread = {t for t, size in sizes.items() if size > ATTRIBUTE_AT_MOST}
     return KafkaFacts(
@@ -113,6 +118,7 @@ async def kafka_facts(config: Deployment) -> KafkaFacts:
         retention=retention.shortfalls,
         oldest=oldest,
         kept_ms=retention.kept_ms,
+        handled=handled,
     )
 
 
@@ -121,8 +127,6 @@ class Report:
     readiness: dict[str, Readiness | Unavailable]
     databases: dict[str, tuple[Backlog, Overdue] | Unavailable]
     kafka: KafkaFacts | Unavailable
-    replayed: dict[str, dict[str, Any]]
-    """By message (see :func:`replays_by_message`)."""
 
     @property
     def healthy(self) -> bool:
@@ -166,10 +170,6 @@ async def gather_report(config: Deployment) -> Report:
         readiness={service: answers[f"ready {service}"] for service in SERVICES},
         databases={service: answers[f"db {service}"] for service in SERVICES},
         kafka=kafka,
-        replayed=replays_by_message(
-            kafka.letters if isinstance(kafka, KafkaFacts) else (),
-            ReplayLog(config.replay_log).entries(),
-        ),
     )
 
 
@@ -263,9 +263,7 @@ def _lag_cell(group: str, service: str, kafka: KafkaFacts | Unavailable, now: da
     return f"[yellow]{named}{total}[/yellow]\n{detail}"
 
 
-def _dead_letters_cell(
-    consumer: Consumer, kafka: KafkaFacts | Unavailable, replayed: dict[str, Any]
-) -> str:
+def _dead_letters_cell(consumer: Consumer, kafka: KafkaFacts | Unavailable) -> str:
     if isinstance(kafka, Unavailable):
         return "[red]Kafka unreachable[/red]"
     lines = []
@@ -277,10 +275,11 @@ def _dead_letters_cell(
         mine = [d for d in kafka.letters if d.topic == dlq and d.stamp.consumer == consumer.group]
         if not mine:
             continue
-        done = sum(1 for d in mine if d.message in replayed)
-        note = f" ({done} replayed)" if done else ""
-        colour = "yellow" if done == len(mine) else "red"
-        lines.append(f"[{colour}]{escape(dlq)}: {len(mine)}{note}[/{colour}]")
+        waiting = sum(1 for d in mine if d.ident not in kafka.handled)
+        done = len(mine) - waiting
+        note = f" ({done} handled)" if done else ""
+        colour = "red" if waiting else "dim"
+        lines.append(f"[{colour}]{escape(dlq)}: {waiting} waiting{note}[/{colour}]")
     return "\n".join(lines) or "none"
 
 
@@ -335,14 +334,15 @@ def status_table(config: Deployment, report: Report, now: datetime) -> Table:
             _ready_cell(report.readiness[service]),
             _outbox_cell(database),
             _lag_cell(consumer.group, service, report.kafka, now),
-            _dead_letters_cell(consumer, report.kafka, report.replayed),
+            _dead_letters_cell(consumer, report.kafka),
             _overdue_cell(database) if service == "tracking" else "[dim]—[/dim]",
         )
     if isinstance(report.kafka, KafkaFacts):
         sizes = ", ".join(f"{t} {n}" for t, n in sorted(report.kafka.dlq_sizes.items())) or "none"
         table.caption = (
-            f"Dead-letter topics (messages, replayed or not): {escape(sizes)}\n"
-            "`supervision ops dlq list` shows them; `ops dlq replay` publishes them again."
+            f"Dead-letter topics (messages, handled or not): {escape(sizes)}\n"
+            "`supervision ops dlq list` shows those waiting; `ops dlq replay` publishes them"
+            " again, `ops dlq mark-handled` settles them otherwise."
         )
     else:
         table.caption = _failed(report.kafka)
