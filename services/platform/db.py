@@ -31,6 +31,9 @@ TRANSIENT_ERRORS: Final = (
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
+    # The server is a standby (still replaying a restore, or a replica after a failover): writes
+    # succeed once a primary serves again.
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
 )
 """Failures of the infrastructure (the database or the network away), not of the request or the
 event: consumers retry them without end and never dead-letter them; APIs answer 503 or
