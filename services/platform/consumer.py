@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -101,6 +101,9 @@ class EventConsumer:
         self._max_attempts = max_attempts
         self._subscriber: BatchSubscriber | None = None
         self._paused = False
+        self.seen: dict[TopicPartition, metrics.Seen] = {}
+        """Per partition, the first record not consumed yet as this consumer's batches tell
+        (for ``supervision.consumer.oldest_unconsumed.age``)."""
 
     @property
     def paused(self) -> bool:
@@ -160,6 +163,7 @@ class EventConsumer:
                 if isinstance(message.raw_message, tuple)
                 else (message.raw_message,)
             )
+            self._note(records, consumed=False)
             try:
                 await self.handle(records)
             except Exception as error:
@@ -173,6 +177,21 @@ class EventConsumer:
                 await asyncio.sleep(1.0)
                 return
             await message.ack()
+            self._note(records, consumed=True)
+
+    def _note(self, records: Sequence[ConsumerRecord[bytes, bytes]], *, consumed: bool) -> None:
+        """Where the batch leaves each of its partitions: before it is applied, its first record
+        is the oldest not consumed (exact); once committed, the next record is, and is younger
+        than its last."""
+        first: dict[TopicPartition, ConsumerRecord[bytes, bytes]] = {}
+        last: dict[TopicPartition, ConsumerRecord[bytes, bytes]] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            first.setdefault(tp, record)
+            last[tp] = record
+        for tp, record in (last if consumed else first).items():
+            offset = record.offset + 1 if consumed else record.offset
+            self.seen[tp] = metrics.Seen(offset, record.timestamp, exact=not consumed)
 
     async def handle(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         """Apply a batch of records exactly once each; dead-letter what cannot be applied."""

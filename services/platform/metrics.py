@@ -11,6 +11,15 @@ unit appended: ``http_server_request_duration_seconds``). What is measured:
   :class:`RpcMetricsInterceptor` records it).
 * ``supervision.consumer.lag`` (gauge): records not yet committed by a consumer group, per topic
   and partition (log end offset minus the group's committed offset).
+* ``supervision.consumer.oldest_unconsumed.age`` (s, gauge): how long ago the oldest record the
+  consumer group has not consumed yet on a topic was written (0 when it has consumed all), as the
+  service's own consumer knows it: exact while it works on a batch (or keeps retrying one); while
+  it is paused or between batches, the age of the last record it consumed, which the next one
+  is younger than. Against ``supervision.topic.retention`` (s, gauge: how long Kafka keeps the
+  topic's records, -1 for ever, read back with the topics' settings every
+  ``SUPERVISION_KAFKA_RETENTION_CHECK_INTERVAL_SECONDS``), the first reaching the second means
+  records deleted unread. A service that is down reports neither: ``supervision ops status``
+  reads the same from Kafka, from outside.
 * ``supervision.outbox.backlog`` (gauge) and ``supervision.outbox.age`` (s, gauge): how many
   outbox rows are not yet published, and how long ago the oldest of them was written.
 * ``supervision.consumer.dead_letters`` (counter): events published to a ``.dlq`` topic, by
@@ -59,7 +68,7 @@ from services.platform.grpc_server import AroundInterceptor
 from services.platform.kafka import unread
 
 if TYPE_CHECKING:
-    from aiokafka import AIOKafkaConsumer
+    from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from services.platform.outbox import Backlog
 
@@ -70,6 +79,8 @@ HTTP_SERVER_REQUEST_DURATION: Final = "http.server.request.duration"
 """Recorded by the FastAPI instrumentation, not here; named for reference."""
 RPC_SERVER_CALL_DURATION: Final = "rpc.server.call.duration"
 CONSUMER_LAG: Final = "supervision.consumer.lag"
+CONSUMER_OLDEST_UNCONSUMED_AGE: Final = "supervision.consumer.oldest_unconsumed.age"
+TOPIC_RETENTION: Final = "supervision.topic.retention"
 CONSUMER_DEAD_LETTERS: Final = "supervision.consumer.dead_letters"
 OUTBOX_BACKLOG: Final = "supervision.outbox.backlog"
 OUTBOX_AGE: Final = "supervision.outbox.age"
@@ -184,14 +195,24 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return None
 
 
+class _Kept(Generic[T]):
+    """A reading the service keeps in memory, read as it is (it must not block)."""
+
+    def __init__(self, read: Callable[[], T]) -> None:
+        self._read = read
+
+    def read(self) -> T | None:
+        return self._read()
+
+
 class _Sources(Generic[T]):
     """The probes a gauge family reads, registered by running services."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._probes: list[Probe[T]] = []
+        self._probes: list[Probe[T] | _Kept[T]] = []
 
-    def add(self, probe: Probe[T]) -> Callable[[], None]:
+    def add(self, probe: Probe[T] | _Kept[T]) -> Callable[[], None]:
         with self._lock:
             self._probes.append(probe)
 
@@ -247,25 +268,52 @@ class PartitionLag:
     topic: str
     partition: int
     lag: int
+    oldest_age_seconds: float | None = None
+    """How long ago the oldest record not consumed yet was written (0 with no lag); None when
+    the consumer has not seen that partition's records (just assigned, say)."""
 
 
-ConsumerLookup = Callable[[], "AIOKafkaConsumer | None"]
-"""The running Kafka consumer of a group, or None before it starts or after it stops."""
+@dataclass(frozen=True)
+class Seen:
+    """Where a consumer is on a partition, as its own batches tell: the offset of the first
+    record it has not consumed yet, and the timestamp (ms) of that record (``exact``) or of the
+    last record it consumed, before it."""
+
+    offset: int
+    timestamp_ms: int
+    exact: bool
+
+
+ConsumerLookup = Callable[[], "tuple[AIOKafkaConsumer, Mapping[TopicPartition, Seen]] | None"]
+"""The running Kafka consumer of a group and where its batches have got to, or None before it
+starts or after it stops."""
 
 
 async def read_lag(consumers: Mapping[str, ConsumerLookup]) -> list[PartitionLag]:
     """Log end offset minus committed offset, for each partition assigned to each group (from
     the beginning of the partition where the group has committed nothing yet)."""
     running = [
-        (group, consumer)
-        for group, lookup in consumers.items()
-        if (consumer := lookup()) is not None
+        (group, *found) for group, lookup in consumers.items() if (found := lookup()) is not None
     ]
-    per_group = await asyncio.gather(*(_group_lag(group, consumer) for group, consumer in running))
+    per_group = await asyncio.gather(
+        *(_group_lag(group, consumer, seen) for group, consumer, seen in running)
+    )
     return [lag for lags in per_group for lag in lags]
 
 
-async def _group_lag(group: str, consumer: AIOKafkaConsumer) -> list[PartitionLag]:
+def oldest_age(lag: int, committed: int | None, seen: Seen | None, now_ms: int) -> float | None:
+    """The age in seconds of the oldest record not consumed yet on a partition behind by
+    ``lag`` (0 with none); None when what the consumer has seen says nothing of it."""
+    if lag <= 0:
+        return 0.0
+    if seen is None or (committed is not None and seen.offset < committed):
+        return None  # another member consumed it since: this one's reading is stale
+    return max(0.0, (now_ms - seen.timestamp_ms) / 1000)
+
+
+async def _group_lag(
+    group: str, consumer: AIOKafkaConsumer, seen: Mapping[TopicPartition, Seen]
+) -> list[PartitionLag]:
     partitions = sorted(consumer.assignment())
     if not partitions:
         return []
@@ -275,15 +323,13 @@ async def _group_lag(group: str, consumer: AIOKafkaConsumer) -> list[PartitionLa
         consumer.beginning_offsets(partitions),
         *(consumer.committed(tp) for tp in partitions),
     )
-    return [
-        PartitionLag(
-            group,
-            tp.topic,
-            tp.partition,
-            unread(end=ends[tp], beginning=starts[tp], committed=done),
-        )
-        for tp, done in zip(partitions, committed, strict=True)
-    ]
+    now_ms = int(time.time() * 1000)
+    lags = []
+    for tp, done in zip(partitions, committed, strict=True):
+        lag = unread(end=ends[tp], beginning=starts[tp], committed=done)
+        age = oldest_age(lag, done, seen.get(tp), now_ms)
+        lags.append(PartitionLag(group, tp.topic, tp.partition, lag, age))
+    return lags
 
 
 _lags: _Sources[list[PartitionLag]] = _Sources()
@@ -310,6 +356,53 @@ _meter.create_observable_gauge(
     unit="{message}",
     description="Records on a partition not yet committed by the consumer group.",
 )
+
+
+def _observe_oldest(_: CallbackOptions) -> Iterable[Observation]:
+    oldest: dict[tuple[str, str], float] = {}
+    for reading in _lags.readings():
+        for item in reading:
+            if item.oldest_age_seconds is not None:
+                key = (item.group, item.topic)
+                oldest[key] = max(oldest.get(key, 0.0), item.oldest_age_seconds)
+    return [
+        Observation(age, {ATTR_CONSUMER_GROUP: group, ATTR_DESTINATION: topic})
+        for (group, topic), age in sorted(oldest.items())
+    ]
+
+
+_meter.create_observable_gauge(
+    CONSUMER_OLDEST_UNCONSUMED_AGE,
+    [_observe_oldest],
+    unit="s",
+    description="How long ago the oldest record the consumer group has not consumed yet on the"
+    " topic was written (0 when it has consumed all).",
+)
+
+_retention: _Sources[Mapping[str, int]] = _Sources()
+
+
+def _observe_retention(_: CallbackOptions) -> Iterable[Observation]:
+    kept = {topic: ms for reading in _retention.readings() for topic, ms in reading.items()}
+    return [
+        Observation(ms / 1000 if ms >= 0 else -1, {ATTR_DESTINATION: topic})
+        for topic, ms in sorted(kept.items())
+    ]
+
+
+_meter.create_observable_gauge(
+    TOPIC_RETENTION,
+    [_observe_retention],
+    unit="s",
+    description="How long Kafka keeps the topic's records (-1: for ever).",
+)
+
+
+def observe_retention(read: Callable[[], Mapping[str, int]]) -> Callable[[], None]:
+    """Report each topic's ``retention.ms`` as ``read`` returns it (from memory: it must not
+    block) until the returned function is called."""
+    return _retention.add(_Kept(read))
+
 
 _dead_letters = _meter.create_counter(
     CONSUMER_DEAD_LETTERS,

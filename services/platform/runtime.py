@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.client import AIOKafkaClient
 from faststream.kafka import KafkaBroker
@@ -139,6 +139,7 @@ async def running(
         lambda: read_backlog(pool),
         {consumer.subscription.name: _lookup(consumer) for consumer in consumers},
     )
+    unobserve_retention = metrics.observe_retention(lambda: retention.kept_ms)
     try:
         yield Runtime(
             name=name,
@@ -153,6 +154,7 @@ async def running(
             loop.remove_signal_handler(signum)
         hold_pause_signals()
         unobserve()
+        unobserve_retention()
         await broker.stop()
         # The batch in flight is finished: sent and marked sent. Cancelled only if Kafka keeps it
         # waiting; the next relay then marks what reached Kafka before publishing (no duplicates).
@@ -181,14 +183,18 @@ class RetentionWatch:
         self.bootstrap_servers = bootstrap_servers
         self.names = tuple(names)
         self.shortfalls: dict[str, list[str]] = {}
+        self.kept_ms: dict[str, int] = {}
+        """Each topic's ``retention.ms`` as last read (-1: for ever)."""
 
     async def check(self) -> dict[str, list[str]]:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
         try:
             await admin.start()
-            found = (await read_retention(admin, self.names)).shortfalls
+            reading = await read_retention(admin, self.names)
         finally:
             await admin.close()
+        found = reading.shortfalls
+        self.kept_ms = reading.kept_ms
         if found != self.shortfalls:
             if found:
                 log.warning(
@@ -218,4 +224,8 @@ def bootstrap_list(servers: str) -> list[str]:
 
 
 def _lookup(consumer: EventConsumer) -> metrics.ConsumerLookup:
-    return lambda: consumer.kafka_consumer
+    def lookup() -> tuple[AIOKafkaConsumer, dict[TopicPartition, metrics.Seen]] | None:
+        kafka = consumer.kafka_consumer
+        return (kafka, consumer.seen) if kafka is not None else None
+
+    return lookup

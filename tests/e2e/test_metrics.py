@@ -21,8 +21,6 @@ import grpc
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
 
 from contracts.events import Level, Topic
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
@@ -32,6 +30,7 @@ from tests.support import kafka
 from tests.support.directory import register
 from tests.support.engines import Engines, OwnKafka, free_port
 from tests.support.journeys import agency_metadata, case_of, eventually, submit
+from tests.support.prometheus import Scrape, scrape, total
 from tests.support.services import Deployment, start_services, wait_ready
 
 # The names Prometheus sees (OpenTelemetry's, with dots as underscores and the unit appended).
@@ -45,31 +44,6 @@ CASES_OPEN = "supervision_cases_open"
 CASES_OVERDUE = "supervision_cases_overdue"
 
 AGENCY_SERVICE = "supervision.agency.v1.AgencyService"
-
-
-Scrape = dict[str, list[Sample]]
-
-
-async def scrape(url: str) -> Scrape:
-    """``GET {url}/metrics``, parsed; samples by name."""
-    async with httpx.AsyncClient(timeout=15) as http:
-        reply = await http.get(f"{url}/metrics")
-    assert reply.status_code == 200, reply.text
-    assert reply.headers["content-type"].startswith("text/plain")
-    samples: Scrape = {}
-    for family in text_string_to_metric_families(reply.text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, []).append(sample)
-    return samples
-
-
-def total(samples: Scrape, name: str, **labels: str) -> float:
-    """The sum of the samples of ``name`` whose labels include ``labels`` (0 if none)."""
-    return sum(
-        sample.value
-        for sample in samples.get(name, [])
-        if all(sample.labels.get(key) == value for key, value in labels.items())
-    )
 
 
 def label_values(samples: Scrape, name: str, label: str) -> set[str]:
@@ -190,15 +164,20 @@ async def test_lag_is_the_log_end_offset_minus_the_committed_offset(engines: Eng
             return {r.partition: r.lag for r in readings}
 
         ends = await consumer.end_offsets(partitions)
-        assert lags(await metrics.read_lag({group: lambda: consumer})) == {
+        seen: dict[TopicPartition, metrics.Seen] = {}
+        assert lags(await metrics.read_lag({group: lambda: (consumer, seen)})) == {
             tp.partition: ends[tp] for tp in partitions
         }  # nothing committed yet: everything from the beginning
         await consumer.commit({partitions[0]: ends[partitions[0]], partitions[1]: 1})
-        assert lags(await metrics.read_lag({group: lambda: consumer})) == {
-            0: 0,
-            1: ends[partitions[1]] - 1,
-            2: ends[partitions[2]],
-        }
+        written = int(time.time() * 1000) - 90_000
+        seen[partitions[1]] = metrics.Seen(1, written, exact=True)  # its batch in hand
+        readings = await metrics.read_lag({group: lambda: (consumer, seen)})
+        assert lags(readings) == {0: 0, 1: ends[partitions[1]] - 1, 2: ends[partitions[2]]}
+        ages = {r.partition: r.oldest_age_seconds for r in readings}
+        assert ages[0] == 0  # caught up
+        assert ages[1] is not None
+        assert 90 <= ages[1] < 120
+        assert ages[2] is None  # behind, and nothing seen of it: unknown, not made up
         assert await metrics.read_lag({group: lambda: None}) == []
     finally:
         await consumer.stop()

@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -32,9 +32,12 @@ from tests.support.directory import register
 from tests.support.engines import ROOT, Engines
 from tests.support.journeys import case_of, eventually, submit
 from tests.support.kafka import produce, read
+from tests.support.prometheus import Scrape, scrape, total
 from tests.support.services import Deployment, deployed, wait_ready
 
 CRITIQUES_DLQ = f"{Topic.CRITIQUES}.dlq"
+OLDEST_AGE = "supervision_consumer_oldest_unconsumed_age_seconds"
+RETENTION = "supervision_topic_retention_seconds"
 SEVEN_DAYS = "604800000"
 
 
@@ -520,10 +523,31 @@ async def test_a_topic_set_to_delete_after_a_week_is_reported_until_a_start_sets
     assert "Retention: every topic keeps what its policy keeps." in status.stdout
 
 
+async def produce_to_partitions(bootstrap: str, topic: str, key: str) -> int:
+    """A record that is not an event (``key`` as its key) on every partition of ``topic``; how
+    many partitions it has."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        partitions = sorted(await producer.partitions_for(topic))
+        for partition in partitions:
+            await producer.send_and_wait(
+                topic, b"not an event", key=key.encode(), partition=partition
+            )
+    finally:
+        await producer.stop()
+    return len(partitions)
+
+
 async def test_a_paused_consumers_oldest_unread_event_is_shown_against_its_retention(
-    deployment: Deployment, operator_env: dict[str, str]
+    deployment: Deployment, operator_env: dict[str, str], engines: Engines
 ) -> None:
     directory = await register(deployment)
+    # Disclosure reads a record on every partition first, so that its metric knows them all.
+    marker = f"warm-{uuid.uuid4().hex[:8]}"
+    partitions = await produce_to_partitions(engines.kafka_bootstrap, Topic.CRITIQUES, marker)
+    warmed = await dead_letters(engines.kafka_bootstrap, "key", marker, count=2 * partitions)
+    assert {header_map(r.headers)["dlq_consumer"] for r in warmed} == {"tracking", "disclosure"}
     disclosure = deployment.processes["disclosure"].popen
     disclosure.send_signal(signal.SIGUSR1)  # its consumers pause; the API goes on serving
     try:
@@ -539,6 +563,17 @@ async def test_a_paused_consumers_oldest_unread_event_is_shown_against_its_reten
             status.stdout,
         ), status.stdout
         assert status.code == 0, "a record kept for ever is never at risk, however far behind"
+
+        # The same from the service itself, for Prometheus: the age against the retention.
+        labels = {"messaging_consumer_group_name": "disclosure"}
+        critiques = {**labels, "messaging_destination_name": str(Topic.CRITIQUES)}
+
+        async def aged() -> Scrape | None:
+            samples = await scrape(deployment.disclosure_url)
+            return samples if total(samples, OLDEST_AGE, **critiques) >= 1 else None
+
+        samples = await eventually(aged, timeout=60)
+        assert total(samples, RETENTION, messaging_destination_name=str(Topic.CRITIQUES)) == -1
 
     finally:
         disclosure.send_signal(signal.SIGUSR2)
