@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import inspect
 import logging
@@ -66,6 +67,36 @@ class AroundInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+class Arrivals(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """When the server last took in a call (health checks aside): on SIGTERM, calls clients sent
+    before the signal may still be waiting for the server's loop to take them in — on a busy
+    machine for more than the lame-duck second — and gRPC cancels those when the server stops.
+    :meth:`settle` waits until they have all come in."""
+
+    def __init__(self, *, ignore: tuple[str, ...] = ("/grpc.health.v1.Health/",)) -> None:
+        self._ignore = ignore
+        self.last = float("-inf")
+
+    async def intercept_service(
+        self, continuation: Callable[[Any], Awaitable[Any]], details: Any
+    ) -> Any:
+        if not str(details.method).startswith(self._ignore):
+            self.last = asyncio.get_running_loop().time()
+        return await continuation(details)
+
+    async def settle(self, *, quiet: float, within: float) -> None:
+        """Return once no call has come in for ``quiet`` seconds, or after ``within`` seconds
+        (a client calling without pause does not hold the shutdown)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while True:  # until quiet: sleeps to the end of the quiet period since the last call
+            now = loop.time()
+            until = min(deadline, self.last + quiet)
+            if until <= now:
+                return
+            await asyncio.sleep(until - now)
 
 
 @contextlib.asynccontextmanager

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from pathlib import Path
+from typing import Final
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -30,6 +31,10 @@ from services.tracking.grpc_api.undecodable import RefuseUndecodable
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 SERVICE_NAME = agency_pb2.DESCRIPTOR.services_by_name["AgencyService"].full_name
+SETTLED_AFTER_SECONDS: Final = 0.5
+"""On SIGTERM, after the lame duck: calls have all come in once none has for this long."""
+SETTLE_AT_MOST_SECONDS: Final = 5.0
+"""… or after this long, whatever a client keeps sending."""
 
 
 class TrackingSettings(settings.CommonSettings):
@@ -59,8 +64,9 @@ class TrackingSettings(settings.CommonSettings):
         ge=0,
         description="On SIGTERM, how long tracking goes on serving, its health NOT_SERVING, before"
         " it takes no new call: calls already sent are started (gRPC cancels those still queued"
-        " when the server stops) and clients' health checks move away. Calls started then have"
-        " SUPERVISION_SHUTDOWN_GRACE_SECONDS more to finish.",
+        " when the server stops) and clients' health checks move away; then on, until no call"
+        " has come in for half a second (at most 5 s more: a busy machine takes calls in late)."
+        " Calls started then have SUPERVISION_SHUTDOWN_GRACE_SECONDS more to finish.",
     )
 
     @property
@@ -104,9 +110,11 @@ async def serve(config: TrackingSettings) -> None:
         unobserve = metrics.observe_cases(lambda: queries.open_by_level(pool))
         scrapes = metrics.start_listener(config.tracking_metrics_host, config.tracking_metrics_port)
         interceptor = aio_server_interceptor()  # type: ignore[no-untyped-call]
+        arrivals = grpc_server.Arrivals()
         server = grpc.aio.server(
             # The last is innermost: it parses requests, so the others see what it refused.
             interceptors=[
+                arrivals,
                 interceptor,
                 metrics.RpcMetricsInterceptor(),
                 grpc_server.transient_errors_interceptor(),
@@ -142,6 +150,8 @@ async def serve(config: TrackingSettings) -> None:
         for name in ("", SERVICE_NAME):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await asyncio.sleep(config.shutdown_lame_duck_seconds)
+        # Calls sent before the signal that the loop has not taken in yet: let them in.
+        await arrivals.settle(quiet=SETTLED_AFTER_SECONDS, within=SETTLE_AT_MOST_SECONDS)
         feed.close()
         await server.stop(grace=config.shutdown_grace_seconds)
         unobserve()

@@ -327,6 +327,14 @@ def record(config: Deployment, marks: Sequence[Handled | str]) -> None:
         raise typer.Exit(1) from None
 
 
+def _chosen(topic: str, offsets: Sequence[str]) -> tuple[Deployment, str, Queue, list[DeadLetter]]:
+    """The deployment, the DLQ named, its queue, and the letters at ``offsets`` in it."""
+    config = load_settings()
+    dlq = dead_letter_topic(topic)
+    queue = load_queue(config, dlq)
+    return config, dlq, queue, choose(queue.letters, offsets, dlq)
+
+
 def mark_handled_command(
     topic: TopicOption,
     offset: OffsetOption,
@@ -345,10 +353,7 @@ def mark_handled_command(
     if not note.strip():
         err.print("[red]Say why with --note.[/red]")
         raise typer.Exit(2)
-    config = load_settings()
-    dlq = dead_letter_topic(topic)
-    queue = load_queue(config, dlq)
-    chosen = choose(queue.letters, offset, dlq)
+    config, dlq, queue, chosen = _chosen(topic, offset)
     done = [letter for letter in chosen if letter.ident in queue.marks]
     for letter in done:
         err.print(
@@ -368,10 +373,7 @@ def mark_handled_command(
 def reopen(topic: TopicOption, offset: OffsetOption) -> None:
     """Put handled dead letters back in the queue (their mark is taken back; a replay already
     published stays published)."""
-    config = load_settings()
-    dlq = dead_letter_topic(topic)
-    queue = load_queue(config, dlq)
-    chosen = choose(queue.letters, offset, dlq)
+    config, dlq, queue, chosen = _chosen(topic, offset)
     marked = [letter for letter in chosen if letter.ident in queue.marks]
     for letter in chosen:
         if letter not in marked:
