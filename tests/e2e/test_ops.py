@@ -31,7 +31,7 @@ from services.platform.kafka import ensure_topics, topic_configs
 from tests.support.directory import register
 from tests.support.engines import ROOT, Engines
 from tests.support.journeys import case_of, eventually, submit
-from tests.support.kafka import produce, read
+from tests.support.kafka import dead_letter_record, produce, read
 from tests.support.prometheus import Scrape, scrape, total
 from tests.support.services import Deployment, deployed, wait_ready
 
@@ -383,25 +383,8 @@ async def test_a_dead_letter_replayed_after_the_fix_is_applied_once(
         submitted_at=datetime.now(UTC),
     )
     was_at = 10_000_000 + uuid.uuid4().int % 1_000_000
-    dlq_headers = [
-        ("dlq_error_kind", b"handler"),
-        ("dlq_error", b"InterfaceError: the handler failed before the fix"),
-        ("dlq_consumer", b"tracking"),
-        ("dlq_topic", Topic.CRITIQUES.encode()),
-        ("dlq_partition", b"0"),
-        ("dlq_offset", str(was_at).encode()),
-    ]
-    await produce(
-        bootstrap,
-        CRITIQUES_DLQ,
-        [
-            (
-                str(critique_id).encode(),
-                event.model_dump_json().encode(),
-                [*envelope_headers(event_id, critique_id), *dlq_headers],
-            )
-        ],
-    )
+    letter_record = dead_letter_record(event, event_id, consumer="tracking", was_at=was_at)
+    await produce(bootstrap, CRITIQUES_DLQ, [letter_record])
     (letter,) = await dead_letters(bootstrap, "ce_id", str(event_id))
     position = f"{letter.partition}:{letter.offset}"
 

@@ -10,12 +10,14 @@ still has every record and every agency, each agency under its latest name."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +26,21 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from contracts.events import AgencyKind, Level, Topic
+from contracts.events import (
+    AgencyKind,
+    CritiqueKind,
+    CritiqueSubmitted,
+    Level,
+    OrganisationRef,
+    Point,
+    Topic,
+)
 from services import admin
+from services.platform import deadletters
 from tests.support.directory import Directory, register
 from tests.support.engines import Engines, OwnKafka, free_port, start
 from tests.support.journeys import answer, case_of, eventually, public_record, submit
-from tests.support.kafka import produce
+from tests.support.kafka import dead_letter_record, produce
 from tests.support.services import Deployment, deployed, wait_ready
 
 CLEANING_WITHIN_SECONDS = {
@@ -116,6 +127,23 @@ async def test_after_deletion_and_compaction_have_run_a_rebuild_has_every_record
     latest = "Ủy ban nhân dân xã Hòa Bình"
     await rename(deployment, office.agency_id, latest)
 
+    # A submission tracking set aside (its handler kept failing until a fix), waiting in the
+    # .dlq for an operator however long that takes.
+    waiting = CritiqueSubmitted(
+        critique_id=uuid.uuid4(),
+        organisation=OrganisationRef(
+            id=office.organisation_id, name="Ủy ban MTTQ xã Hòa Bình", level=Level.COMMUNE
+        ),
+        agency_id=office.agency_id,
+        kind=CritiqueKind.SUPERVISION_RECOMMENDATION,
+        title="Kiến nghị chờ người trực xử lý",
+        points=(Point(number=1, text="Sửa cầu tràn thôn Bắc."),),
+        submitted_at=datetime.now(UTC),
+    )
+    dlq = deadletters.topic_for(Topic.CRITIQUES)
+    letter = dead_letter_record(waiting, uuid.uuid4(), consumer="tracking", was_at=10**9)
+    await produce(bootstrap, dlq, [letter])
+
     # A control topic left to the broker's defaults, as our topics were: its records go.
     control = f"control.{uuid.uuid4().hex[:8]}"
     kafka_admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -130,6 +158,21 @@ async def test_after_deletion_and_compaction_have_run_a_rebuild_has_every_record
         return await records_of(bootstrap, control) == []
 
     await eventually(control_deleted, timeout=60)
+
+    # Past the horizon, the dead letter is still there, and replayed it is applied.
+    assert [r for r in await records_of(bootstrap, dlq) if r[2] == letter[0]]
+    replay = ("ops", "dlq", "replay", "--topic", Topic.CRITIQUES, "--all", "--yes")
+    replayed = subprocess.run(
+        [sys.executable, "-m", "services.cli", *replay],
+        env={**os.environ, "SUPERVISION_KAFKA_BOOTSTRAP_SERVERS": bootstrap},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(replayed.stdout, replayed.stderr)
+    assert replayed.returncode == 0, replayed.stderr
+    assert "1 replayed and marked handled" in replayed.stdout
+    assert (await case_of(deployment, office, str(waiting.critique_id))).title == waiting.title
 
     agency_key = office.agency_id.encode()
 
@@ -205,3 +248,7 @@ async def test_after_deletion_and_compaction_have_run_a_rebuild_has_every_record
                 return bool((await submission.get("/v1/agencies")).json() == every_agency)
 
             await eventually(whole_directory, timeout=60)
+
+    # Long past the horizon too, the operators' mark on the letter is kept: it stays handled.
+    marks = await records_of(bootstrap, deadletters.HANDLED_TOPIC)
+    assert any(key and key.decode().startswith(f"{dlq}:") for _, _, key in marks), marks

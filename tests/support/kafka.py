@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from contracts.events import THE_RECORD
+from contracts.events import THE_RECORD, CritiqueEvent
+from services.platform import deadletters
+from services.platform.cloudevents import Envelope, source
 from services.platform.kafka import ensure_topics
+
+Record = tuple[bytes, bytes | None, list[tuple[str, bytes]]]
+"""(key, value, headers), as :func:`produce` sends them."""
 
 
 def unique_topic(prefix: str = "test") -> str:
@@ -72,3 +78,32 @@ async def message_count(bootstrap: str, topic: str) -> int:
         return sum(ends.values())
     finally:
         await consumer.stop()
+
+
+def event_record(event: CritiqueEvent, event_id: uuid.UUID) -> Record:
+    """``event`` as its owner's outbox publishes it, with id ``event_id``."""
+    headers = Envelope(
+        id=event_id,
+        type=event.ce_type,
+        source=source(event.topic.owner),
+        time=datetime.now(UTC),
+        subject=str(event.critique_id),
+    ).headers({})
+    return event.key.encode(), event.model_dump_json().encode(), headers
+
+
+def dead_letter_record(
+    event: CritiqueEvent, event_id: uuid.UUID, *, consumer: str, was_at: int
+) -> Record:
+    """``event`` as ``consumer`` sets it aside when its handler keeps failing: what a fix
+    deployed since would apply once replayed."""
+    key, value, headers = event_record(event, event_id)
+    stamp = deadletters.Stamp(
+        error_kind="handler",
+        error="InterfaceError: the handler failed before the fix",
+        consumer=consumer,
+        topic=event.topic,
+        partition=0,
+        offset=was_at,
+    )
+    return key, value, [*headers, *stamp.headers()]
