@@ -21,6 +21,7 @@ from aiokafka.errors import (
 
 from contracts.events import FOREVER, LATEST_PER_KEY, UNTIL_HANDLED, Retention, Topic
 from services.platform import deadletters
+from services.platform.durations import spoken
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,7 @@ def drift(policy: Retention, configs: Mapping[str, str]) -> dict[str, str]:
 
 
 def _duration(ms: int) -> str:
-    if ms == FOREVER:
-        return "for ever"
-    days, rest = divmod(ms, 86_400_000)
-    return f"{days} d" if not rest else f"{ms / 3_600_000:g} h"
+    return "for ever" if ms == FOREVER else spoken(ms / 1000)
 
 
 def shortfalls(policy: Retention, configs: Mapping[str, str]) -> list[str]:

@@ -472,7 +472,7 @@ async def test_a_topic_set_to_delete_after_a_week_is_reported_until_a_start_sets
         assert said["warnings"] == {
             "retention": {
                 topic: [
-                    f"retention.ms={SEVEN_DAYS}: records deleted after 7 d,"
+                    f"retention.ms={SEVEN_DAYS}: records deleted after 7d 0h,"
                     " the policy keeps them for ever"
                 ]
             }
@@ -481,7 +481,7 @@ async def test_a_topic_set_to_delete_after_a_week_is_reported_until_a_start_sets
         assert status.code == 1
         assert (
             f"Retention shorter than policy: {topic}: retention.ms={SEVEN_DAYS}: records deleted"
-            " after 7 d, the policy keeps them for ever" in status.stdout
+            " after 7d 0h, the policy keeps them for ever" in status.stdout
         )
         for service in ("submission", "tracking", "disclosure"):
             assert row(status, service, "ready"), service

@@ -38,7 +38,7 @@ def test_a_topic_set_as_its_policy_has_no_drift_and_no_shortfall() -> None:
 
 def test_each_shortfall_says_how_the_topic_may_lose_records() -> None:
     assert shortfalls(THE_RECORD, BROKER_DEFAULTS) == [
-        "retention.ms=604800000: records deleted after 7 d, the policy keeps them for ever"
+        "retention.ms=604800000: records deleted after 7d 0h, the policy keeps them for ever"
     ]
     assert shortfalls(THE_RECORD, {**THE_RECORD.configs(), "retention.bytes": "1073741824"}) == [
         "retention.bytes=1073741824: the oldest records deleted beyond that size"
@@ -47,14 +47,14 @@ def test_each_shortfall_says_how_the_topic_may_lose_records() -> None:
         "cleanup.policy=compact: all but the latest record of each key cleaned away"
     ]
     assert shortfalls(LATEST_PER_KEY, BROKER_DEFAULTS) == [
-        "retention.ms=604800000: records deleted after 7 d, the policy keeps them for ever",
+        "retention.ms=604800000: records deleted after 7d 0h, the policy keeps them for ever",
         "cleanup.policy=delete: not compacted, so the retention deletes whole keys",
     ]
     # Compacted as well as deleted is still compacted; the retention is what falls short.
     assert shortfalls(LATEST_PER_KEY, {**BROKER_DEFAULTS, "cleanup.policy": "compact,delete"}) == [
-        "retention.ms=604800000: records deleted after 7 d, the policy keeps them for ever"
+        "retention.ms=604800000: records deleted after 7d 0h, the policy keeps them for ever"
     ]
-    assert "1.5 h" in shortfalls(THE_RECORD, {**BROKER_DEFAULTS, "retention.ms": "5400000"})[0]
+    assert "1h 30m" in shortfalls(THE_RECORD, {**BROKER_DEFAULTS, "retention.ms": "5400000"})[0]
 
 
 def test_drift_names_only_the_settings_that_differ_with_the_value_wanted() -> None:

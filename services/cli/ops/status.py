@@ -23,6 +23,7 @@ from services.cli.ops.settings import SERVICES, Consumer, Deployment, load_setti
 from services.cli.ops.sources import Unavailable, ask, console
 from services.platform import deadletters
 from services.platform.deadletters import Handled
+from services.platform.durations import spoken
 from services.platform.kafka import read_retention, with_dead_letters
 from services.platform.outbox import Backlog, read_backlog
 from services.tracking.queries import Overdue, overdue_by_agency_level
@@ -173,17 +174,6 @@ async def gather_report(config: Deployment) -> Report:
     )
 
 
-def _age(elapsed_seconds: float) -> str:
-    seconds = max(0, int(elapsed_seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
-    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
-
-
 def _failed(answer: Unavailable) -> str:
     return f"[red]{escape(str(answer))}[/red]"
 
@@ -204,7 +194,7 @@ def _outbox_cell(answer: tuple[Backlog, Overdue] | Unavailable) -> str:
         return "0"
     oldest = outbox.oldest_age_seconds
     colour = "red" if oldest > 5 * 60 else "yellow"
-    return f"[{colour}]{outbox.rows} pending, oldest {_age(oldest)}[/{colour}]"
+    return f"[{colour}]{outbox.rows} pending, oldest {spoken(oldest)}[/{colour}]"
 
 
 WARN_AT_SHARE_OF_RETENTION: Final = 0.5
@@ -236,8 +226,8 @@ def _oldest_note(topic: str, stamp_ms: int | None, kafka: KafkaFacts, now: datet
     age = now.timestamp() - stamp_ms / 1000
     kept = kafka.kept_ms.get(topic, FOREVER)
     if kept == FOREVER:
-        return f" (oldest {_age(age)}, kept for ever)"
-    note = f" (oldest {_age(age)} of {_age(kept / 1000)} kept)"
+        return f" (oldest {spoken(age)}, kept for ever)"
+    note = f" (oldest {spoken(age)} of {spoken(kept / 1000)} kept)"
     return f"[red]{note}[/red]" if _late(topic, stamp_ms, kafka, now) else note
 
 
