@@ -205,13 +205,15 @@ async def ensure_topics(
     replication_factor: int,
     wait_seconds: float = 60.0,
     retention: Retention | None = None,
+    dead_letters: bool = True,
 ) -> None:
     """Create the topics and their ``.dlq`` companions if missing, with their retention policy,
     and set back to it any whose settings have drifted; waiting for Kafka to answer.
 
     ``retention`` is for topics that are not the system's (a benchmark's, a test's); their
-    ``.dlq`` keeps its letters until handled all the same."""
-    names = with_dead_letters(topics)
+    ``.dlq`` keeps its letters until handled all the same. ``dead_letters=False``: a topic no
+    consumer of ours reads (the operators' marks), without a ``.dlq``."""
+    names = with_dead_letters(topics) if dead_letters else sorted(set(topics))
     policies = {
         name: retention
         if retention is not None and not deadletters.is_dead_letter_topic(name)

@@ -305,8 +305,7 @@ async def _record(config: Deployment, marks: Sequence[Handled | str]) -> None:
     # every other `supervision` command would wait for.
     from services.platform.outbox import new_producer
 
-    async with connect(config.bootstrap, config.ops_timeout_seconds) as kafka:
-        await ensure_handled_topic(kafka, config.replication_factor)
+    await ensure_handled_topic(config.bootstrap, config.replication_factor)
     producer = new_producer(config.bootstrap)
     await producer.start()
     try:

@@ -8,11 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
-from aiokafka.admin import NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 from pydantic import ValidationError
 
-from contracts.events import LATEST_PER_KEY
 from services.cli.ops.kafka import Kafka
 from services.platform import deadletters
 from services.platform.cloudevents import header_map
@@ -132,25 +129,21 @@ async def read_handled(kafka: Kafka) -> dict[str, Handled]:
     return marks
 
 
-async def ensure_handled_topic(kafka: Kafka, replication_factor: int) -> None:
+async def ensure_handled_topic(bootstrap: str, replication_factor: int) -> None:
     """Create the topic of marks if missing, as a directory (compacted: the latest mark of each
-    dead letter kept for ever), and set it back to that policy if it has drifted."""
+    dead letter kept for ever; one partition, no ``.dlq``), and set it back to that policy if it
+    has drifted."""
     # Here, not at the top: the platform's Kafka module brings telemetry with it.
-    from services.platform.kafka import reconcile
+    from services.platform.kafka import ensure_topics
 
-    if HANDLED_TOPIC not in await kafka.topics():
-        with contextlib.suppress(TopicAlreadyExistsError):  # another operator, meanwhile
-            await kafka.admin.create_topics(
-                [
-                    NewTopic(
-                        HANDLED_TOPIC,
-                        num_partitions=1,
-                        replication_factor=replication_factor,
-                        topic_configs=LATEST_PER_KEY.configs(),
-                    )
-                ]
-            )
-    await reconcile(kafka.admin, {HANDLED_TOPIC: LATEST_PER_KEY})
+    await ensure_topics(
+        bootstrap,
+        [HANDLED_TOPIC],
+        partitions=1,
+        replication_factor=replication_factor,
+        wait_seconds=10.0,
+        dead_letters=False,
+    )
 
 
 async def mark_handled(producer: AIOKafkaProducer, marks: Iterable[Handled]) -> None:

@@ -73,8 +73,8 @@ async def _republish(
 
     done: list[Replayed] = []
     skipped: list[list[DeadLetter]] = []
+    await ensure_handled_topic(config.bootstrap, config.replication_factor)
     async with connect(config.bootstrap, config.ops_timeout_seconds) as kafka:
-        await ensure_handled_topic(kafka, config.replication_factor)
         marks = await read_handled(kafka)  # again: a replay may have run since the listing
     by = getpass.getuser()
     producer = new_producer(config.bootstrap)
