@@ -24,14 +24,14 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from contracts.events import CritiqueKind, CritiqueSubmitted, Level, OrganisationRef, Point, Topic
+from contracts.events import CritiqueSubmitted, Topic
 from services.platform import deadletters
 from services.platform.cloudevents import Envelope, header_map
 from services.platform.kafka import ensure_topics, topic_configs
 from tests.support.directory import register
 from tests.support.engines import ROOT, Engines
 from tests.support.journeys import case_of, eventually, submit
-from tests.support.kafka import dead_letter_record, produce, read
+from tests.support.kafka import critique_submitted, dead_letter_record, produce, read
 from tests.support.prometheus import Scrape, scrape, total
 from tests.support.services import Deployment, deployed, wait_ready
 
@@ -369,18 +369,11 @@ async def test_a_dead_letter_replayed_after_the_fix_is_applied_once(
     bootstrap = engines.kafka_bootstrap
     directory = await register(deployment)
     critique_id, event_id = uuid.uuid4(), uuid.uuid4()
-    event = CritiqueSubmitted(
+    event = critique_submitted(
+        directory,
+        "Kiến nghị về chiếu sáng công cộng",
+        "Lắp đèn đường tại thôn Đông.",
         critique_id=critique_id,
-        organisation=OrganisationRef(
-            id=directory.organisation_id,
-            name="Ủy ban MTTQ Việt Nam xã Hòa Bình",
-            level=Level.COMMUNE,
-        ),
-        agency_id=directory.agency_id,
-        kind=CritiqueKind.SUPERVISION_RECOMMENDATION,
-        title="Kiến nghị về chiếu sáng công cộng",
-        points=(Point(number=1, text="Lắp đèn đường tại thôn Đông."),),
-        submitted_at=datetime.now(UTC),
     )
     was_at = 10_000_000 + uuid.uuid4().int % 1_000_000
     letter_record = dead_letter_record(event, event_id, consumer="tracking", was_at=was_at)

@@ -31,11 +31,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.events import (
-    CritiqueKind,
-    CritiqueSubmitted,
-    Level,
-    OrganisationRef,
-    Point,
     Topic,
 )
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
@@ -44,6 +39,7 @@ from services.platform.cloudevents import Envelope, header_map
 from tests.support.directory import Directory
 from tests.support.engines import Engines
 from tests.support.journeys import agency_metadata, case_of, eventually, submit
+from tests.support.kafka import critique_submitted
 from tests.support.services import Deployment, wait_ready
 
 UPLOADS = 4
@@ -202,20 +198,6 @@ async def test_tracking_finishes_the_calls_in_flight_and_ends_watches_cleanly(
     assert listed.cases
 
 
-def _submitted(directory: Directory) -> CritiqueSubmitted:
-    return CritiqueSubmitted(
-        critique_id=uuid.uuid4(),
-        organisation=OrganisationRef(
-            id=directory.organisation_id, name="Ủy ban MTTQ xã Hòa Bình", level=Level.COMMUNE
-        ),
-        agency_id=directory.agency_id,
-        kind=CritiqueKind.SUPERVISION_RECOMMENDATION,
-        title="Kiến nghị về thu gom rác thải",
-        points=(Point(number=1, text="Tăng tần suất thu gom rác."),),
-        submitted_at=datetime.now(UTC),
-    )
-
-
 BURST = 2000
 """Events in the burst: ten of the consumer's 200-record batches, so that the signal, sent once 20
 are applied, lands with most of them still to apply (400 were all applied by the end of the
@@ -225,7 +207,10 @@ drain once the consumer got faster)."""
 async def test_disclosure_commits_exactly_what_it_applied_when_stopped_while_consuming(
     deployment: Deployment, directory: Directory, engines: Engines
 ) -> None:
-    events = [_submitted(directory) for _ in range(BURST)]
+    events = [
+        critique_submitted(directory, "Kiến nghị về thu gom rác thải", "Tăng tần suất thu gom rác.")
+        for _ in range(BURST)
+    ]
     ids = [uuid.uuid4() for _ in events]
     producer = AIOKafkaProducer(bootstrap_servers=engines.kafka_bootstrap, acks="all")
     await producer.start()

@@ -17,7 +17,6 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +27,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from contracts.events import (
     AgencyKind,
-    CritiqueKind,
-    CritiqueSubmitted,
     Level,
-    OrganisationRef,
-    Point,
     Topic,
 )
 from services import admin
@@ -40,7 +35,7 @@ from services.platform import deadletters
 from tests.support.directory import Directory, register
 from tests.support.engines import Engines, OwnKafka, free_port, start
 from tests.support.journeys import answer, case_of, eventually, public_record, submit
-from tests.support.kafka import dead_letter_record, produce
+from tests.support.kafka import critique_submitted, dead_letter_record, produce
 from tests.support.services import Deployment, deployed, wait_ready
 
 CLEANING_WITHIN_SECONDS = {
@@ -129,17 +124,7 @@ async def test_after_deletion_and_compaction_have_run_a_rebuild_has_every_record
 
     # A submission tracking set aside (its handler kept failing until a fix), waiting in the
     # .dlq for an operator however long that takes.
-    waiting = CritiqueSubmitted(
-        critique_id=uuid.uuid4(),
-        organisation=OrganisationRef(
-            id=office.organisation_id, name="Ủy ban MTTQ xã Hòa Bình", level=Level.COMMUNE
-        ),
-        agency_id=office.agency_id,
-        kind=CritiqueKind.SUPERVISION_RECOMMENDATION,
-        title="Kiến nghị chờ người trực xử lý",
-        points=(Point(number=1, text="Sửa cầu tràn thôn Bắc."),),
-        submitted_at=datetime.now(UTC),
-    )
+    waiting = critique_submitted(office, "Kiến nghị chờ người trực xử lý", "Sửa cầu tràn thôn Bắc.")
     dlq = deadletters.topic_for(Topic.CRITIQUES)
     letter = dead_letter_record(waiting, uuid.uuid4(), consumer="tracking", was_at=10**9)
     await produce(bootstrap, dlq, [letter])

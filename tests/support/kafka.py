@@ -9,10 +9,19 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from contracts.events import THE_RECORD, CritiqueEvent
+from contracts.events import (
+    THE_RECORD,
+    CritiqueEvent,
+    CritiqueKind,
+    CritiqueSubmitted,
+    Level,
+    OrganisationRef,
+    Point,
+)
 from services.platform import deadletters
 from services.platform.cloudevents import Envelope, source
 from services.platform.kafka import ensure_topics
+from tests.support.directory import Directory
 
 Record = tuple[bytes, bytes | None, list[tuple[str, bytes]]]
 """(key, value, headers), as :func:`produce` sends them."""
@@ -78,6 +87,24 @@ async def message_count(bootstrap: str, topic: str) -> int:
         return sum(ends.values())
     finally:
         await consumer.stop()
+
+
+def critique_submitted(
+    directory: Directory, title: str, point: str, critique_id: uuid.UUID | None = None
+) -> CritiqueSubmitted:
+    """A submission of ``directory``'s commune committee to its agency, as submission would
+    publish it: for tests that put events on the topics themselves."""
+    return CritiqueSubmitted(
+        critique_id=critique_id or uuid.uuid4(),
+        organisation=OrganisationRef(
+            id=directory.organisation_id, name="Ủy ban MTTQ xã Hòa Bình", level=Level.COMMUNE
+        ),
+        agency_id=directory.agency_id,
+        kind=CritiqueKind.SUPERVISION_RECOMMENDATION,
+        title=title,
+        points=(Point(number=1, text=point),),
+        submitted_at=datetime.now(UTC),
+    )
 
 
 def event_record(event: CritiqueEvent, event_id: uuid.UUID) -> Record:
