@@ -15,9 +15,12 @@ witness that speaks notes) read them:
 * verifier key: ``<name>+<key id, 8 hex digits>+<base64(0x01 || public key)>``
 * private key: ``PRIVATE+KEY+<name>+<key id>+<base64(0x01 || 32-byte seed)>``
 
-Verification follows the note specification: signatures by other keys are ignored (witnesses may
-cosign), a signature by the expected key that fails rejects the whole note, and a note with no
-signature by the expected key is rejected.
+A log signs with :class:`SigningKeys`: one key, or while it hands over to a new key, several of
+the same name, each adding its signature line to every note. Verification follows the note
+specification and trusts a set of keys (one or more): signatures by keys outside it are ignored
+(witnesses may cosign; a verifier that knows only one of the log's keys ignores the other), a
+signature by a trusted key that fails rejects the whole note, and a note with no signature by a
+trusted key is rejected.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import base64
 import binascii
 import hashlib
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -168,15 +172,74 @@ class Signer:
     def __repr__(self) -> str:  # never the seed
         return f"Signer({self.verifier_key!r})"
 
-    def sign_note(self, text: str) -> str:
-        """The signed note: ``text`` (which ends in a newline), a blank line, the signature."""
+    def signature_line(self, text: str) -> str:
+        """This key's signature line of a note of ``text``: ``— <name> <base64>`` and a newline."""
         _check_text(text)
         signature = self.verifier.key_id.to_bytes(4, "big") + self._private.sign(text.encode())
         encoded = base64.b64encode(signature).decode()
-        return f"{text}\n{_SIGNATURE_PREFIX}{self.name} {encoded}\n"
+        return f"{_SIGNATURE_PREFIX}{self.name} {encoded}\n"
+
+    def sign_note(self, text: str) -> str:
+        """The signed note: ``text`` (which ends in a newline), a blank line, the signature."""
+        return f"{text}\n{self.signature_line(text)}"
 
     def sign_checkpoint(self, origin: str, size: int, root: bytes) -> str:
         """The signed note of the checkpoint ``origin``/``size``/``root``."""
+        return self.sign_note(checkpoint_text(origin, size, root))
+
+
+class SigningKeys:
+    """The log's private keys, in the order of its key file: one, or during a handover to a new
+    key several (the newest last). All have the log's name, so the origin and the key name stay
+    the same across a rotation; every note is signed by each key, one signature line each."""
+
+    def __init__(self, signers: Sequence[Signer]) -> None:
+        if not signers:
+            raise CheckpointError("there is no private key (one PRIVATE+KEY+… a line)")
+        names = list(dict.fromkeys(signer.name for signer in signers))
+        if len(names) > 1:
+            raise CheckpointError(
+                f"the keys have {len(names)} names ({', '.join(names)}): all the keys of a log"
+                " have the log's name (a new key is made with the old one's name)"
+            )
+        ids = [signer.verifier.key_id for signer in signers]
+        if len(set(ids)) != len(ids):
+            raise CheckpointError("a key is listed twice")
+        self.signers: tuple[Signer, ...] = tuple(signers)
+
+    @classmethod
+    def from_text(cls, text: str) -> SigningKeys:
+        """Read a key file: one private key a line; blank lines and ``#`` comments are skipped.
+        Errors name the line, never its content."""
+        signers = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            key = line.strip()
+            if not key or key.startswith("#"):
+                continue
+            try:
+                signers.append(Signer.from_key(key))
+            except CheckpointError as error:
+                raise CheckpointError(f"line {number}: {error}") from None
+        return cls(signers)
+
+    @property
+    def name(self) -> str:
+        return self.signers[0].name
+
+    @property
+    def verifier_keys(self) -> str:
+        """The verifier keys, one a line in the file's order (the newest last)."""
+        return "".join(f"{signer.verifier_key}\n" for signer in self.signers)
+
+    def __repr__(self) -> str:  # never a seed
+        return f"SigningKeys({[signer.verifier_key for signer in self.signers]!r})"
+
+    def sign_note(self, text: str) -> str:
+        """The note of ``text`` signed by every key: a blank line, then one line per key."""
+        return f"{text}\n{''.join(signer.signature_line(text) for signer in self.signers)}"
+
+    def sign_checkpoint(self, origin: str, size: int, root: bytes) -> str:
+        """The checkpoint ``origin``/``size``/``root`` as a note signed by every key."""
         return self.sign_note(checkpoint_text(origin, size, root))
 
 
@@ -204,9 +267,45 @@ def generate_key(name: str) -> tuple[str, str]:
     return signer.private_key, signer.verifier_key
 
 
-def open_note(note: str, verifier: Verifier) -> str:
-    """The text of ``note`` once a signature by ``verifier`` has verified; other keys' signatures
-    are ignored. Raises :class:`CheckpointError` otherwise."""
+def read_verifier_keys(text: str) -> tuple[Verifier, ...]:
+    """The verifier keys in ``text``, one a line (as ``/v1/log/key`` serves them); blank lines
+    and ``#`` comments are skipped."""
+    lines = [
+        (number, line.strip())
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.strip().startswith("#")
+    ]
+    verifiers = []
+    for number, key in lines:
+        where = f"line {number}: " if len(lines) > 1 else ""
+        if key.startswith(_PRIVATE_PREFIX):
+            raise CheckpointError(f"{where}a private key: verify with the public (verifier) key")
+        try:
+            verifiers.append(Verifier.from_key(key))
+        except CheckpointError as error:
+            raise CheckpointError(f"{where}{error}") from None
+    if not verifiers:
+        raise CheckpointError("there is no verifier key")
+    return tuple(verifiers)
+
+
+def _trusted(verifiers: Verifier | Iterable[Verifier]) -> dict[tuple[str, int], Verifier]:
+    """The verifiers by key name and key id; two keys sharing both would be ambiguous."""
+    trusted: dict[tuple[str, int], Verifier] = {}
+    for verifier in [verifiers] if isinstance(verifiers, Verifier) else verifiers:
+        known = trusted.setdefault((verifier.name, verifier.key_id), verifier)
+        if known != verifier:
+            raise CheckpointError(f"ambiguous key {verifier.name}+{verifier.key_id:08x}")
+    if not trusted:
+        raise CheckpointError("there is no verifier key")
+    return trusted
+
+
+def open_note(note: str, verifiers: Verifier | Iterable[Verifier]) -> str:
+    """The text of ``note`` once a signature by one of ``verifiers`` (the keys trusted) has
+    verified and none by them has failed; other keys' signatures are ignored. Raises
+    :class:`CheckpointError` otherwise."""
+    trusted = _trusted(verifiers)
     if len(note.encode()) > _MAX_NOTE_BYTES:
         raise CheckpointError("the note is too large")
     if any(ord(character) < 0x20 and character != "\n" for character in note):
@@ -231,8 +330,9 @@ def open_note(note: str, verifier: Verifier) -> str:
         signature = _b64decode(encoded, f"the signature by {name}")
         if len(signature) < 5:
             raise CheckpointError(f"the signature by {name} is too short")
-        if name != verifier.name or int.from_bytes(signature[:4], "big") != verifier.key_id:
-            continue  # someone else's key, e.g. a witness's cosignature
+        verifier = trusted.get((name, int.from_bytes(signature[:4], "big")))
+        if verifier is None:
+            continue  # a key not trusted here: a witness's cosignature, the log's other key
         if not verifier.verify(text.encode(), signature[4:]):
             raise CheckpointError(
                 f"the signature by {verifier.name}+{verifier.key_id:08x} does not verify:"
@@ -240,8 +340,9 @@ def open_note(note: str, verifier: Verifier) -> str:
             )
         verified += 1
     if not verified:
+        keys = ", ".join(f"{name}+{key_id:08x}" for name, key_id in trusted)
         raise CheckpointError(
-            f"the note has no signature by the key {verifier.name}+{verifier.key_id:08x}"
+            f"the note has no signature by the key{'s' if len(trusted) > 1 else ''} {keys}"
         )
     return text
 
@@ -264,14 +365,13 @@ def parse_checkpoint_text(text: str) -> Checkpoint:
 
 
 def verify_checkpoint(
-    note: str, verifier_key: str | Verifier, *, origin: str | None = None
+    note: str, verifier_keys: str | Verifier | Iterable[Verifier], *, origin: str | None = None
 ) -> Checkpoint:
-    """The checkpoint that ``note`` states, once its signature by ``verifier_key`` verified;
-    with ``origin``, the checkpoint must also be of that log. Raises :class:`CheckpointError`."""
-    verifier = (
-        verifier_key if isinstance(verifier_key, Verifier) else Verifier.from_key(verifier_key)
-    )
-    checkpoint = parse_checkpoint_text(open_note(note, verifier))
+    """The checkpoint that ``note`` states, once signed by a key of ``verifier_keys`` (their text,
+    one a line, or the verifiers) as :func:`open_note` checks; with ``origin``, the checkpoint
+    must also be of that log. Raises :class:`CheckpointError`."""
+    trusted = read_verifier_keys(verifier_keys) if isinstance(verifier_keys, str) else verifier_keys
+    checkpoint = parse_checkpoint_text(open_note(note, trusted))
     if origin is not None and checkpoint.origin != origin:
         raise CheckpointError(f"the checkpoint is of the log {checkpoint.origin!r}, not {origin!r}")
     return checkpoint

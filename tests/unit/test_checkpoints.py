@@ -284,3 +284,128 @@ def test_names_with_spaces_or_plus_are_refused() -> None:
     for name in ("", "a b", "a+b"):
         with pytest.raises(CheckpointError):
             Signer.generate(name)
+
+
+# -- several keys: a handover to a new key --------------------------------------------------------
+
+
+def _signature_lines(note: str) -> list[str]:
+    return note[note.rindex("\n\n") + 2 :].splitlines()
+
+
+def _tamper(signature_line: str) -> str:
+    prefix, encoded = signature_line.rsplit(" ", 1)
+    raw = bytearray(base64.b64decode(encoded))
+    raw[-1] ^= 1  # the key id stays: the line is still the key's, its signature is wrong
+    return f"{prefix} {base64.b64encode(bytes(raw)).decode()}"
+
+
+def test_the_go_note_signed_by_two_keys_opens_with_either_and_with_both() -> None:
+    # note_test.go TestOpen: "one signature verified, one not" and "both verified".
+    note = QUOTE + "\n" + PETER_SIGNATURE + ENOCH_SIGNATURE
+    peter, enoch = Verifier.from_key(PETER_VERIFIER), Verifier.from_key(ENOCH_VERIFIER)
+    for trusted in ([peter], [enoch], [peter, enoch], [enoch, peter]):
+        assert checkpoints.open_note(note, trusted) == QUOTE
+    with pytest.raises(CheckpointError, match="no signature by the key"):
+        checkpoints.open_note(QUOTE + "\n" + ENOCH_SIGNATURE, [peter])
+
+
+def test_a_failing_signature_by_a_trusted_key_rejects_the_note_another_verified() -> None:
+    # note_test.go TestOpen, "duplicated verified and unverified signatures": a bad signature by
+    # a key the verifier does not know is ignored; by a key it knows, it rejects the whole note.
+    note = QUOTE + "\n" + PETER_SIGNATURE + _tamper(ENOCH_SIGNATURE.removesuffix("\n")) + "\n"
+    peter, enoch = Verifier.from_key(PETER_VERIFIER), Verifier.from_key(ENOCH_VERIFIER)
+    assert checkpoints.open_note(note, [peter]) == QUOTE
+    with pytest.raises(CheckpointError, match="EnochRoot\\+af0cfe78 does not verify"):
+        checkpoints.open_note(note, [peter, enoch])
+
+
+def test_two_keys_of_the_log_sign_every_checkpoint_and_each_verifier_accepts_it() -> None:
+    old, new = Signer.generate(ORIGIN), Signer.generate(ORIGIN)
+    keys = checkpoints.SigningKeys([old, new])
+    note = keys.sign_checkpoint(ORIGIN, 42, ROOT)
+    assert note.startswith(checkpoints.checkpoint_text(ORIGIN, 42, ROOT) + "\n")
+    # One note, one signature line per key in the file's order, each the key's own signature.
+    assert _signature_lines(note) == [
+        old.signature_line(checkpoints.checkpoint_text(ORIGIN, 42, ROOT)).removesuffix("\n"),
+        new.signature_line(checkpoints.checkpoint_text(ORIGIN, 42, ROOT)).removesuffix("\n"),
+    ]
+    expected = Checkpoint(ORIGIN, 42, ROOT)
+    for trusted in (old.verifier_key, new.verifier_key, keys.verifier_keys):
+        assert checkpoints.verify_checkpoint(note, trusted, origin=ORIGIN) == expected
+    with pytest.raises(CheckpointError, match="no signature by the key"):
+        checkpoints.verify_checkpoint(note, Signer.generate(ORIGIN).verifier_key)
+
+
+def test_a_tampered_second_signature_rejects_the_note_for_a_verifier_that_trusts_its_key() -> None:
+    old, new = Signer.generate(ORIGIN), Signer.generate(ORIGIN)
+    note = checkpoints.SigningKeys([old, new]).sign_checkpoint(ORIGIN, 42, ROOT)
+    first, second = _signature_lines(note)
+    tampered = note.replace(second, _tamper(second))
+    for trusted in (new.verifier_key, f"{old.verifier_key}\n{new.verifier_key}\n"):
+        with pytest.raises(CheckpointError, match="does not verify"):
+            checkpoints.verify_checkpoint(tampered, trusted)
+    # A verifier that knows only the old key ignores the new key's line, as any unknown key's.
+    assert checkpoints.verify_checkpoint(tampered, old.verifier_key).size == 42
+    assert checkpoints.verify_checkpoint(note.replace(first, _tamper(first)), new.verifier_key)
+
+
+def test_the_verifier_keys_are_served_one_a_line_the_newest_last() -> None:
+    old, new = Signer.generate(ORIGIN), Signer.generate(ORIGIN)
+    served = checkpoints.SigningKeys([old, new]).verifier_keys
+    assert served == f"{old.verifier_key}\n{new.verifier_key}\n"
+    # What a verifier reads back; one of before the handover reads the first line, the old key.
+    assert checkpoints.read_verifier_keys(served) == (old.verifier, new.verifier)
+    assert served.splitlines()[0] == old.verifier_key
+
+
+def test_a_key_file_holds_one_key_a_line_with_blank_lines_and_comments() -> None:
+    old, new = Signer.generate(ORIGIN), Signer.generate(ORIGIN)
+    text = f"# the log's keys, oldest first\n{old.private_key}\n\n  # new\n{new.private_key}\n"
+    keys = checkpoints.SigningKeys.from_text(text)
+    assert keys.name == ORIGIN
+    assert [signer.verifier_key for signer in keys.signers] == [old.verifier_key, new.verifier_key]
+    assert old.private_key not in repr(keys)
+
+
+def test_keys_of_different_names_are_refused() -> None:
+    ours, theirs = Signer.generate(ORIGIN), Signer.generate("another.example/log")
+    with pytest.raises(CheckpointError, match=r"2 names .*another\.example/log"):
+        checkpoints.SigningKeys.from_text(f"{ours.private_key}\n{theirs.private_key}\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "no private key"),
+        ("# only a comment\n\n", "no private key"),
+        (f"{PETER_PRIVATE}\n{PETER_PRIVATE}\n", "listed twice"),
+        (f"{PETER_PRIVATE}\n{PETER_VERIFIER}\n", "line 2: a private key starts with"),
+        (f"\n{PETER_PRIVATE[:-3]}\n", "line 2: "),
+    ],
+)
+def test_a_malformed_key_file_is_refused_naming_the_line_not_its_content(
+    text: str, message: str
+) -> None:
+    with pytest.raises(CheckpointError, match=message) as refused:
+        checkpoints.SigningKeys.from_text(text)
+    assert PETER_PRIVATE.rsplit("+", 1)[1][:-3] not in str(refused.value)
+
+
+def test_verifier_key_files_are_read_one_key_a_line() -> None:
+    peter, enoch = Verifier.from_key(PETER_VERIFIER), Verifier.from_key(ENOCH_VERIFIER)
+    text = f"# keys of the logs I follow\n{PETER_VERIFIER}\n\n{ENOCH_VERIFIER}\n"
+    assert checkpoints.read_verifier_keys(text) == (peter, enoch)
+    with pytest.raises(CheckpointError, match="line 2: a private key"):
+        checkpoints.read_verifier_keys(f"{PETER_VERIFIER}\n{PETER_PRIVATE}\n")
+    with pytest.raises(CheckpointError, match="no verifier key"):
+        checkpoints.read_verifier_keys("\n# nothing\n")
+
+
+def test_two_trusted_keys_with_one_name_and_id_are_ambiguous() -> None:
+    peter = Verifier.from_key(PETER_VERIFIER)
+    impostor = Verifier(peter.name, peter.key_id, Signer.generate("x").verifier.public_key)
+    note = QUOTE + "\n" + PETER_SIGNATURE
+    assert checkpoints.open_note(note, [peter, peter]) == QUOTE  # the same key twice is one
+    with pytest.raises(CheckpointError, match="ambiguous key PeterNeumann\\+c74f20a3"):
+        checkpoints.open_note(note, [peter, impostor])
