@@ -8,7 +8,10 @@
   and checks them all (and, with ``--since``, that the log still extends a checkpoint you kept).
 
 No database, no trust in the server: every hash is recomputed here and every root comes from a
-note signed by the key in ``--key`` (a file holding the verifier key, ``name+keyid+base64``).
+note signed by a key in ``--key``: a file of verifier keys (``name+keyid+base64``), one a line, as
+``/v1/log/key`` serves them. While the log hands over to a new key it serves both, and signs every
+checkpoint with both: a note verifies when a key trusted here signed it and no signature by a
+trusted key fails; signatures by other keys are ignored.
 
 Exit codes: 0 everything verified; 1 anything failed or could not be checked.
 """
@@ -33,8 +36,8 @@ from services.disclosure import merkle
 from services.disclosure.checkpoints import (
     Checkpoint,
     CheckpointError,
-    Verifier,
     generate_key,
+    read_verifier_keys,
     verify_checkpoint,
 )
 
@@ -72,9 +75,9 @@ def _proof_hashes(proof: Mapping[str, Any], what: str) -> list[bytes]:
     return [_base64(value, f"{what} hash {n}") for n, value in enumerate(values)]
 
 
-def _checkpoint(note: str, verifier_key: str, what: str) -> Checkpoint:
+def _checkpoint(note: str, verifier_keys: str, what: str) -> Checkpoint:
     try:
-        return verify_checkpoint(note, verifier_key)
+        return verify_checkpoint(note, verifier_keys)
     except CheckpointError as error:
         raise VerificationFailed(f"{what}: {error}") from None
 
@@ -88,10 +91,11 @@ class RecordVerified:
 
 
 def check_record(
-    leaf: Mapping[str, Any], proof: Mapping[str, Any], note: str, verifier_key: str
+    leaf: Mapping[str, Any], proof: Mapping[str, Any], note: str, verifier_keys: str
 ) -> RecordVerified:
-    """Check that the leaf's document is leaf ``index`` of the checkpoint's tree."""
-    checkpoint = _checkpoint(note, verifier_key, "the checkpoint")
+    """Check that the leaf's document is leaf ``index`` of the checkpoint's tree (signed by a
+    key of ``verifier_keys``, one a line)."""
+    checkpoint = _checkpoint(note, verifier_keys, "the checkpoint")
     index = _field(leaf, "index", int, "the leaf")
     document = _base64(_field(leaf, "document", str, "the leaf"), "the leaf's document")
     leaf_hash = merkle.leaf_hash(document)
@@ -137,11 +141,13 @@ def check_record(
 
 
 def check_consistency(
-    old_note: str, new_note: str, proof: Mapping[str, Any], verifier_key: str
+    old_note: str, new_note: str, proof: Mapping[str, Any], verifier_keys: str
 ) -> tuple[Checkpoint, Checkpoint]:
-    """Check that the new checkpoint's tree extends the old one's, leaf for leaf."""
-    old = _checkpoint(old_note, verifier_key, "the old checkpoint")
-    new = _checkpoint(new_note, verifier_key, "the new checkpoint")
+    """Check that the new checkpoint's tree extends the old one's, leaf for leaf (each signed by
+    a key of ``verifier_keys``: across a key handover, the old note by the old key and the new
+    one by the new key)."""
+    old = _checkpoint(old_note, verifier_keys, "the old checkpoint")
+    new = _checkpoint(new_note, verifier_keys, "the new checkpoint")
     if old.origin != new.origin:
         raise VerificationFailed(f"the checkpoints are of two logs: {old.origin!r}, {new.origin!r}")
     if old.size > new.size:
@@ -213,7 +219,7 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 async def fetch_and_check(
     client: httpx.AsyncClient,
     critique_id: uuid.UUID,
-    verifier_key: str,
+    verifier_keys: str,
     *,
     since: str | None = None,
     compare_record: bool = True,
@@ -223,19 +229,19 @@ async def fetch_and_check(
     and check them; with ``since`` (a checkpoint kept earlier), check the log still extends it;
     with ``compare_record``, check the record served now is the latest version logged."""
     note = (await _get(client, "/v1/log/checkpoint")).text
-    checkpoint = _checkpoint(note, verifier_key, "the latest checkpoint")
+    checkpoint = _checkpoint(note, verifier_keys, "the latest checkpoint")
     echo(
         f"checkpoint verified: {checkpoint.origin}, size {checkpoint.size},"
         f" root {checkpoint.root_base64}"
     )
     if since is not None:
-        old = _checkpoint(since, verifier_key, "the earlier checkpoint")
+        old = _checkpoint(since, verifier_keys, "the earlier checkpoint")
         proof = _json(
             await _get(
                 client, "/v1/log/proofs/consistency", **{"from": old.size, "to": checkpoint.size}
             )
         )
-        check_consistency(since, note, proof, verifier_key)
+        check_consistency(since, note, proof, verifier_keys)
         echo(f"consistent with the earlier checkpoint of size {old.size}")
 
     listing = _json(await _get(client, f"/v1/log/critiques/{critique_id}"))
@@ -256,7 +262,7 @@ async def fetch_and_check(
         proof = _json(
             await _get(client, "/v1/log/proofs/inclusion", index=index, size=checkpoint.size)
         )
-        verified = check_record(leaf, proof, note, verifier_key)
+        verified = check_record(leaf, proof, note, verifier_keys)
         document = leaf.get("document_json")
         if isinstance(document, dict) and document.get("critique_id") not in (
             None,
@@ -322,21 +328,22 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 
 
 def read_key(path: Path) -> str:
-    """The verifier key in ``path``: its first non-empty line."""
-    lines = [line.strip() for line in _read_text(path, "key file").splitlines() if line.strip()]
-    if not lines:
-        _fail(f"key file {path} is empty")
-    if lines[0].startswith("PRIVATE+KEY+"):
-        _fail(f"key file {path} holds a private key: verify with the public (verifier) key")
+    """The verifier keys in ``path`` (one a line; blank lines and ``#`` comments skipped), each
+    checked, one a line: the keys trusted."""
     try:
-        Verifier.from_key(lines[0])
+        verifiers = read_verifier_keys(_read_text(path, "key file"))
     except CheckpointError as error:
         _fail(f"key file {path}: {error}")
-    return lines[0]
+    return "".join(f"{verifier.key}\n" for verifier in verifiers)
 
 
 KeyOption = Annotated[
-    Path, typer.Option("--key", help="File holding the log's verifier key (name+keyid+base64).")
+    Path,
+    typer.Option(
+        "--key",
+        help="File of the log's verifier keys (name+keyid+base64), one a line, as /v1/log/key"
+        " serves them; a checkpoint signed by any of them is trusted.",
+    ),
 ]
 
 
@@ -418,7 +425,7 @@ def fetch(
     ] = True,
 ) -> None:
     """Download a critique's log entries and proofs from the API and verify all of them."""
-    verifier_key = read_key(key)
+    verifier_keys = read_key(key)
     earlier = _read_text(since, "checkpoint") if since is not None else None
 
     async def run() -> Fetched:
@@ -426,7 +433,7 @@ def fetch(
             return await fetch_and_check(
                 client,
                 critique,
-                verifier_key,
+                verifier_keys,
                 since=earlier,
                 compare_record=compare_record,
                 echo=lambda line: typer.echo(f"OK: {line}"),
@@ -454,21 +461,28 @@ def keygen(
     name: Annotated[str, typer.Argument(help="The key name: the log's origin, e.g. a URL path.")],
     private_key_file: Annotated[
         Path | None,
-        typer.Option(help="Write the private key here (mode 0600) instead of printing it."),
+        typer.Option(
+            help="Write the private key to this new file, created mode 0600 (the file"
+            " SUPERVISION_DISCLOSURE_LOG_KEY_FILE names), instead of printing it."
+        ),
     ] = None,
 ) -> None:
-    """Generate the log's signing key pair (for the operator)."""
+    """Generate the log's signing key pair (for the operator). To rotate, give the name of the
+    log's current key: the new key goes on a line of its own in the same key file."""
     try:
         private_key, verifier_key = generate_key(name)
     except CheckpointError as error:
         _fail(str(error))
     if private_key_file is None:
-        typer.echo(f"private key (SUPERVISION_DISCLOSURE_LOG_KEY; keep secret): {private_key}")
+        typer.echo(f"private key (a line of the log's key file; keep secret): {private_key}")
     else:
         try:
+            # Created with its final mode: never a moment when another user could open it.
             descriptor = os.open(private_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             _fail(f"{private_key_file} exists; not overwriting a key")
+        except OSError as error:
+            _fail(f"cannot create {private_key_file}: {error.strerror}")
         with os.fdopen(descriptor, "w", encoding="utf-8") as file:
             file.write(private_key + "\n")
         typer.echo(f"private key written to {private_key_file}")

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
-from pydantic import Field, SecretStr
+from pydantic import Field
 
 from contracts.events import Topic
-from services.disclosure import checkpoints, consumers, transparency
+from services.disclosure import checkpoints, consumers, log_key, transparency
 from services.disclosure.domain import DisclosurePolicy
 from services.disclosure.web import build_app
 from services.platform import db, runtime, settings
@@ -37,10 +39,12 @@ class DisclosureSettings(settings.CommonSettings):
         default="disclosure",
         description="A new name (with a new database) rebuilds the read model from the topics.",
     )
-    disclosure_log_key: SecretStr | None = Field(
+    disclosure_log_key_file: Path | None = Field(
         default=None,
-        description="The transparency log's private key (PRIVATE+KEY+…, from "
-        "`supervision verify keygen`); without it nothing is signed.",
+        description="The file of the transparency log's private key (PRIVATE+KEY+…, from"
+        " `supervision verify keygen --private-key-file`), mode 0600: one key a line, two of the"
+        " same name while handing over to a new key. Read at start-up; without it nothing is"
+        " signed.",
     )
     disclosure_log_origin: str | None = Field(
         default=None, description="The log's origin line; by default the key's name."
@@ -51,13 +55,13 @@ class DisclosureSettings(settings.CommonSettings):
 
 
 async def _sign_regularly(
-    pool: db.Pool, signer: checkpoints.Signer, *, origin: str, interval: float
+    pool: db.Pool, keys: checkpoints.SigningKeys, *, origin: str, interval: float
 ) -> None:
     """Sign a checkpoint whenever the log has grown (several instances may run this: signing
     is serialised and a checkpoint is only signed for a larger tree)."""
     while True:
         try:
-            await transparency.sign(pool, signer, origin=origin)
+            await transparency.sign(pool, keys, origin=origin)
         except transparency.HistoryRewritten:
             log.critical("the transparency log no longer matches its last checkpoint; not signing")
         except Exception as error:
@@ -70,16 +74,24 @@ def subscription(config: DisclosureSettings) -> Subscription:
     return consumers.subscription(config.disclosure_policy, name=config.disclosure_consumer_group)
 
 
+def log_keys(config: DisclosureSettings) -> checkpoints.SigningKeys | None:
+    """The log's signing keys (``None``: nothing is signed); a key file refused ends the
+    service as a bad setting does, naming the variable."""
+    try:
+        return log_key.configured(config.disclosure_log_key_file, os.environ)
+    except log_key.LogKeyRefused as refused:
+        sys.exit(
+            "DisclosureSettings: the service cannot start; fix its environment:\n"
+            f"  SUPERVISION_DISCLOSURE_LOG_KEY_FILE: {refused}"
+        )
+
+
 def create_app(config: DisclosureSettings) -> FastAPI:
     limiter = RateLimiter(
         per_second=config.disclosure_rate_per_second, burst=config.disclosure_rate_burst
     )
-    signer = (
-        checkpoints.Signer.from_key(config.disclosure_log_key.get_secret_value())
-        if config.disclosure_log_key
-        else None
-    )
-    origin = config.disclosure_log_origin or (signer.name if signer else "")
+    keys = log_keys(config)
+    origin = config.disclosure_log_origin or (keys.name if keys else "")
 
     @contextlib.asynccontextmanager
     async def running() -> AsyncIterator[runtime.Runtime]:
@@ -95,12 +107,12 @@ def create_app(config: DisclosureSettings) -> FastAPI:
                 asyncio.create_task(
                     _sign_regularly(
                         started.pool,
-                        signer,
+                        keys,
                         origin=origin,
                         interval=config.disclosure_log_sign_interval_seconds,
                     )
                 )
-                if signer
+                if keys
                 else None
             )
             try:
@@ -112,7 +124,7 @@ def create_app(config: DisclosureSettings) -> FastAPI:
                         await signing
 
     app = build_app(limiter)
-    app.state.log_signer = signer
+    app.state.log_keys = keys
     return attach_runtime(app, running)
 
 

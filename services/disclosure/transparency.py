@@ -22,7 +22,7 @@ from typing import Final
 
 from contracts.events import CheckpointSigned
 from services.disclosure import merkle
-from services.disclosure.checkpoints import Signer
+from services.disclosure.checkpoints import SigningKeys
 from services.platform import db, outbox
 
 _APPEND_LOCK: Final = 0x544C_4F47_4150  # "TLOGAP": one append at a time, until its commit
@@ -123,10 +123,11 @@ async def checkpoint(executor: db.Executor, size: int) -> StoredCheckpoint | Non
 
 
 async def sign(
-    pool: db.Pool, signer: Signer, *, origin: str, now: datetime | None = None
+    pool: db.Pool, keys: SigningKeys, *, origin: str, now: datetime | None = None
 ) -> str | None:
-    """Sign a checkpoint of the whole tree if it grew since the last one; store it, announce it
-    (``CheckpointSigned`` through the outbox) and return the note. ``None`` if nothing is new.
+    """Sign a checkpoint of the whole tree if it grew since the last one, by each of ``keys``
+    (one note, a signature line per key); store it, announce it (``CheckpointSigned`` through
+    the outbox) and return the note. ``None`` if nothing is new.
 
     Before signing, the stored leaves are checked to still give the last checkpoint's root: a log
     never signs a tree inconsistent with one it signed before (:class:`HistoryRewritten`)."""
@@ -147,7 +148,7 @@ async def sign(
                 " the log's history was changed; refusing to sign"
             )
         root = merkle.root(hashes)
-        note = signer.sign_checkpoint(origin, size, root)
+        note = keys.sign_checkpoint(origin, size, root)
         signed_at = now or datetime.now(UTC)
         await connection.execute(
             "INSERT INTO log_checkpoints (size, root, note, signed_at) VALUES ($1, $2, $3, $4)",

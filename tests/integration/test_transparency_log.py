@@ -31,7 +31,7 @@ from services.cli.verify import (
     fetch_and_check,
 )
 from services.disclosure import checkpoints, merkle, transparency
-from services.disclosure.checkpoints import Signer
+from services.disclosure.checkpoints import Signer, SigningKeys
 from services.disclosure.web import transparency_log
 from services.platform import db
 from services.platform.http import ProblemError, install_problem_handlers
@@ -51,8 +51,8 @@ async def pool(engines: Engines) -> AsyncIterator[db.Pool]:
 
 
 @pytest.fixture
-def signer() -> Signer:
-    return Signer.generate(ORIGIN)
+def keys() -> SigningKeys:
+    return SigningKeys([Signer.generate(ORIGIN)])
 
 
 def document(critique_id: uuid.UUID, version: int) -> bytes:
@@ -90,12 +90,12 @@ class PublicSite:
 
 
 @pytest.fixture
-def site(pool: db.Pool, signer: Signer) -> PublicSite:
+def site(pool: db.Pool, keys: SigningKeys) -> PublicSite:
     app = FastAPI()
     install_problem_handlers(app)
     app.include_router(transparency_log.router)
     app.state.runtime = SimpleNamespace(pool=pool)
-    app.state.log_signer = signer
+    app.state.log_keys = keys
     records: dict[uuid.UUID, Any] = {}
 
     @app.get("/v1/records/{critique_id}")
@@ -158,10 +158,10 @@ async def test_concurrent_appends_get_dense_indexes_in_commit_order(pool: db.Poo
     assert await transparency.tree_size(pool) == 61
 
 
-async def test_the_log_refuses_updates_and_deletes(pool: db.Pool, signer: Signer) -> None:
+async def test_the_log_refuses_updates_and_deletes(pool: db.Pool, keys: SigningKeys) -> None:
     critique_id = uuid.uuid4()
     await publish(pool, critique_id, document(critique_id, 1))
-    await transparency.sign(pool, signer, origin=ORIGIN)
+    await transparency.sign(pool, keys, origin=ORIGIN)
     for statement in (
         "UPDATE log_leaves SET data = 'x'::bytea",
         "DELETE FROM log_leaves",
@@ -173,16 +173,18 @@ async def test_the_log_refuses_updates_and_deletes(pool: db.Pool, signer: Signer
             await pool.execute(statement)
 
 
-async def test_sign_only_when_the_tree_grew_and_announce_it(pool: db.Pool, signer: Signer) -> None:
-    assert await transparency.sign(pool, signer, origin=ORIGIN) is None  # empty log
+async def test_sign_only_when_the_tree_grew_and_announce_it(
+    pool: db.Pool, keys: SigningKeys
+) -> None:
+    assert await transparency.sign(pool, keys, origin=ORIGIN) is None  # empty log
     critique_id = uuid.uuid4()
     for version in range(1, 6):
         await publish(pool, critique_id, document(critique_id, version))
-    note = await transparency.sign(pool, signer, origin=ORIGIN)
+    note = await transparency.sign(pool, keys, origin=ORIGIN)
     assert note is not None
-    assert await transparency.sign(pool, signer, origin=ORIGIN) is None  # nothing new
+    assert await transparency.sign(pool, keys, origin=ORIGIN) is None  # nothing new
 
-    signed = checkpoints.verify_checkpoint(note, signer.verifier_key, origin=ORIGIN)
+    signed = checkpoints.verify_checkpoint(note, keys.verifier_keys, origin=ORIGIN)
     hashes = [merkle.leaf_hash(document(critique_id, v)) for v in range(1, 6)]
     assert (signed.size, signed.root) == (5, merkle.root(hashes))
     latest = await transparency.latest_checkpoint(pool)
@@ -198,7 +200,7 @@ async def test_sign_only_when_the_tree_grew_and_announce_it(pool: db.Pool, signe
 
 
 async def test_competing_signers_never_sign_one_size_twice_or_a_tree_that_shrank(
-    pool: db.Pool, signer: Signer
+    pool: db.Pool, keys: SigningKeys
 ) -> None:
     """Several disclosure instances sign while others append: one checkpoint per size, each
     announced once, sizes growing, each a prefix of the next."""
@@ -210,10 +212,10 @@ async def test_competing_signers_never_sign_one_size_twice_or_a_tree_that_shrank
 
     async def sign_often() -> None:
         for _ in range(10):
-            await transparency.sign(pool, signer, origin=ORIGIN)
+            await transparency.sign(pool, keys, origin=ORIGIN)
 
     await asyncio.gather(append_some(0), append_some(100), *(sign_often() for _ in range(3)))
-    await transparency.sign(pool, signer, origin=ORIGIN)  # the tree at its final size
+    await transparency.sign(pool, keys, origin=ORIGIN)  # the tree at its final size
 
     sizes = [
         row["size"] for row in await pool.fetch("SELECT size FROM log_checkpoints ORDER BY size")
@@ -237,21 +239,21 @@ async def test_competing_signers_never_sign_one_size_twice_or_a_tree_that_shrank
 
 
 async def test_every_leaf_verifies_offline_against_the_signed_checkpoint(
-    pool: db.Pool, signer: Signer, site: PublicSite, tmp_path: Path
+    pool: db.Pool, keys: SigningKeys, site: PublicSite, tmp_path: Path
 ) -> None:
     critiques = [uuid.uuid4() for _ in range(7)]
     for version in range(1, 6):
         for critique_id in critiques:
             await publish(pool, critique_id, document(critique_id, version))
-    assert await transparency.sign(pool, signer, origin=ORIGIN) is not None
+    assert await transparency.sign(pool, keys, origin=ORIGIN) is not None
 
     async with site.client() as client:
         note = (await client.get("/v1/log/checkpoint")).text
-        assert (await client.get("/v1/log/key")).text.strip() == signer.verifier_key
+        assert (await client.get("/v1/log/key")).text == keys.verifier_keys
         for index in range(35):
             leaf = await get_json(client, f"/v1/log/leaves/{index}")
             proof = await get_json(client, "/v1/log/proofs/inclusion", index=index, size=35)
-            verified = check_record(leaf, proof, note, signer.verifier_key)
+            verified = check_record(leaf, proof, note, keys.verifier_keys)
             assert verified.index == index
             assert verified.document == document(critiques[index % 7], index // 7 + 1)
             assert leaf["document_json"]["critique_id"] == str(critiques[index % 7])
@@ -260,7 +262,7 @@ async def test_every_leaf_verifies_offline_against_the_signed_checkpoint(
         (tmp_path / "leaf.json").write_text(json.dumps(leaf))
         (tmp_path / "proof.json").write_text(json.dumps(proof))
         (tmp_path / "checkpoint.note").write_text(note)
-        (tmp_path / "log.pub").write_text(signer.verifier_key + "\n")
+        (tmp_path / "log.pub").write_text(keys.verifier_keys)
         code, output = await cli(
             "record",
             "--leaf", str(tmp_path / "leaf.json"),
@@ -286,7 +288,7 @@ async def test_every_leaf_verifies_offline_against_the_signed_checkpoint(
 
 
 async def test_a_growing_log_is_consistent_with_its_earlier_checkpoints(
-    pool: db.Pool, signer: Signer, site: PublicSite, tmp_path: Path
+    pool: db.Pool, keys: SigningKeys, site: PublicSite, tmp_path: Path
 ) -> None:
     critique_id = uuid.uuid4()
     notes = []
@@ -295,10 +297,10 @@ async def test_a_growing_log_is_consistent_with_its_earlier_checkpoints(
             await publish(
                 pool, critique_id, document(critique_id, await transparency.tree_size(pool))
             )
-        note = await transparency.sign(pool, signer, origin=ORIGIN)
+        note = await transparency.sign(pool, keys, origin=ORIGIN)
         assert note is not None
         notes.append(note)
-    sizes = [checkpoints.verify_checkpoint(n, signer.verifier_key).size for n in notes]
+    sizes = [checkpoints.verify_checkpoint(n, keys.verifier_keys).size for n in notes]
     assert sizes == [3, 11, 12, 33]
 
     async with site.client() as client:
@@ -307,15 +309,13 @@ async def test_a_growing_log_is_consistent_with_its_earlier_checkpoints(
                 proof = await get_json(
                     client, "/v1/log/proofs/consistency", **{"from": sizes[old], "to": sizes[new]}
                 )
-                before, after = check_consistency(
-                    notes[old], notes[new], proof, signer.verifier_key
-                )
+                before, after = check_consistency(notes[old], notes[new], proof, keys.verifier_keys)
                 assert (before.size, after.size) == (sizes[old], sizes[new])
         assert (await client.get(f"/v1/log/checkpoints/{sizes[1]}")).text == notes[1]
 
     (tmp_path / "old.note").write_text(notes[0])
     (tmp_path / "new.note").write_text(notes[-1])
-    (tmp_path / "log.pub").write_text(signer.verifier_key)
+    (tmp_path / "log.pub").write_text(keys.verifier_keys)
     async with site.client() as client:
         proof = await get_json(client, "/v1/log/proofs/consistency", **{"from": 3, "to": 33})
     (tmp_path / "proof.json").write_text(json.dumps(proof))
@@ -331,19 +331,19 @@ async def test_a_growing_log_is_consistent_with_its_earlier_checkpoints(
 
 
 async def test_fetch_checks_a_critique_end_to_end_over_http(
-    pool: db.Pool, signer: Signer, site: PublicSite, tmp_path: Path
+    pool: db.Pool, keys: SigningKeys, site: PublicSite, tmp_path: Path
 ) -> None:
     """``supervision verify fetch`` against a real HTTP server, as a citizen would run it."""
     critique_id, other = uuid.uuid4(), uuid.uuid4()
     for version in (1, 2):
         await publish(pool, other, document(other, version))
         await publish(pool, critique_id, document(critique_id, version))
-    earlier = await transparency.sign(pool, signer, origin=ORIGIN)
+    earlier = await transparency.sign(pool, keys, origin=ORIGIN)
     assert earlier is not None
     await publish(pool, critique_id, document(critique_id, 3))
-    assert await transparency.sign(pool, signer, origin=ORIGIN) is not None
+    assert await transparency.sign(pool, keys, origin=ORIGIN) is not None
     site.records[critique_id] = json.loads(document(critique_id, 3))
-    (tmp_path / "log.pub").write_text(signer.verifier_key)
+    (tmp_path / "log.pub").write_text(keys.verifier_keys)
     (tmp_path / "earlier.note").write_text(earlier)
 
     port = free_port()
@@ -397,16 +397,16 @@ async def test_fetch_checks_a_critique_end_to_end_over_http(
 
 
 async def test_altering_a_disclosed_document_in_the_database_is_detected(
-    pool: db.Pool, signer: Signer, site: PublicSite
+    pool: db.Pool, keys: SigningKeys, site: PublicSite
 ) -> None:
     critique_id = uuid.uuid4()
     for version in range(1, 11):
         await publish(pool, critique_id, document(critique_id, version))
-    note = await transparency.sign(pool, signer, origin=ORIGIN)
+    note = await transparency.sign(pool, keys, origin=ORIGIN)
     assert note is not None
     site.records[critique_id] = json.loads(document(critique_id, 10))
     async with site.client() as client:
-        await fetch_and_check(client, critique_id, signer.verifier_key)  # all is well
+        await fetch_and_check(client, critique_id, keys.verifier_keys)  # all is well
 
     # Someone rewrites what agency X answered in version 4, directly in the database.
     forged = document(critique_id, 4).replace("Kiến nghị số 4".encode(), b"Forged answer")
@@ -416,12 +416,12 @@ async def test_altering_a_disclosed_document_in_the_database_is_detected(
         proof = await get_json(client, "/v1/log/proofs/inclusion", index=3, size=10)
         assert leaf["document_json"]["title"] == "Forged answer"  # served as if genuine
         with pytest.raises(VerificationFailed, match=r"stated leaf hash .* is not the hash"):
-            check_record(leaf, proof, note, signer.verifier_key)
+            check_record(leaf, proof, note, keys.verifier_keys)
         del leaf["leaf_hash"]  # a verifier that ignores the stated hash still catches it
         with pytest.raises(VerificationFailed, match="NOT in the signed tree of size 10"):
-            check_record(leaf, proof, note, signer.verifier_key)
+            check_record(leaf, proof, note, keys.verifier_keys)
         with pytest.raises(VerificationFailed, match="leaf 3"):
-            await fetch_and_check(client, critique_id, signer.verifier_key)
+            await fetch_and_check(client, critique_id, keys.verifier_keys)
 
     # Changing the stored hash too only moves the mismatch to the root.
     await tamper(
@@ -433,26 +433,26 @@ async def test_altering_a_disclosed_document_in_the_database_is_detected(
         leaf = await get_json(client, "/v1/log/leaves/3")
         proof = await get_json(client, "/v1/log/proofs/inclusion", index=3, size=10)
         with pytest.raises(VerificationFailed, match="NOT in the signed tree of size 10"):
-            check_record(leaf, proof, note, signer.verifier_key)
+            check_record(leaf, proof, note, keys.verifier_keys)
         # Every other leaf's proof now passes through the forged hash, and fails as well.
         untouched = await get_json(client, "/v1/log/leaves/7")
         proof7 = await get_json(client, "/v1/log/proofs/inclusion", index=7, size=10)
         with pytest.raises(VerificationFailed):
-            check_record(untouched, proof7, note, signer.verifier_key)
+            check_record(untouched, proof7, note, keys.verifier_keys)
 
     # And the log itself refuses to sign over the changed history.
     await publish(pool, critique_id, document(critique_id, 11))
     with pytest.raises(transparency.HistoryRewritten):
-        await transparency.sign(pool, signer, origin=ORIGIN)
+        await transparency.sign(pool, keys, origin=ORIGIN)
 
 
 async def test_rewriting_history_and_re_signing_fails_the_consistency_proof(
-    pool: db.Pool, signer: Signer, site: PublicSite, tmp_path: Path
+    pool: db.Pool, keys: SigningKeys, site: PublicSite, tmp_path: Path
 ) -> None:
     critique_id = uuid.uuid4()
     for version in range(1, 21):
         await publish(pool, critique_id, document(critique_id, version))
-    old_note = await transparency.sign(pool, signer, origin=ORIGIN)
+    old_note = await transparency.sign(pool, keys, origin=ORIGIN)
     assert old_note is not None
     async with site.client() as client:
         genuine_leaf = await get_json(client, "/v1/log/leaves/5")
@@ -469,36 +469,36 @@ async def test_rewriting_history_and_re_signing_fails_the_consistency_proof(
     await tamper(pool, "DELETE FROM log_checkpoints")
     for version in range(21, 26):
         await publish(pool, critique_id, document(critique_id, version))
-    new_note = await transparency.sign(pool, signer, origin=ORIGIN)
+    new_note = await transparency.sign(pool, keys, origin=ORIGIN)
     assert new_note is not None
-    new = checkpoints.verify_checkpoint(new_note, signer.verifier_key)  # the signature is valid
+    new = checkpoints.verify_checkpoint(new_note, keys.verifier_keys)  # the signature is valid
     assert new.size == 25
 
     async with site.client() as client:
         proof = await get_json(client, "/v1/log/proofs/consistency", **{"from": 20, "to": 25})
         with pytest.raises(VerificationFailed, match="rewrote its history"):
-            check_consistency(old_note, new_note, proof, signer.verifier_key)
+            check_consistency(old_note, new_note, proof, keys.verifier_keys)
 
         # Each checkpoint on its own looks fine to someone who only ever sees one of them:
         forged_leaf = await get_json(client, "/v1/log/leaves/5")
         forged_proof = await get_json(client, "/v1/log/proofs/inclusion", index=5, size=25)
-        check_record(forged_leaf, forged_proof, new_note, signer.verifier_key)
+        check_record(forged_leaf, forged_proof, new_note, keys.verifier_keys)
         # but the genuine leaf no longer is in the new tree, and the forged one never was in
         # the old: only the consistency proof ties the two views together.
         with pytest.raises(VerificationFailed):
-            check_record(genuine_leaf, forged_proof, new_note, signer.verifier_key)
+            check_record(genuine_leaf, forged_proof, new_note, keys.verifier_keys)
         old_proof = await get_json(client, "/v1/log/proofs/inclusion", index=5, size=20)
         with pytest.raises(VerificationFailed):
-            check_record(forged_leaf, old_proof, old_note, signer.verifier_key)
+            check_record(forged_leaf, old_proof, old_note, keys.verifier_keys)
         with pytest.raises(VerificationFailed, match="rewrote its history"):
             await fetch_and_check(
-                client, critique_id, signer.verifier_key, since=old_note, compare_record=False
+                client, critique_id, keys.verifier_keys, since=old_note, compare_record=False
             )
 
     (tmp_path / "old.note").write_text(old_note)
     (tmp_path / "new.note").write_text(new_note)
     (tmp_path / "proof.json").write_text(json.dumps(proof))
-    (tmp_path / "log.pub").write_text(signer.verifier_key)
+    (tmp_path / "log.pub").write_text(keys.verifier_keys)
     code, output = await cli(
         "consistency",
         "--old", str(tmp_path / "old.note"),
@@ -515,7 +515,7 @@ async def test_rewriting_history_and_re_signing_fails_the_consistency_proof(
 
 
 async def test_the_api_names_the_parameter_beyond_the_tree(
-    pool: db.Pool, signer: Signer, site: PublicSite
+    pool: db.Pool, keys: SigningKeys, site: PublicSite
 ) -> None:
     async with site.client() as client:
         missing = await client.get("/v1/log/checkpoint")
@@ -525,7 +525,7 @@ async def test_the_api_names_the_parameter_beyond_the_tree(
         critique_id = uuid.uuid4()
         for version in range(1, 5):
             await publish(pool, critique_id, document(critique_id, version))
-        await transparency.sign(pool, signer, origin=ORIGIN)
+        await transparency.sign(pool, keys, origin=ORIGIN)
 
         checkpoint = await client.get("/v1/log/checkpoint")
         assert checkpoint.status_code == 200
@@ -550,5 +550,5 @@ async def test_the_api_names_the_parameter_beyond_the_tree(
         assert [leaf["index"] for leaf in listing["leaves"]] == [0, 1, 2, 3]
         assert (await client.get("/v1/log/checkpoints/3")).status_code == 404
 
-        site.app.state.log_signer = None
+        site.app.state.log_keys = None
         assert (await client.get("/v1/log/key")).status_code == 404

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import uuid
@@ -46,6 +47,9 @@ class Deployment:
     traces_dir: Path
     processes: dict[str, Process]
     log_verifier_key: str = ""
+    log_key_file: Path | None = None
+    """The file of disclosure's private log keys (``SUPERVISION_DISCLOSURE_LOG_KEY_FILE``), mode
+    0600; a test rotating the key edits it and restarts disclosure."""
     tracking_metrics_url: str = ""
     """Tracking's Prometheus listener (``…/metrics``); the HTTP services serve ``/metrics``."""
     launches: dict[str, Launch] = field(default_factory=dict)
@@ -229,6 +233,9 @@ def start_services(
     ports = {name: free_port() for name in SERVICES}
     metrics_port = free_port()
     log_key = checkpoints.Signer.generate(f"supervision.test/{workdir.name}")
+    log_key_file = workdir / "disclosure-log.key"
+    with os.fdopen(os.open(log_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as key:
+        key.write(f"{log_key.private_key}\n")
     env = {
         "SUPERVISION_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap or engines.kafka_bootstrap,
         "SUPERVISION_SUBMISSION_DATABASE_URL": database_urls["submission"],
@@ -242,7 +249,7 @@ def start_services(
         "OTEL_TRACES_EXPORTER": "otlp_json_file",
         "SUPERVISION_OTEL_JSON_FILE": str(traces / "{service}.jsonl"),
         "OTEL_BSP_SCHEDULE_DELAY": "200",
-        "SUPERVISION_DISCLOSURE_LOG_KEY": log_key.private_key,
+        "SUPERVISION_DISCLOSURE_LOG_KEY_FILE": str(log_key_file),
         "SUPERVISION_DISCLOSURE_LOG_SIGN_INTERVAL_SECONDS": "1",
         # Tests poll the public API hard; its rate limit has tests of its own.
         "SUPERVISION_DISCLOSURE_RATE_PER_SECOND": "10000",
@@ -279,6 +286,7 @@ def start_services(
         traces_dir=traces,
         processes=processes,
         log_verifier_key=log_key.verifier_key,
+        log_key_file=log_key_file,
         tracking_metrics_url=f"http://127.0.0.1:{metrics_port}",
         launches=launches,
     )

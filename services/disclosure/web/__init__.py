@@ -21,7 +21,7 @@ def build_app(limiter: RateLimiter) -> FastAPI:
         description="Critiques of the Fatherland Front, the agencies' answers, and lateness.",
     )
     app.state.limiter = limiter
-    app.state.log_signer = None
+    app.state.log_keys = None
     install_problem_handlers(app)
     for module in (records, feeds, exports, agencies, transparency_log, pages):
         app.include_router(module.router)

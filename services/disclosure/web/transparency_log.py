@@ -4,10 +4,10 @@ Everything here can be checked offline with the log's public key (``supervision 
 checkpoint is a signed note, a leaf's document is hashed by the verifier itself, and proofs lead
 to a signed root or they fail. Hashes in proofs are base64, as in checkpoints.
 
-The app includes :data:`router` and sets ``app.state.log_signer`` (a
-:class:`~services.disclosure.checkpoints.Signer`, or ``None``) for ``/v1/log/key``. When the app
-also has ``app.state.limiter`` (a :class:`~services.platform.ratelimit.RateLimiter`), requests are
-rate-limited per client like the rest of the public API: proofs cost O(n) to compute.
+The app includes :data:`router` and sets ``app.state.log_keys`` (the log's
+:class:`~services.disclosure.checkpoints.SigningKeys`, or ``None``) for ``/v1/log/key``. When the
+app also has ``app.state.limiter`` (a :class:`~services.platform.ratelimit.RateLimiter`), requests
+are rate-limited per client like the rest of the public API: proofs cost O(n) to compute.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from contracts.problems import FieldViolation
 from services.disclosure import transparency
-from services.disclosure.checkpoints import Signer
+from services.disclosure.checkpoints import SigningKeys
 from services.disclosure.web.common import Limited
 from services.platform.http import DatabasePool, ProblemError, problem_responses
 
@@ -130,14 +130,20 @@ async def get_checkpoint_of_size(
 @router.get(
     "/key",
     response_class=PlainTextResponse,
-    responses=_text("The verifier key: <name>+<key id>+<base64 Ed25519 key>.", 404, 429),
-    summary="The log's public (verifier) key",
+    responses=_text(
+        "The verifier key, <name>+<key id>+<base64 Ed25519 key>, on a line; while the log hands"
+        " over to a new key, one line per key, the newest last (every checkpoint then carries a"
+        " signature by each).",
+        404,
+        429,
+    ),
+    summary="The log's public (verifier) keys",
 )
 async def get_key(request: Request, _: Limited) -> PlainTextResponse:
-    signer: Signer | None = getattr(request.app.state, "log_signer", None)
-    if signer is None:
+    keys: SigningKeys | None = getattr(request.app.state, "log_keys", None)
+    if keys is None:
         raise ProblemError(404, "not-found", "This server has no log signing key configured")
-    return PlainTextResponse(signer.verifier_key + "\n", media_type=_TEXT)
+    return PlainTextResponse(keys.verifier_keys, media_type=_TEXT)
 
 
 def _decoded(document: bytes) -> Any:
