@@ -5,50 +5,18 @@ caught."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 
 from tests.support.directory import register
 from tests.support.engines import Engines
 from tests.support.journeys import answer, case_of, eventually, public_record, submit
 from tests.support.kafka import read
 from tests.support.services import Deployment
-
-
-def verify(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", "verify", *args],
-        env=os.environ,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-
-
-async def logged_and_signed(deployment: Deployment, critique_id: str) -> dict[str, Any]:
-    """The critique's leaves, once a checkpoint covering them has been signed."""
-    async with httpx.AsyncClient(base_url=deployment.disclosure_url) as http:
-
-        async def covered() -> dict[str, Any] | None:
-            leaves = await http.get(f"/v1/log/critiques/{critique_id}")
-            checkpoint = await http.get("/v1/log/checkpoint")
-            if leaves.status_code != 200 or checkpoint.status_code != 200:
-                return None
-            indexes = [leaf["index"] for leaf in leaves.json()["leaves"]]
-            size = int(checkpoint.text.splitlines()[1])
-            if not indexes or max(indexes) >= size:
-                return None
-            return {"indexes": indexes, "size": size, "checkpoint": checkpoint.text}
-
-        return await eventually(covered)
+from tests.support.transparency import logged_and_signed, verify
 
 
 async def test_a_published_record_verifies_offline_and_tampering_in_the_database_is_caught(
