@@ -135,5 +135,5 @@ def main() -> None:
         create_app(config),
         host=config.disclosure_http_host,
         port=config.disclosure_http_port,
-        grace_seconds=config.shutdown_grace_seconds,
+        config=config,
     )

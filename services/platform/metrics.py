@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import (
@@ -52,7 +53,8 @@ from collections.abc import (
 )
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
-from wsgiref.simple_server import WSGIServer
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 import grpc
 from fastapi import FastAPI
@@ -62,10 +64,12 @@ from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from services.platform.grpc_server import AroundInterceptor
 from services.platform.kafka import unread
+from services.platform.tls import Certificates
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -554,23 +558,34 @@ def metrics_endpoint(app: FastAPI) -> None:
     app.add_api_route(METRICS_PATH, serve_metrics, methods=["GET"], include_in_schema=False)
 
 
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not logged (a line per scrape said nothing)."""
+
+
 class Listener:
     """A standalone HTTP listener serving the metrics from a thread (for a service without an
-    HTTP server). A port that cannot be bound is logged as an error and the service runs on
-    without metrics: Prometheus then reports the target down."""
+    HTTP server), over TLS given ``certificates``. A port that cannot be bound is logged as an
+    error and the service runs on without metrics: Prometheus then reports the target down."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, certificates: Certificates | None = None) -> None:
         self.address = f"{host}:{port}"
         self._server: WSGIServer | None = None
         try:
-            self._server, self._thread = start_http_server(port, addr=host)
+            self._server = _wsgi_server(host, port, certificates)
         except OSError as error:
             log.error(
                 "metrics listener not started; this process serves no metrics",
                 extra={"address": self.address, "error": repr(error)},
             )
         else:
-            log.info("metrics listening", extra={"address": self.address})
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, name="metrics", daemon=True
+            )
+            self._thread.start()
+            log.info(
+                "metrics listening", extra={"address": self.address, "tls": bool(certificates)}
+            )
 
     def close(self) -> None:
         """Stop listening (waits up to half a second for the serving loop: call in a thread)."""
@@ -584,6 +599,40 @@ class Listener:
         await asyncio.to_thread(self.close)
 
 
-def start_listener(host: str, port: int) -> Listener:
-    """Serve ``/metrics`` on ``host:port`` until :meth:`Listener.aclose`."""
-    return Listener(host, port)
+def _metrics_only(app: WSGIApplication) -> WSGIApplication:
+    """``/metrics`` and nothing else: prometheus_client's app answers every path with the
+    metrics, and a listener should answer only what it is documented to serve."""
+
+    def serve(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        text = [("Content-Type", "text/plain; charset=utf-8")]
+        if environ.get("PATH_INFO") != METRICS_PATH:
+            start_response("404 Not Found", text)
+            return [b"Not Found: this listener serves /metrics only\n"]
+        if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
+            start_response("405 Method Not Allowed", [*text, ("Allow", "GET, HEAD")])
+            return [b"Method Not Allowed\n"]
+        return app(environ, start_response)
+
+    return serve
+
+
+def _wsgi_server(host: str, port: int, certificates: Certificates | None) -> WSGIServer:
+    class Server(ThreadingWSGIServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+    server = make_server(
+        host, port, _metrics_only(make_wsgi_app(REGISTRY)), Server, handler_class=_Quiet
+    )
+    if certificates is not None:
+        # The handshake happens on the first read, in the request's own thread: a client that
+        # connects and says nothing holds up no other scrape.
+        server.socket = certificates.ssl_context().wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
+    return server
+
+
+def start_listener(host: str, port: int, certificates: Certificates | None = None) -> Listener:
+    """Serve ``/metrics`` on ``host:port`` (over TLS with ``certificates``) until
+    :meth:`Listener.aclose`."""
+    return Listener(host, port, certificates)

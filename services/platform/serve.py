@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import signal
+import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,7 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from contracts.problems import Problem
-from services.platform import metrics, settings, telemetry
+from services.platform import metrics, settings, telemetry, tls
 from services.platform.http import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, AnswerStopped
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
@@ -134,16 +136,31 @@ class ProblemH11Protocol(H11Protocol):
         self.transport.close()
 
 
-def serve_http(name: str, app: FastAPI, *, host: str, port: int, grace_seconds: int = 20) -> None:
+def serve_http(
+    name: str, app: FastAPI, *, host: str, port: int, config: settings.CommonSettings
+) -> None:
     """Serve until SIGINT/SIGTERM; in-flight requests are drained before the lifespan ends.
+    Over TLS when the settings name a certificate (read again on SIGHUP); plaintext only on
+    loopback, unless allowed (see :mod:`services.platform.tls`).
 
-    Requests get ``grace_seconds`` to finish; those still running then are answered 503
-    (:class:`~services.platform.http.AnswerStopped`).
+    Requests get ``SUPERVISION_SHUTDOWN_GRACE_SECONDS`` to finish; those still running then are
+    answered 503 (:class:`~services.platform.http.AnswerStopped`).
 
     After a graceful stop uvicorn re-raises the signal, so the process ends "killed by SIGTERM"
     (or SIGINT) by design; telemetry is flushed at the end of the lifespan.
     """
     configure_logging()
+    try:
+        certificates = tls.certificates(config.tls_cert_file, config.tls_key_file)
+        tls.refuse_plaintext(
+            listener=name,
+            host=host,
+            certificates=certificates,
+            allow_plaintext=config.allow_plaintext,
+        )
+    except tls.TlsError as error:
+        sys.exit(f"{name} cannot start: {error}")
+    tls.reload_on(signal.SIGHUP, certificates)
     provider = telemetry.setup(name)
     instrument_database()
     FastAPIInstrumentor.instrument_app(
@@ -155,15 +172,32 @@ def serve_http(name: str, app: FastAPI, *, host: str, port: int, grace_seconds: 
         exclude_spans=["receive", "send"],
     )
     metrics.metrics_endpoint(app)
-    http_server(app, host=host, port=port, grace_seconds=grace_seconds).run()
+    http_server(
+        app,
+        host=host,
+        port=port,
+        grace_seconds=config.shutdown_grace_seconds,
+        certificates=certificates,
+        forwarded_allow_ips=config.forwarded_allow_ips,
+    ).run()
     provider.shutdown()
 
 
-def http_server(app: FastAPI, *, host: str, port: int, grace_seconds: int = 20) -> uvicorn.Server:
+def http_server(
+    app: FastAPI,
+    *,
+    host: str,
+    port: int,
+    grace_seconds: int = 20,
+    certificates: tls.Certificates | None = None,
+    forwarded_allow_ips: str = "127.0.0.1",
+) -> uvicorn.Server:
     """The HTTP server of a service: problem+json for what it cannot parse, a limit on request
-    heads, and requests still running ``grace_seconds`` after a stop answered 503."""
+    heads, requests still running ``grace_seconds`` after a stop answered 503, and TLS with
+    ``certificates`` (each new connection gets the newest pair)."""
     app.add_middleware(AnswerStopped)
-    config = uvicorn.Config(
+    context_factory = None if certificates is None else _context_of(certificates)
+    server_config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -173,5 +207,16 @@ def http_server(app: FastAPI, *, host: str, port: int, grace_seconds: int = 20) 
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=grace_seconds,
+        ssl_context_factory=context_factory,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
-    return uvicorn.Server(config)
+    return uvicorn.Server(server_config)
+
+
+def _context_of(
+    certificates: tls.Certificates,
+) -> Callable[[uvicorn.Config, Callable[[], ssl.SSLContext]], ssl.SSLContext]:
+    def factory(_: uvicorn.Config, __: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
+        return certificates.ssl_context()
+
+    return factory

@@ -7,6 +7,7 @@ to set, instead of failing later on its first request.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TypeVar
 
 from pydantic import Field, ValidationError
@@ -35,6 +36,26 @@ class CommonSettings(BaseSettings):
     )
     db_pool_min_size: int = Field(default=2, ge=1)
     db_pool_max_size: int = Field(default=10, ge=1)
+    tls_cert_file: Path | None = Field(
+        default=None,
+        description="The certificate chain (PEM, the server's certificate first) every listener"
+        " of the service presents; with SUPERVISION_TLS_KEY_FILE, its listeners speak TLS 1.2+"
+        " only. Read again on SIGHUP and when the files change.",
+    )
+    tls_key_file: Path | None = Field(
+        default=None,
+        description="The certificate's private key (PEM); refused when others may read it.",
+    )
+    allow_plaintext: bool = Field(
+        default=False,
+        description="Listen without TLS on an address other than loopback: only behind a proxy"
+        " that terminates TLS (set SUPERVISION_FORWARDED_ALLOW_IPS to it for the HTTP services).",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Addresses of the proxies whose X-Forwarded-Proto and X-Forwarded-For the"
+        " HTTP services believe (comma-separated, or *).",
+    )
     shutdown_grace_seconds: int = Field(
         default=20,
         ge=1,

@@ -66,5 +66,5 @@ def main() -> None:
         create_app(config),
         host=config.submission_http_host,
         port=config.submission_http_port,
-        grace_seconds=config.shutdown_grace_seconds,
+        config=config,
     )

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from pathlib import Path
 from typing import Final
 
@@ -17,7 +18,7 @@ from pydantic import Field
 
 from contracts.events import Topic
 from contracts.grpc.supervision.agency.v1 import agency_pb2, agency_pb2_grpc
-from services.platform import grpc_server, metrics, runtime, settings, telemetry
+from services.platform import grpc_server, metrics, runtime, settings, telemetry, tls
 from services.platform.consumer import Subscription
 from services.platform.health import follow_dependencies
 from services.platform.serve import configure_logging, instrument_database
@@ -44,6 +45,13 @@ class TrackingSettings(settings.CommonSettings):
     tracking_metrics_host: str = "127.0.0.1"
     tracking_metrics_port: int = Field(
         default=9464, ge=1, le=65535, description="Port of the Prometheus /metrics listener."
+    )
+    tracking_client_ca_file: Path | None = Field(
+        default=None,
+        description="Mutual TLS for agencies: the CA (PEM) their client certificates must chain"
+        " to. Set, every connection must present one, and a call acts for the agency its"
+        " certificate is registered to (`supervision admin agency certificate …`); a token may"
+        " come with it, but only one of the same agency.",
     )
     deadline_policy: DeadlinePolicy = Field(
         default_factory=DeadlinePolicy,
@@ -83,11 +91,31 @@ def subscription(config: TrackingSettings) -> Subscription:
     )
 
 
-async def serve(config: TrackingSettings) -> None:
+def listeners_certificates(config: TrackingSettings) -> tls.Certificates | None:
+    """The certificates of tracking's listeners (gRPC, metrics); raises :class:`tls.TlsError`
+    for files that cannot be used and for plaintext off loopback."""
+    certificates = tls.certificates(
+        config.tls_cert_file, config.tls_key_file, config.tracking_client_ca_file
+    )
+    for listener, host in (
+        ("tracking's gRPC server", config.tracking_grpc_host),
+        ("tracking's metrics listener", config.tracking_metrics_host),
+    ):
+        tls.refuse_plaintext(
+            listener=listener,
+            host=host,
+            certificates=certificates,
+            allow_plaintext=config.allow_plaintext,
+        )
+    return certificates
+
+
+async def serve(config: TrackingSettings, certificates: tls.Certificates | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    tls.reload_on(signal.SIGHUP, certificates)
 
     async with (
         runtime.running(
@@ -108,7 +136,9 @@ async def serve(config: TrackingSettings) -> None:
         listening = asyncio.create_task(feed.listen())
         pool = running.pool
         unobserve = metrics.observe_cases(lambda: queries.open_by_level(pool))
-        scrapes = metrics.start_listener(config.tracking_metrics_host, config.tracking_metrics_port)
+        scrapes = metrics.start_listener(
+            config.tracking_metrics_host, config.tracking_metrics_port, certificates
+        )
         interceptor = aio_server_interceptor()  # type: ignore[no-untyped-call]
         arrivals = grpc_server.Arrivals()
         server = grpc.aio.server(
@@ -130,7 +160,10 @@ async def serve(config: TrackingSettings) -> None:
             [SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )
         address = f"{config.tracking_grpc_host}:{config.tracking_grpc_port}"
-        server.add_insecure_port(address)
+        if certificates is None:
+            server.add_insecure_port(address)
+        else:
+            server.add_secure_port(address, certificates.grpc_credentials())
         await server.start()
         following = asyncio.create_task(
             follow_dependencies(
@@ -140,7 +173,15 @@ async def serve(config: TrackingSettings) -> None:
                 interval=config.health_check_interval_seconds,
             )
         )
-        log.info("tracking gRPC listening", extra={"address": address})
+        log.info(
+            "tracking gRPC listening",
+            extra={
+                "address": address,
+                "tls": certificates is not None,
+                "client_certificates": certificates is not None
+                and certificates.requires_client_certificates,
+            },
+        )
         await stop.wait()
         metrics_closed = asyncio.create_task(scrapes.aclose())
         log.info("tracking stopping: draining calls")
@@ -164,9 +205,13 @@ async def serve(config: TrackingSettings) -> None:
 def main() -> None:
     config = settings.load(TrackingSettings)
     configure_logging()
+    try:
+        certificates = listeners_certificates(config)
+    except tls.TlsError as error:
+        sys.exit(f"tracking cannot start: {error}")
     provider = telemetry.setup("tracking")
     instrument_database()
     load_calendar(schedule.system_clock())
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, certificates))
     provider.shutdown()

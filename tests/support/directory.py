@@ -6,8 +6,6 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 
-import httpx
-
 from contracts.events import AgencyKind, Level
 from contracts.submission_api import OrganisationKind
 from services import admin
@@ -77,6 +75,6 @@ async def register(deployment: Deployment) -> Directory:
 
 async def known_to_submission(deployment: Deployment, agency_id: str, timeout: float = 30) -> None:
     """Wait until submission has heard of the agency from tracking's directory events."""
-    async with asyncio.timeout(timeout), httpx.AsyncClient() as http:
+    async with asyncio.timeout(timeout), deployment.http_client() as http:
         while (await http.get(f"{deployment.submission_url}/v1/agencies/{agency_id}")).is_error:
             await asyncio.sleep(0.1)

@@ -27,15 +27,20 @@ def grpcurl(
     data: dict[str, Any] | None = None,
     timeout: float = 30,
     flags: Sequence[str] = (),
+    cacert: Path | None = None,
+    cert: tuple[Path, Path] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``grpcurl -plaintext [-H authorization] [-d @] <flags> address <args>``: ``args`` are what
     follows the address (``list``, ``describe X``, ``package.Service/Method``), since grpcurl
-    reads no flag after it; ``data`` goes as JSON on stdin. Never raises on a failed call:
-    check ``returncode`` and ``stderr``."""
+    reads no flag after it; ``data`` goes as JSON on stdin. With ``cacert``, over TLS instead
+    (``-cacert``), presenting ``cert`` (certificate and key files) if given. Never raises on a
+    failed call: check ``returncode`` and ``stderr``."""
     path = binary()
     if not os.access(path, os.X_OK):
         pytest.fail(f"grpcurl is not installed at {path}: run `make tools`", pytrace=False)
-    command = [str(path), "-plaintext"]
+    command = [str(path), "-plaintext"] if cacert is None else [str(path), "-cacert", str(cacert)]
+    if cert is not None:
+        command += ["-cert", str(cert[0]), "-key", str(cert[1])]
     if token is not None:
         command += ["-H", f"authorization: Bearer {token}"]
     if data is not None:

@@ -8,9 +8,6 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
-import grpc
-import httpx
-
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
 from contracts.vocabulary import VIETNAM
@@ -46,7 +43,7 @@ def critique_body(directory: Directory, **changes: Any) -> dict[str, Any]:
 
 
 async def submit(deployment: Deployment, directory: Directory, **changes: Any) -> str:
-    async with httpx.AsyncClient(base_url=deployment.submission_url) as http:
+    async with deployment.http_client(base_url=deployment.submission_url) as http:
         created = await http.post(
             "/v1/critiques",
             json=critique_body(directory, **changes),
@@ -62,7 +59,7 @@ def agency_metadata(directory: Directory) -> tuple[tuple[str, str]]:
 
 
 async def case_of(deployment: Deployment, directory: Directory, critique_id: str) -> pb.Case:
-    async with grpc.aio.insecure_channel(deployment.tracking_address) as channel:
+    async with deployment.channel() as channel:
         agency = pb_grpc.AgencyServiceStub(channel)
 
         async def opened() -> pb.Case | None:
@@ -82,7 +79,7 @@ async def answer(
 ) -> pb.Case:
     """Every point accepted but the last, partly accepted with ``explanation``."""
     numbers = [p.number for p in case.points]
-    async with grpc.aio.insecure_channel(deployment.tracking_address) as channel:
+    async with deployment.channel() as channel:
         agency = pb_grpc.AgencyServiceStub(channel)
         reply = await agency.SubmitAnswer(
             pb.SubmitAnswerRequest(
@@ -141,7 +138,7 @@ async def make_overdue(deployment: Deployment, case: pb.Case) -> date:
 
 
 async def public_record(deployment: Deployment, critique_id: str) -> dict[str, Any] | None:
-    async with httpx.AsyncClient(base_url=deployment.disclosure_url) as http:
+    async with deployment.http_client(base_url=deployment.disclosure_url) as http:
         reply = await http.get(f"/v1/records/{critique_id}")
     if reply.status_code == 404:
         return None

@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import ssl
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -20,9 +21,51 @@ import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.disclosure import checkpoints
+from services.platform.certificates import DevelopmentCA, Issued
 from tests.support.engines import Engines, Process, free_port, start
 
 SERVICES = ("submission", "tracking", "disclosure")
+CLIENT_CA_SETTING = "SUPERVISION_TRACKING_CLIENT_CA_FILE"
+
+
+@dataclass(frozen=True)
+class Tls:
+    """A deployment served over TLS, with certificates from a development CA of its own: the
+    servers' certificate for loopback, and a client certificate for readiness probes (registered
+    to no agency: it opens a mutual-TLS connection, it acts for nobody)."""
+
+    ca: DevelopmentCA
+    server: Issued
+    probe: Issued
+
+    @classmethod
+    def make(cls, folder: Path) -> Tls:
+        ca = DevelopmentCA(folder)
+        return cls(ca, ca.issue_server(folder), ca.issue_agency(folder / "probe", "probe"))
+
+    @property
+    def ca_file(self) -> Path:
+        return self.ca.certificate_file
+
+    def env(self) -> dict[str, str]:
+        return {
+            "SUPERVISION_TLS_CERT_FILE": str(self.server.certificate_file),
+            "SUPERVISION_TLS_KEY_FILE": str(self.server.key_file),
+        }
+
+    def mutual_env(self) -> dict[str, str]:
+        """What makes a tracking instance require agencies' client certificates."""
+        return {CLIENT_CA_SETTING: str(self.ca_file)}
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.ca_file)
+
+    def channel_credentials(self, client: Issued | None = None) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(
+            root_certificates=self.ca_file.read_bytes(),
+            private_key=client.key_file.read_bytes() if client else None,
+            certificate_chain=client.certificate_file.read_bytes() if client else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -54,6 +97,31 @@ class Deployment:
     """Tracking's Prometheus listener (``…/metrics``); the HTTP services serve ``/metrics``."""
     launches: dict[str, Launch] = field(default_factory=dict)
     """How each process was started, so a test can start it again after stopping or killing it."""
+    tls: Tls | None = None
+    """Set when the services serve TLS: reach them with :meth:`http_client` and :meth:`channel`."""
+
+    def http_client(self, **options: Any) -> httpx.AsyncClient:
+        """An HTTP client that trusts the deployment's CA when it serves TLS."""
+        if self.tls is not None:
+            options.setdefault("verify", self.tls.ssl_context())
+        return httpx.AsyncClient(**options)
+
+    def channel(self, address: str | None = None, client: Issued | None = None) -> grpc.aio.Channel:
+        """A channel to tracking (its first instance unless ``address``), over TLS when the
+        deployment serves it, with ``client``'s certificate if given."""
+        target = address or self.tracking_address
+        if self.tls is None:
+            return grpc.aio.insecure_channel(target)
+        return grpc.aio.secure_channel(target, self.tls.channel_credentials(client))
+
+    def _probe_channel(self, name: str) -> grpc.aio.Channel:
+        """A channel for ``name``'s health: with the probe's certificate where it asks for one
+        (``""``: :attr:`tracking_address`, started by the test itself)."""
+        if name not in self.launches:
+            return self.channel()
+        launch = self.launches[name]
+        mutual = self.tls is not None and CLIENT_CA_SETTING in launch.env
+        return self.channel(launch.endpoint, self.tls.probe if mutual and self.tls else None)
 
     async def restart(self, name: str, signum: int = signal.SIGTERM) -> Process:
         """Stop ``name`` with ``signum`` (if still running) and start it again, same ports and
@@ -91,9 +159,9 @@ class Deployment:
         Waits in a thread, as :meth:`restart` does."""
         return await asyncio.to_thread(self.processes[name].stop, signum)
 
-    def start_instance(self, service: str) -> str:
-        """Start one more instance of ``service``, set up like its first but on ports of its own;
-        return its name. Wait for it with :func:`wait_ready`."""
+    def start_instance(self, service: str, extra_env: dict[str, str] | None = None) -> str:
+        """Start one more instance of ``service``, set up like its first but on ports of its own
+        (and ``extra_env``); return its name. Wait for it with :func:`wait_ready`."""
         first = self.launches[self.instances(service)[0]]
         name = f"{service}-{len(self.instances(service)) + 1}"
         port = free_port()
@@ -105,14 +173,16 @@ class Deployment:
             ),
             _PORT_SETTINGS[service]: str(port),
             "SUPERVISION_OTEL_JSON_FILE": str(self.traces_dir / f"{name}.jsonl"),
+            **(extra_env or {}),
         }
+        scheme = "https" if self.tls else "http"
         metrics_url = ""
         if service == "tracking":
             metrics_port = free_port()
             env["SUPERVISION_TRACKING_METRICS_PORT"] = str(metrics_port)
-            metrics_url = f"http://127.0.0.1:{metrics_port}"
+            metrics_url = f"{scheme}://127.0.0.1:{metrics_port}"
         launch = Launch(
-            first.argv, env, first.log_dir, service, _endpoint(service, port), metrics_url
+            first.argv, env, first.log_dir, service, _endpoint(service, port, scheme), metrics_url
         )
         self.launches[name] = launch
         self.processes[name] = start(name, launch.argv, launch.env, launch.log_dir)
@@ -141,8 +211,8 @@ _PORT_SETTINGS = {
 }
 
 
-def _endpoint(service: str, port: int) -> str:
-    return f"127.0.0.1:{port}" if service == "tracking" else f"http://127.0.0.1:{port}"
+def _endpoint(service: str, port: int, scheme: str = "http") -> str:
+    return f"127.0.0.1:{port}" if service == "tracking" else f"{scheme}://127.0.0.1:{port}"
 
 
 def _named(database_url: str, application_name: str) -> str:
@@ -156,7 +226,7 @@ async def wait_ready(deployment: Deployment, timeout: float = 90.0) -> None:
     http_urls = [
         url for service in ("submission", "disclosure") for url in deployment.endpoints(service)
     ] or [deployment.submission_url, deployment.disclosure_url]
-    grpc_addresses = deployment.endpoints("tracking") or [deployment.tracking_address]
+    grpc_instances = deployment.instances("tracking") or [""]  # "": tracking_address
     waiting_for = ""
     last_answer = "nothing yet"
 
@@ -174,7 +244,7 @@ async def wait_ready(deployment: Deployment, timeout: float = 90.0) -> None:
                 )
 
     try:
-        async with asyncio.timeout(timeout), httpx.AsyncClient() as client:
+        async with asyncio.timeout(timeout), deployment.http_client() as client:
             for url in http_urls:
                 waiting_for = f"{url}/readyz"
                 while True:
@@ -187,9 +257,9 @@ async def wait_ready(deployment: Deployment, timeout: float = 90.0) -> None:
                     except httpx.TransportError as error:
                         last_answer = repr(error)
                     await asyncio.sleep(0.3)
-            for address in grpc_addresses:
-                waiting_for = f"gRPC health of {address}"
-                async with grpc.aio.insecure_channel(address) as channel:
+            for name in grpc_instances:
+                waiting_for = f"gRPC health of {name or deployment.tracking_address}"
+                async with deployment._probe_channel(name) as channel:
                     health = health_pb2_grpc.HealthStub(channel)
                     while True:
                         none_exited()
@@ -226,9 +296,13 @@ def start_services(
     workdir: Path,
     extra_env: dict[str, str] | None = None,
     kafka_bootstrap: str | None = None,
+    tls: bool = False,
 ) -> Deployment:
-    """Start the three services on ``engines`` (Kafka at ``kafka_bootstrap`` if given)."""
+    """Start the three services on ``engines`` (Kafka at ``kafka_bootstrap`` if given), over
+    TLS with certificates of a CA of their own if ``tls``."""
     workdir.mkdir(parents=True, exist_ok=True)
+    certificates = Tls.make(workdir / "tls") if tls else None
+    scheme = "https" if tls else "http"
     traces = workdir / "traces"
     ports = {name: free_port() for name in SERVICES}
     metrics_port = free_port()
@@ -254,6 +328,7 @@ def start_services(
         # Tests poll the public API hard; its rate limit has tests of its own.
         "SUPERVISION_DISCLOSURE_RATE_PER_SECOND": "10000",
         "SUPERVISION_DISCLOSURE_RATE_BURST": "10000",
+        **(certificates.env() if certificates else {}),
         **(extra_env or {}),
     }
     launches = {
@@ -269,8 +344,8 @@ def start_services(
             },
             workdir,
             name,
-            _endpoint(name, ports[name]),
-            f"http://127.0.0.1:{metrics_port}" if name == "tracking" else "",
+            _endpoint(name, ports[name], scheme),
+            f"{scheme}://127.0.0.1:{metrics_port}" if name == "tracking" else "",
         )
         for name in SERVICES
     }
@@ -279,16 +354,17 @@ def start_services(
         for name, launch in launches.items()
     }
     deployment = Deployment(
-        submission_url=f"http://127.0.0.1:{ports['submission']}",
-        disclosure_url=f"http://127.0.0.1:{ports['disclosure']}",
+        submission_url=f"{scheme}://127.0.0.1:{ports['submission']}",
+        disclosure_url=f"{scheme}://127.0.0.1:{ports['disclosure']}",
         tracking_address=f"127.0.0.1:{ports['tracking']}",
         database_urls=database_urls,
         traces_dir=traces,
         processes=processes,
         log_verifier_key=log_key.verifier_key,
         log_key_file=log_key_file,
-        tracking_metrics_url=f"http://127.0.0.1:{metrics_port}",
+        tracking_metrics_url=f"{scheme}://127.0.0.1:{metrics_port}",
         launches=launches,
+        tls=certificates,
     )
     # The deployment's current processes, which a test may have restarted.
     stack.callback(deployment.stop)
@@ -303,6 +379,7 @@ async def deployed(
     extra_env: dict[str, str] | None = None,
     kafka_bootstrap: str | None = None,
     instances: int = 1,
+    tls: bool = False,
 ) -> AsyncIterator[Deployment]:
     """The three services, ready, on databases of their own; stopped on leaving. With
     ``instances`` above 1, that many instances of each (see :meth:`Deployment.start_instance`)."""
@@ -318,6 +395,7 @@ async def deployed(
             engines.workdir / f"{name}-{uuid.uuid4().hex[:6]}",
             extra_env=extra_env,
             kafka_bootstrap=kafka_bootstrap,
+            tls=tls,
         )
         await scale_out(running, instances)
         yield running
