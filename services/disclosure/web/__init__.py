@@ -19,6 +19,9 @@ def build_app(limiter: RateLimiter) -> FastAPI:
         title="Supervision — public disclosure API",
         version="1.0.0",
         description="Critiques of the Fatherland Front, the agencies' answers, and lateness.",
+        # A path is one the document names or a 404 problem, not a 307 to a URL made from the
+        # request's Host header ('/v1/records/' to 'http://<Host>/v1/records').
+        redirect_slashes=False,
     )
     app.state.limiter = limiter
     app.state.log_keys = None

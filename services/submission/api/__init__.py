@@ -26,6 +26,9 @@ def build_app(limiter: RateLimiter) -> FastAPI:
             "Front committees and member organisations submit critiques (phản biện xã hội),"
             " supervision recommendations and opinions to state agencies, and follow them."
         ),
+        # A path is one the document names or a 404 problem, not a 307 to a URL made from the
+        # request's Host header ('/v1/critiques/' to 'http://<Host>/v1/critiques').
+        redirect_slashes=False,
     )
     app.state.limiter = limiter
     install_problem_handlers(app)
