@@ -37,8 +37,8 @@ zipkin-libs: ## Fetch the Zipkin server (trace UI) from Maven Central (cached in
 tools: ## Build the pinned grpcurl the tests drive, with Go (cached in .cache/bin)
 	@infra/bin/tools
 
-run: install kafka-libs zipkin-libs ## Start PostgreSQL, Kafka, Zipkin and the three services on loopback (Ctrl-C stops)
-	@PATH="$(CURDIR)/.venv/bin:$$PATH" infra/bin/run
+run: install kafka-libs zipkin-libs ## Start PostgreSQL, Kafka, Zipkin and the three services on loopback (Ctrl-C stops; TLS=1: over TLS, agencies with client certificates)
+	@PATH="$(CURDIR)/.venv/bin:$$PATH" SUPERVISION_RUN_TLS="$(TLS)" infra/bin/run
 
 test: install kafka-libs zipkin-libs tools lint ## Lint, then run the whole suite on the real engines (all but the fault tests)
 	$(RUN) pytest -m "not faults"

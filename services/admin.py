@@ -19,7 +19,9 @@ from contracts.events import AgencyKind, Level, ShortText
 from contracts.identifiers import AgencyId, OrganisationId
 from contracts.submission_api import OrganisationKind
 from services.platform import db, tokens
+from services.platform.certificates import Facts, facts
 from services.submission import directory
+from services.tracking import store as tracking_store
 
 SEED_FILE = Path(__file__).resolve().parents[1] / "infra" / "seed" / "directory.yaml"
 DEMO_ORGANISATION = "mttq-tinh-bac-ninh"
@@ -119,3 +121,29 @@ async def revoke_token(url: str, store: tokens.TokenStore, token_id: uuid.UUID) 
 async def list_tokens(url: str, store: tokens.TokenStore, owner_id: str) -> list[tokens.TokenInfo]:
     async with pool(url) as owners:
         return await store.list(owners, owner_id)
+
+
+async def register_certificate(url: str, agency_id: str, pem: bytes, label: str) -> Facts:
+    """Bind a client certificate to an agency: from now on it acts for that agency (only)."""
+    found = facts(pem)
+    async with pool(url) as agencies:
+        await tracking_store.add_certificate(
+            agencies,
+            agency_id=agency_id,
+            fingerprint=found.fingerprint,
+            subject=found.subject,
+            serial_number=found.serial_number,
+            not_after=found.not_after,
+            label=label,
+        )
+    return found
+
+
+async def revoke_certificate(url: str, fingerprint: bytes) -> bool:
+    async with pool(url) as agencies:
+        return await tracking_store.revoke_certificate(agencies, fingerprint)
+
+
+async def list_certificates(url: str, agency_id: str) -> list[tracking_store.AgencyCertificate]:
+    async with pool(url) as agencies:
+        return await tracking_store.agency_certificates(agencies, agency_id)

@@ -16,6 +16,7 @@ from rich.table import Table
 from contracts.events import AgencyKind, Level
 from contracts.submission_api import OrganisationKind
 from services import admin
+from services.cli import admin_certificates
 from services.platform import db, tokens
 from services.submission import directory
 from services.tracking import store as tracking_store
@@ -25,6 +26,7 @@ organisation_app = typer.Typer(no_args_is_help=True, help="Front committees and 
 agency_app = typer.Typer(no_args_is_help=True, help="State agencies that answer critiques.")
 app.add_typer(organisation_app, name="organisation")
 app.add_typer(agency_app, name="agency")
+admin_certificates.register(agency_app, app)
 console = Console()
 
 
@@ -159,9 +161,18 @@ def demo(
     tokens_file: Annotated[Path, typer.Option(help="Where the demo tokens are kept.")] = Path(
         ".run/demo-tokens.env"
     ),
+    agency_certificate: Annotated[
+        Path | None,
+        typer.Option(help="TLS mode: the demo agency's client certificate (made once)."),
+    ] = None,
+    agency_key: Annotated[Path | None, typer.Option(help="… and its key.")] = None,
+    ca_dir: Annotated[Path, typer.Option(help="The development CA that issues it.")] = Path(
+        ".run/tls"
+    ),
 ) -> None:
     """Load the seed directory and print local-only tokens for a demo organisation and agency
-    (the same ones on every run: they are kept in ``tokens_file``)."""
+    (the same ones on every run: they are kept in ``tokens_file``), and, given
+    ``--agency-certificate``, a client certificate for the demo agency."""
     seed(admin.SEED_FILE)
     known = {}
     if tokens_file.exists():
@@ -190,3 +201,11 @@ def demo(
     tokens_file.chmod(0o600)
     typer.echo(f"demo organisation {admin.DEMO_ORGANISATION} token: {organisation_token}")
     typer.echo(f"demo agency       {admin.DEMO_AGENCY} token: {agency_token}")
+    if agency_certificate is not None:
+        admin_certificates.demo_certificate(
+            admin.DEMO_AGENCY,
+            agency_certificate,
+            agency_key or agency_certificate.with_suffix(".key"),
+            ca_dir,
+        )
+        typer.echo(f"demo agency       {admin.DEMO_AGENCY} certificate: {agency_certificate}")

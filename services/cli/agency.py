@@ -37,7 +37,14 @@ from services.cli.agency_views import (
     points_table,
 )
 from services.cli.critique_views import err, fail, out
-from services.tracking.agency_client import AgencyApiError, AgencyClient, Answer, Disposition
+from services.tracking.agency_client import (
+    TLS_SETTINGS,
+    AgencyApiError,
+    AgencyClient,
+    Answer,
+    Disposition,
+    credentials_from_environment,
+)
 
 DEFAULT_ADDRESS = "127.0.0.1:50051"
 TOKEN_WAIT_SECONDS = 120.0
@@ -82,20 +89,31 @@ class Status(enum.StrEnum):
 @dataclass(frozen=True)
 class Session:
     address: str
-    token: str
+    token: str | None
+    credentials: grpc.ChannelCredentials | None = None
 
     def client(self) -> AgencyClient:
-        return AgencyClient(self.address, self.token)
+        return AgencyClient(self.address, self.token, credentials=self.credentials)
+
+
+def _credentials() -> grpc.ChannelCredentials | None:
+    try:
+        return credentials_from_environment()
+    except (OSError, ValueError) as error:
+        raise fail(f"cannot use the TLS files ({', '.join(TLS_SETTINGS)}): {error}", 2) from None
 
 
 def _session(address: str, token: str | None) -> Session:
-    if not token:
+    credentials = _credentials()
+    if not token and not os.environ.get("SUPERVISION_AGENCY_CERT_FILE"):
         raise fail(
             "no agency token: set SUPERVISION_AGENCY_TOKEN (or pass --token) to your agency's"
-            " token, as issued by `supervision admin agency token AGENCY_ID --label …`.",
+            " token, as issued by `supervision admin agency token AGENCY_ID --label …`, or,"
+            " where tracking requires client certificates, SUPERVISION_AGENCY_CERT_FILE and"
+            " SUPERVISION_AGENCY_KEY_FILE to your agency's.",
             2,
         )
-    return Session(address, token)
+    return Session(address, token, credentials)
 
 
 def _run(address: str, main: Coroutine[Any, Any, None]) -> None:
@@ -368,7 +386,10 @@ def demo(
     path = tokens_file or Path(os.environ.get("SUPERVISION_RUN_DIR") or ".run") / "demo-tokens.env"
 
     async def main() -> None:
-        async with AgencyClient(address, token or await demo_token(path)) as api:
+        credentials = _credentials()
+        by_certificate = bool(os.environ.get("SUPERVISION_AGENCY_CERT_FILE"))
+        secret = token if token or by_certificate else await demo_token(path)
+        async with AgencyClient(address, secret, credentials=credentials) as api:
             await DemoAgency(api, answer_after).run()
 
     _run(address, main())

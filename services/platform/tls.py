@@ -26,9 +26,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import grpc
+if TYPE_CHECKING:  # grpc is imported by the servers that use it, not by every command
+    import grpc
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,8 @@ class Certificates:
     def grpc_credentials(self) -> grpc.ServerCredentials:
         """For a gRPC server: asked before each new connection's handshake whether the pair
         changed. With a client CA, clients must present a certificate that chains to it."""
+        import grpc
+
         served = self.current.generation
 
         def config(loaded: Loaded) -> grpc.ServerCertificateConfiguration:

@@ -17,11 +17,13 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import os
 import random
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -128,19 +130,55 @@ class Answer:
         )
 
 
+def tls_credentials(
+    ca_file: Path | None = None, cert_file: Path | None = None, key_file: Path | None = None
+) -> grpc.ChannelCredentials:
+    """Credentials for tracking over TLS: trusting ``ca_file`` (the system's CAs without it),
+    presenting the agency's client certificate ``cert_file`` with its key ``key_file`` where
+    tracking requires one (mutual TLS)."""
+    if (cert_file is None) != (key_file is None):
+        raise ValueError("a client certificate needs its key, and a key its certificate")
+    return grpc.ssl_channel_credentials(
+        root_certificates=ca_file.read_bytes() if ca_file else None,
+        private_key=key_file.read_bytes() if key_file else None,
+        certificate_chain=cert_file.read_bytes() if cert_file else None,
+    )
+
+
+TLS_SETTINGS = (
+    "SUPERVISION_TRACKING_CA_FILE",
+    "SUPERVISION_AGENCY_CERT_FILE",
+    "SUPERVISION_AGENCY_KEY_FILE",
+)
+"""A client of tracking speaks TLS when any is set: the CA tracking's certificate chains to (the
+system's CAs without it), and the agency's client certificate and key where tracking requires
+one (mutual TLS)."""
+
+
+def credentials_from_environment(*, tls: bool = False) -> grpc.ChannelCredentials | None:
+    """:func:`tls_credentials` from :data:`TLS_SETTINGS`; None (plaintext) when none is set,
+    unless ``tls`` (then the system's CAs). Raises ``OSError``/``ValueError`` for bad files."""
+    files = [os.environ.get(name) or None for name in TLS_SETTINGS]
+    if not any(files) and not tls:
+        return None
+    ca_file, cert_file, key_file = (Path(file) if file else None for file in files)
+    return tls_credentials(ca_file, cert_file, key_file)
+
+
 class AgencyClient:
     """``async with AgencyClient(address, token) as api: await api.get_case(case_id)``.
 
-    ``credentials`` (e.g. ``grpc.ssl_channel_credentials()``) for a TLS endpoint; plaintext
-    otherwise. ``timeout`` bounds each unary call; ``retries`` repeats one after UNAVAILABLE or
-    DEADLINE_EXCEEDED, waiting 0.25 s, 0.5 s, 1 s…; ``watch`` waits at most ``max_backoff``
-    between reconnections.
+    ``credentials`` (:func:`tls_credentials`) for a TLS endpoint; plaintext otherwise. Where
+    tracking requires client certificates, the certificate alone identifies the agency and
+    ``token`` may be None. ``timeout`` bounds each unary call; ``retries`` repeats one after
+    UNAVAILABLE or DEADLINE_EXCEEDED, waiting 0.25 s, 0.5 s, 1 s…; ``watch`` waits at most
+    ``max_backoff`` between reconnections.
     """
 
     def __init__(
         self,
         address: str,
-        token: str,
+        token: str | None,
         *,
         channel_options: Sequence[tuple[str, Any]] = (),
         credentials: grpc.ChannelCredentials | None = None,
@@ -156,7 +194,9 @@ class AgencyClient:
             else grpc.aio.secure_channel(address, credentials, options=options)
         )
         self._stub = pb_grpc.AgencyServiceStub(self._channel)
-        self._metadata = (("authorization", f"Bearer {token}"),)
+        self._metadata: tuple[tuple[str, str], ...] = (
+            (("authorization", f"Bearer {token}"),) if token else ()
+        )
         self._timeout = timeout
         self._retries = retries
         self._max_backoff = max_backoff

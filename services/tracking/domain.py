@@ -53,6 +53,45 @@ class Refused(Exception):
         self.refusal = refusal
 
 
+@dataclass(frozen=True)
+class Credential:
+    """A certificate or a token a call came with, and the agency it acts for while it is live."""
+
+    presented: bool
+    agency_id: str | None = None
+
+
+NONE_PRESENTED = Credential(presented=False)
+
+
+class NotAuthenticated(Exception):
+    """The call proves no agency: it came with nothing, or with a credential that is unknown,
+    expired or revoked (``dead`` names which: ``certificate`` or ``token``)."""
+
+    def __init__(self, dead: str | None = None) -> None:
+        super().__init__(dead or "no credential")
+        self.dead = dead
+
+
+class CredentialsDisagree(PermissionError):
+    """The certificate and the token act for two different agencies."""
+
+
+def calling_agency(*, certificate: Credential, token: Credential) -> str:
+    """The agency a call acts for. Either credential alone proves it; given both, they must name
+    the same agency: a certificate of one agency never acts for another, whatever token comes
+    with it, and a live credential never makes up for a dead one."""
+    for name, credential in (("certificate", certificate), ("token", token)):
+        if credential.presented and credential.agency_id is None:
+            raise NotAuthenticated(name)
+    agencies = {c.agency_id for c in (certificate, token) if c.agency_id is not None}
+    if not agencies:
+        raise NotAuthenticated()
+    if len(agencies) > 1:
+        raise CredentialsDisagree()
+    return agencies.pop()
+
+
 def _closed(status: CaseStatus, version: int) -> Refusal | None:
     if status is CaseStatus.WITHDRAWN:
         return Refusal(RefusalReason.WITHDRAWN, "Đã rút / It was withdrawn", version)

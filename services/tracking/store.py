@@ -91,6 +91,85 @@ async def agency_by_token(pool: db.Pool, token: str) -> str | None:
     return await TOKENS.owner(pool, token)
 
 
+@dataclass(frozen=True)
+class AgencyCertificate:
+    fingerprint: bytes
+    agency_id: str
+    subject: str
+    serial_number: str
+    not_after: datetime
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class CertificateTaken(ValueError):
+    """The certificate is registered to another agency already."""
+
+
+async def agency_by_certificate(executor: db.Executor, fingerprint: bytes) -> str | None:
+    """The agency a live (registered, unexpired, unrevoked) certificate acts for, or None."""
+    agency: str | None = await executor.fetchval(
+        "SELECT agency_id FROM agency_certificates"
+        " WHERE fingerprint = $1 AND revoked_at IS NULL AND not_after > now()",
+        fingerprint,
+    )
+    return agency
+
+
+async def add_certificate(
+    executor: db.Executor,
+    *,
+    agency_id: str,
+    fingerprint: bytes,
+    subject: str,
+    serial_number: str,
+    not_after: datetime,
+    label: str,
+) -> None:
+    """Register a certificate for ``agency_id`` (again: nothing changes); raises
+    :class:`tokens.UnknownOwner` for an agency not in the directory and
+    :class:`CertificateTaken` when the certificate acts for another agency."""
+    if not await executor.fetchval("SELECT true FROM agencies WHERE id = $1", agency_id):
+        raise tokens.UnknownOwner(agency_id)
+    owner = await executor.fetchval(
+        """
+        INSERT INTO agency_certificates
+            (fingerprint, agency_id, subject, serial_number, not_after, label)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (fingerprint) DO UPDATE SET label = agency_certificates.label
+        RETURNING agency_id
+        """,
+        fingerprint,
+        agency_id,
+        subject,
+        serial_number,
+        not_after,
+        label,
+    )
+    if owner != agency_id:
+        raise CertificateTaken(owner)
+
+
+async def revoke_certificate(executor: db.Executor, fingerprint: bytes) -> bool:
+    """Revoke a certificate; False when no live registration has this fingerprint."""
+    revoked = await executor.fetchval(
+        "UPDATE agency_certificates SET revoked_at = now()"
+        " WHERE fingerprint = $1 AND revoked_at IS NULL RETURNING true",
+        fingerprint,
+    )
+    return bool(revoked)
+
+
+async def agency_certificates(executor: db.Executor, agency_id: str) -> list[AgencyCertificate]:
+    rows = await executor.fetch(
+        "SELECT fingerprint, agency_id, subject, serial_number, not_after, label, created_at,"
+        " revoked_at FROM agency_certificates WHERE agency_id = $1 ORDER BY created_at",
+        agency_id,
+    )
+    return [AgencyCertificate(**dict(row)) for row in rows]
+
+
 async def save_agency(
     connection: db.Connection,
     *,

@@ -1,5 +1,6 @@
 """`make run`'s own script (infra/bin/run): everything starts on loopback, says where to look,
-stops cleanly on Ctrl-C or SIGTERM, and a second run reuses what the first left."""
+stops cleanly on Ctrl-C or SIGTERM, and a second run reuses what the first left — the second in
+TLS mode (`make run TLS=1`), agencies calling with client certificates."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -18,8 +20,13 @@ import httpx
 import pytest
 
 from tests.support.engines import ROOT, free_port
+from tests.support.grpcurl import grpcurl
 
 READY = "supervision is running"
+
+
+def ssl_context(ca_file: str) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=ca_file)
 
 
 def start_run(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -58,6 +65,17 @@ def stop_and_check(process: subprocess.Popen[bytes], log: Path, signum: int) -> 
     while any(alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not [pid for pid in children if alive(pid)], log.read_text()[-3000:]
+
+
+def end(pid: subprocess.Popen[bytes]) -> None:
+    """After a failure: stop what make run started as Ctrl-C would (honcho ends its children),
+    killing honcho only if it does not stop; SIGKILL at once left every part running."""
+    if pid.poll() is None:
+        pid.send_signal(signal.SIGTERM)
+        try:
+            pid.wait(60)
+        except subprocess.TimeoutExpired:
+            pid.kill()
 
 
 @pytest.fixture
@@ -106,17 +124,36 @@ def test_make_run_starts_everything_says_where_to_look_and_stops_cleanly(workdir
         assert len(tokens) == 2
         stop_and_check(first, first_log, signal.SIGINT)
     finally:
-        if first.poll() is None:
-            first.kill()
+        end(pid=first)
 
     second_log = tmp_path / "second.log"
-    second = start_run(env, second_log)
+    second = start_run({**env, "SUPERVISION_RUN_TLS": "1"}, second_log)
     try:
         output = wait_for(second_log, second, READY, timeout=180)
         assert re.findall(r"token: (sv_\w+_[\w-]+)", output) == tokens
         assert "initialising new cluster" not in output
         assert "formatting new KRaft storage" not in output
+        tls = tmp_path / "run" / "tls"
+        ca = str(tls / "ca.pem")
+        for port in (ports["sub"], ports["dis"]):
+            assert f"https://127.0.0.1:{port}" in output
+            assert httpx.get(f"https://127.0.0.1:{port}/readyz", verify=ssl_context(ca)).is_success
+        # The call the welcome text shows, as printed: the demo agency's certificate, no token.
+        shown = re.search(
+            r"grpcurl -cacert (\S+) -cert (\S+) -key (\S+) \\\n(?:.*\| )?\s*(\S+) (\S+)", output
+        )  # honcho starts each line with the time and "welcome.1 | "
+        assert shown is not None, output[-3000:]
+        assert shown.group(1) == ca
+        listed = grpcurl(
+            shown.group(4),
+            shown.group(5),
+            cacert=Path(shown.group(1)),
+            cert=(Path(shown.group(2)), Path(shown.group(3))),
+            data={},
+        )
+        assert listed.returncode == 0, listed.stderr
+        plaintext = grpcurl(f"127.0.0.1:{ports['grpc']}", "list")
+        assert plaintext.returncode != 0
         stop_and_check(second, second_log, signal.SIGTERM)
     finally:
-        if second.poll() is None:
-            second.kill()
+        end(pid=second)

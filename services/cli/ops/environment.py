@@ -48,14 +48,16 @@ def deployment() -> Deployment:
         "tracking": tracking.subscription(env),
         "disclosure": disclosure.subscription(env),
     }
+    scheme = "https" if env.tls_cert_file else "http"
     return Deployment(
         bootstrap=env.kafka_bootstrap_servers or f"{env.kafka_host}:{env.kafka_port}",
         database_urls={
             service: url or f"{pg}/supervision_{service}" for service, url in database_urls.items()
         },
-        submission_url=f"http://{env.submission_http_host}:{env.submission_http_port}",
-        disclosure_url=f"http://{env.disclosure_http_host}:{env.disclosure_http_port}",
+        submission_url=f"{scheme}://{env.submission_http_host}:{env.submission_http_port}",
+        disclosure_url=f"{scheme}://{env.disclosure_http_host}:{env.disclosure_http_port}",
         tracking_address=f"{env.tracking_grpc_host}:{env.tracking_grpc_port}",
+        tls=env.tls_cert_file is not None,
         consumers={
             service: Consumer(group=subscription.name, topics=subscription.topics)
             for service, subscription in subscriptions.items()

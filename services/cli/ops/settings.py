@@ -37,6 +37,8 @@ class Deployment:
     submission_url: str
     disclosure_url: str
     tracking_address: str
+    tls: bool
+    """Whether the services serve TLS (their URLs are then ``https``)."""
     consumers: Mapping[str, Consumer]
     replication_factor: int
     """Of the topic of handled dead letters, created by ``ops`` (as the services create theirs)."""

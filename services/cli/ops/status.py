@@ -26,6 +26,7 @@ from services.platform.deadletters import Handled
 from services.platform.durations import spoken
 from services.platform.kafka import read_retention, with_dead_letters
 from services.platform.outbox import Backlog, read_backlog
+from services.tracking.agency_client import credentials_from_environment
 from services.tracking.queries import Overdue, overdue_by_agency_level
 
 ATTRIBUTE_AT_MOST: Final = 10_000
@@ -51,8 +52,16 @@ async def http_readiness(url: str, wait: float) -> Readiness:
     return Readiness(False, "; ".join(failing) or f"/readyz answered {answer.status_code}")
 
 
-async def grpc_readiness(address: str, wait: float) -> Readiness:
-    async with grpc.aio.insecure_channel(address) as channel:
+async def grpc_readiness(address: str, wait: float, *, tls: bool) -> Readiness:
+    """Tracking's health, over TLS if it serves TLS (trusting SUPERVISION_TRACKING_CA_FILE,
+    with the agency certificate of SUPERVISION_AGENCY_CERT_FILE where it requires one)."""
+    credentials = credentials_from_environment(tls=tls)
+    channel = (
+        grpc.aio.insecure_channel(address)
+        if credentials is None
+        else grpc.aio.secure_channel(address, credentials)
+    )
+    async with channel:
         reply = await health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service=""), timeout=wait
         )
@@ -148,7 +157,9 @@ async def gather_report(config: Deployment) -> Report:
             "submission /readyz", http_readiness(config.submission_url, timeout), timeout
         ),
         "ready tracking": ask(
-            "tracking gRPC health", grpc_readiness(config.tracking_address, timeout), timeout
+            "tracking gRPC health",
+            grpc_readiness(config.tracking_address, timeout, tls=config.tls),
+            timeout,
         ),
         "ready disclosure": ask(
             "disclosure /readyz", http_readiness(config.disclosure_url, timeout), timeout

@@ -22,9 +22,19 @@ from contracts.events import PointAnswer
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
 from contracts.lifecycle import RefusalReason
-from services.platform import cursor, db, telemetry, tokens
+from services.platform import certificates, cursor, db, telemetry, tokens
 from services.tracking import commands, queries, store
-from services.tracking.domain import AnswerProblem, InvalidRequest, NotYourCase, Refused
+from services.tracking.domain import (
+    NONE_PRESENTED,
+    AnswerProblem,
+    Credential,
+    CredentialsDisagree,
+    InvalidRequest,
+    NotAuthenticated,
+    NotYourCase,
+    Refused,
+    calling_agency,
+)
 from services.tracking.feed import ChangeFeed
 from services.tracking.grpc_api.messages import case_message, timestamp
 from services.tracking.schedule import Clock
@@ -161,6 +171,15 @@ def _is_cursor(value: str) -> bool:
 _MAX_CURSOR = 2**63 - 1
 
 
+_UNAUTHENTICATED: dict[str | None, str] = {
+    None: "an agency token is required: metadata 'authorization: Bearer <token>'"
+    " (or, where tracking asks for them, the agency's client certificate)",
+    "token": "the token is unknown, expired or revoked",
+    "certificate": "the client certificate is not registered to an agency, has expired or"
+    " was revoked",
+}
+
+
 class AgencyService(pb_grpc.AgencyServiceServicer):
     def __init__(self, pool: db.Pool, *, feed: ChangeFeed, clock: Clock) -> None:
         self._pool = pool
@@ -168,16 +187,33 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
         self._clock = clock
 
     async def _agency(self, context: Context) -> str:
+        """Who calls: the agency its client certificate (mutual TLS) or its token acts for, or
+        both when it presents both; the call is aborted otherwise."""
         metadata = dict(context.invocation_metadata() or ())
         authorization = metadata.get("authorization")
         token = tokens.bearer(authorization if isinstance(authorization, str) else None)
-        agency_id = None if token is None else await store.agency_by_token(self._pool, token)
-        if agency_id is None:
-            await context.abort(
-                grpc.StatusCode.UNAUTHENTICATED,
-                "an agency token is required: metadata 'authorization: Bearer <token>'",
+        by_token = (
+            NONE_PRESENTED
+            if token is None
+            else Credential(True, await store.agency_by_token(self._pool, token))
+        )
+        peer = (context.auth_context() or {}).get("x509_pem_cert") or ()
+        by_certificate = NONE_PRESENTED
+        for pem in peer:
+            fingerprint = certificates.facts(pem).fingerprint
+            by_certificate = Credential(
+                True, await store.agency_by_certificate(self._pool, fingerprint)
             )
-        assert agency_id is not None
+        try:
+            agency_id = calling_agency(certificate=by_certificate, token=by_token)
+        except NotAuthenticated as error:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, _UNAUTHENTICATED[error.dead])
+        except CredentialsDisagree:
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                "the client certificate and the token belong to different agencies: a"
+                " certificate acts only for the agency it is registered to",
+            )
         trace.get_current_span().set_attribute(telemetry.ATTR_AGENCY_ID, agency_id)
         return agency_id
 
