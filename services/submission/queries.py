@@ -233,10 +233,14 @@ async def extensions(
     ]
 
 
-async def escalations_to(executor: db.Executor, organisation_id: str) -> list[EscalationOut]:
+async def escalations_to(
+    executor: db.Executor, organisation_id: str, *, limit: int
+) -> list[EscalationOut]:
+    """The newest ``limit`` escalations to the organisation."""
     rows = await executor.fetch(
         "SELECT critique_id, organisation_id, agency_id, title, due_date, at FROM escalations"
-        " WHERE escalated_to = $1 ORDER BY at DESC LIMIT 500",
+        " WHERE escalated_to = $1 ORDER BY at DESC LIMIT $2",
         organisation_id,
+        limit,
     )
     return [EscalationOut.model_validate(dict(row)) for row in rows]

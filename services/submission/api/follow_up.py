@@ -4,8 +4,9 @@ escalations from below."""
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 
 from contracts.submission_api import (
     ChangeRequestOut,
@@ -27,6 +28,9 @@ from services.submission.api.common import (
 from services.submission.store import NotFound
 
 router = APIRouter()
+
+MAX_ESCALATIONS = 500
+"""The most escalations one request lists, newest first."""
 
 
 @router.get(
@@ -100,9 +104,11 @@ async def decide_extension(
     response_model=list[EscalationOut],
     responses=problems(401, 429),
     tags=["follow-up"],
-    summary="Overdue critiques of the committees one level below, escalated to you",
+    summary="Overdue critiques of the committees one level below, escalated to you, newest first",
 )
 async def list_escalations(
-    organisation: CurrentOrganisation, pool: DatabasePool
+    organisation: CurrentOrganisation,
+    pool: DatabasePool,
+    limit: Annotated[int, Query(ge=1, le=MAX_ESCALATIONS)] = MAX_ESCALATIONS,
 ) -> list[EscalationOut]:
-    return await queries.escalations_to(pool, organisation.id)
+    return await queries.escalations_to(pool, organisation.id, limit=limit)

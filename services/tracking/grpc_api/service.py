@@ -35,7 +35,7 @@ from services.tracking.domain import (
     Refused,
     calling_agency,
 )
-from services.tracking.feed import ChangeFeed
+from services.tracking.feed import ChangeFeed, TooManyWatchers
 from services.tracking.grpc_api.messages import case_message, timestamp
 from services.tracking.schedule import Clock
 
@@ -101,6 +101,19 @@ async def _abort_refused(context: Context, case_id: str, refused: Refused) -> No
             )
         )
     await _abort(context, code_pb2.FAILED_PRECONDITION, refusal.detail, details)
+
+
+async def _abort_exhausted(context: Context, refused: TooManyWatchers) -> NoReturn:
+    """RESOURCE_EXHAUSTED with a google.rpc.QuotaFailure naming the agency."""
+    violation = error_details_pb2.QuotaFailure.Violation(
+        subject=f"agency:{refused.agency_id}", description=str(refused)
+    )
+    await _abort(
+        context,
+        code_pb2.RESOURCE_EXHAUSTED,
+        str(refused),
+        [error_details_pb2.QuotaFailure(violations=[violation])],
+    )
 
 
 @contextlib.asynccontextmanager
@@ -267,20 +280,27 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
             position = 0
         else:
             position = await self._feed.latest(agency_id)
-        while not self._feed.closed:
-            changes = await self._feed.after(agency_id, position)
-            if not changes:
-                await self._feed.wait(WATCH_POLL_SECONDS)
-                continue
-            for change in changes:
-                case = await store.get_case(self._pool, change.case_id)
-                yield pb.CaseChange(
-                    cursor=str(change.cursor),
-                    change=CHANGES[change.change],
-                    at=timestamp(change.at),
-                    case=case_message(case),
-                )
-                position = change.cursor
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(self._feed.watching(agency_id))
+            except TooManyWatchers as refused:
+                await _abort_exhausted(context, refused)
+            # The watch is on: every change committed from now on will come.
+            await context.send_initial_metadata(())
+            while not self._feed.closed:
+                changes = await self._feed.after(agency_id, position)
+                if not changes:
+                    await self._feed.wait(WATCH_POLL_SECONDS)
+                    continue
+                for change in changes:
+                    case = await store.get_case(self._pool, change.case_id)
+                    yield pb.CaseChange(
+                        cursor=str(change.cursor),
+                        change=CHANGES[change.change],
+                        at=timestamp(change.at),
+                        case=case_message(case),
+                    )
+                    position = change.cursor
 
     async def GetCase(self, request: pb.GetCaseRequest, context: Context) -> pb.Case:
         agency_id = await self._agency(context)
