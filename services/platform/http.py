@@ -1,4 +1,5 @@
-"""What the HTTP services share: RFC 9457 problem responses and health endpoints."""
+"""What the HTTP services share: RFC 9457 problem responses, the security headers of every
+response, and health endpoints."""
 
 from __future__ import annotations
 
@@ -6,15 +7,18 @@ import asyncio
 import contextlib
 import json
 import logging
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
 
 import asyncpg
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -185,9 +189,12 @@ def install_problem_handlers(app: FastAPI) -> None:
         if isinstance(error, TRANSIENT_ERRORS):
             return await on_unavailable(request, error)
         log.exception("unexpected error", exc_info=error)
-        return problem_response(
+        response = problem_response(
             Problem(type=PROBLEM_TYPE_BASE + "internal", title="Internal error", status=500)
         )
+        # Sent by the server-error middleware, outside SecurityHeaders: given its headers here.
+        secure_headers(request.scope, response.headers, private=True)
+        return response
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(Exception, on_unexpected)
@@ -348,6 +355,93 @@ class HeadLimit:
         await self._app(scope, receive, send)
 
 
+REFERRER_POLICY = "same-origin"
+API_CONTENT_SECURITY_POLICY = "default-src 'none'; frame-ancestors 'none'"
+"""For what is not a page (JSON, problems, feeds, exports, proofs, files): nothing in it may
+load, run or be framed, should a browser ever render it."""
+NO_FRAMING = "frame-ancestors 'none'"
+"""For HTML that sets no policy of its own: the API docs, whose Swagger UI loads its script."""
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+"""A year, sent only on responses that came over TLS (RFC 6797 §7.2: never over plain HTTP)."""
+NO_STORE = "no-store"
+
+
+def secure_headers(scope: Scope, headers: MutableHeaders, *, private: bool) -> None:
+    """Set the security headers every response of the HTTP services carries (OWASP Secure
+    Headers): ``nosniff``, a ``Referrer-Policy``, no framing, a Content-Security-Policy unless
+    the route chose its own (the public pages), HSTS over TLS; and for a ``private`` response
+    ``Cache-Control: no-store`` in place of whatever the route said, so that no browser or
+    shared cache keeps what was answered to one caller."""
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = REFERRER_POLICY
+    headers["X-Frame-Options"] = "DENY"
+    if "content-security-policy" not in headers:
+        page = headers.get("content-type", "").startswith("text/html")
+        headers["Content-Security-Policy"] = NO_FRAMING if page else API_CONTENT_SECURITY_POLICY
+    if private:
+        headers["Cache-Control"] = NO_STORE
+    if scope.get("scheme") == "https":
+        headers["Strict-Transport-Security"] = STRICT_TRANSPORT_SECURITY
+
+
+def carries_credentials(scope: Scope) -> bool:
+    """Whether the request carries an ``Authorization`` header (valid or not): what is answered
+    to it is the caller's alone."""
+    return any(name.lower() == b"authorization" for name, _ in scope.get("headers", ()))
+
+
+class SecurityHeaders:
+    """The one place the HTTP services' response headers are decided (:func:`secure_headers`),
+    on every response that passes through it: routes, problems, unknown routes, refusals of the
+    middlewares inside it.
+
+    A response is private when its request carries credentials, or when ``private(path)`` says
+    so (every route of the submission API but health, metrics and its documents); a public
+    response keeps the caching its route chose (disclosure's ``public, max-age=60``)."""
+
+    def __init__(self, app: ASGIApp, *, private: Callable[[str], bool] = lambda _: False) -> None:
+        self._app = app
+        self._private = private
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        private = carries_credentials(scope) or self._private(scope["path"])
+
+        async def securing_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                secure_headers(scope, MutableHeaders(scope=message), private=private)
+            await send(message)
+
+        await self._app(scope, receive, securing_send)
+
+
+def _unsafe_in_a_name(char: str) -> bool:
+    """A path separator, a control or format character (CR, LF, a right-to-left override that
+    turns ``gnp.exe`` around …), or a line separator."""
+    return char in "/\\\u2028\u2029" or unicodedata.category(char)[0] == "C"
+
+
+def attachment_disposition(filename: str) -> str:
+    """``Content-Disposition`` for a file to save, never to display (RFC 6266), under a name
+    that is safe whatever was uploaded: the name itself, percent-encoded, in ``filename*``
+    (RFC 8187, once RFC 5987), and for clients that read only ``filename`` an ASCII fallback
+    without diacritics (``văn bản.pdf`` → ``van ban.pdf``). In both, path separators and control
+    characters become ``_``; the fallback keeps letters, digits, spaces and ``._-()`` only, so no
+    quote, backslash, CR or LF can end the value or the header."""
+    name = unicodedata.normalize("NFC", filename)
+    kept = "".join("_" if _unsafe_in_a_name(char) else char for char in name).strip(" .")
+    kept = kept or "attachment"
+    letters = unicodedata.normalize("NFKD", kept.replace("đ", "d").replace("Đ", "D"))
+    fallback = "".join(
+        char if char.isascii() and (char.isalnum() or char in " ._-()") else "_"
+        for char in letters
+        if not unicodedata.combining(char)
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(kept, safe='')}"
+
+
 _STOPPED_MID_REQUEST = Problem(
     type=PROBLEM_TYPE_BASE + "stopping",
     title="The service stopped before this request was done",
@@ -394,6 +488,7 @@ class AnswerStopped:
             response = problem_response(
                 _STOPPED_MID_REQUEST, {"Retry-After": "5", "Connection": "close"}
             )
+            secure_headers(scope, response.headers, private=True)  # sent outside SecurityHeaders
             await response(scope, receive, send)
 
 

@@ -395,6 +395,44 @@ async def test_a_pdf_attachment_is_kept_with_its_hash_and_served_back(
         assert refused.status_code == status
 
 
+async def test_an_attachment_is_served_to_save_as_a_pdf_under_a_safe_name_whatever_its_name(
+    http: httpx.AsyncClient, office: Directory
+) -> None:
+    created = (await http.post("/v1/critiques", json=critique(office))).json()
+    pdf = b"%PDF-1.4\n<html><script>alert(1)</script></html>\n%%EOF\n"
+    names = {
+        "Biên bản họp Đảng đoàn.pdf": (
+            "Bien ban hop Dang doan.pdf",
+            "Bi%C3%AAn%20b%E1%BA%A3n%20h%E1%BB%8Dp%20%C4%90%E1%BA%A3ng%20%C4%91o%C3%A0n.pdf",
+        ),
+        'x"\r\nSet-Cookie: a=b\r\n\r\n<b>.html': (
+            "x___Set-Cookie_ a_b_____b_.html",
+            "x%22__Set-Cookie%3A%20a%3Db____%3Cb%3E.html",
+        ),
+        "..\\..\\Windows\\win.ini": ("_.._Windows_win.ini", "_.._Windows_win.ini"),
+    }
+    for uploaded, (fallback, encoded) in names.items():
+        attached = await http.post(
+            f"/v1/critiques/{created['id']}/attachments",
+            params={"filename": uploaded},
+            content=pdf,
+            headers={"Content-Type": "application/pdf"},
+        )
+        assert attached.status_code == 201, attached.text
+        served = await http.get(
+            f"/v1/critiques/{created['id']}/attachments/{attached.json()['id']}"
+        )
+        assert served.status_code == 200, uploaded
+        assert served.content == pdf
+        assert served.headers["content-type"] == "application/pdf"
+        assert served.headers["x-content-type-options"] == "nosniff"
+        assert served.headers["cache-control"] == "no-store"
+        assert served.headers["content-disposition"] == (
+            f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+        )
+        assert "set-cookie" not in served.headers
+
+
 async def test_another_organisation_cannot_see_a_critique(
     deployment: Deployment, http: httpx.AsyncClient, office: Directory
 ) -> None:

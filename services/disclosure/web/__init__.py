@@ -7,7 +7,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.disclosure.web import agencies, exports, feeds, pages, records, transparency_log
-from services.platform.http import BodyLimit, HeadLimit, install_problem_handlers
+from services.platform.http import (
+    BodyLimit,
+    HeadLimit,
+    SecurityHeaders,
+    install_problem_handlers,
+)
 from services.platform.ratelimit import RateLimiter
 
 MAX_BODY_BYTES = 64 * 1024
@@ -30,4 +35,7 @@ def build_app(limiter: RateLimiter) -> FastAPI:
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit_for=lambda _: MAX_BODY_BYTES)
     app.add_middleware(HeadLimit)
+    # Outermost, on the refusals too; public: only a request carrying credentials is answered
+    # no-store, and every route keeps the caching it chose.
+    app.add_middleware(SecurityHeaders)
     return app

@@ -6,7 +6,12 @@ import re
 
 from fastapi import FastAPI
 
-from services.platform.http import BodyLimit, HeadLimit, install_problem_handlers
+from services.platform.http import (
+    BodyLimit,
+    HeadLimit,
+    SecurityHeaders,
+    install_problem_handlers,
+)
 from services.platform.ratelimit import RateLimiter
 from services.submission.api import attachments, critiques, directory, follow_up
 from services.submission.api.common import MAX_ATTACHMENT_BYTES, MAX_JSON_BYTES
@@ -16,6 +21,17 @@ _ATTACHMENTS_PATH = re.compile(r"^/v1/critiques/[^/]+/attachments$")
 
 def body_limit(path: str) -> int:
     return MAX_ATTACHMENT_BYTES if _ATTACHMENTS_PATH.match(path) else MAX_JSON_BYTES
+
+
+CACHEABLE_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+)
+"""What a cache may keep: everything else the API answers is one organisation's (``no-store``),
+its refusals and the answers to routes it does not have included."""
+
+
+def private(path: str) -> bool:
+    return path not in CACHEABLE_PATHS
 
 
 def build_app(limiter: RateLimiter) -> FastAPI:
@@ -36,4 +52,5 @@ def build_app(limiter: RateLimiter) -> FastAPI:
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit_for=body_limit)
     app.add_middleware(HeadLimit)
+    app.add_middleware(SecurityHeaders, private=private)  # outermost: on the refusals too
     return app

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import uuid
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -16,11 +15,13 @@ from contracts.submission_api import (
 from services.platform.http import (
     DatabasePool,
     ProblemError,
+    attachment_disposition,
 )
 from services.submission import commands, queries
 from services.submission.api.common import (
     BINARY,
     PDF_MAGIC,
+    PDF_MEDIA_TYPE,
     CurrentOrganisation,
     normalised,
     not_found,
@@ -54,7 +55,7 @@ async def add_attachment(
     filename: Annotated[str, Query(min_length=1, max_length=255)],
 ) -> AttachmentOut:
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/pdf":
+    if media_type != PDF_MEDIA_TYPE:
         raise ProblemError(
             415,
             "unsupported-media-type",
@@ -110,7 +111,7 @@ async def list_attachments(
         **problems(401, 404, 429),
     },
     tags=["attachments"],
-    summary="The attached file itself",
+    summary="The attached file itself, to save (Content-Disposition: attachment), never to display",
 )
 async def get_attachment(
     critique_id: uuid.UUID,
@@ -127,16 +128,13 @@ async def get_attachment(
         )
     except NotFound:
         raise ProblemError(404, "not-found", "No such attachment") from None
-    # RFC 6266: an ASCII fallback for old clients, and the exact Vietnamese name in filename*.
-    ascii_name = attachment.filename.encode("ascii", "replace").decode().replace('"', "'")
-    utf8_name = quote(attachment.filename, safe="")
+    # Whatever the name uploaded, the file is served as what it was checked to be at upload (a
+    # PDF), to be saved under a safe name (nosniff and no-store are every private response's).
     return Response(
         content,
-        media_type=attachment.media_type,
+        media_type=PDF_MEDIA_TYPE,
         headers={
-            "Content-Disposition": (
-                f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{utf8_name}"
-            ),
+            "Content-Disposition": attachment_disposition(attachment.filename),
             "Digest": f"sha-256={base64.b64encode(bytes.fromhex(attachment.sha256)).decode()}",
             "ETag": f'"{attachment.sha256}"',
         },

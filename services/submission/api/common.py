@@ -27,6 +27,8 @@ from services.submission.domain import ClassifiedMaterial, InvalidContent
 MAX_JSON_BYTES = 1024 * 1024
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
 PDF_MAGIC = b"%PDF-"
+PDF_MEDIA_TYPE = "application/pdf"
+"""The one kind of attachment accepted, and what every attachment is served as."""
 BINARY = {"type": "string", "format": "binary"}
 
 

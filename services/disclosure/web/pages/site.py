@@ -85,13 +85,12 @@ _STYLESHEET_VERSION = hashlib.sha256(STYLESHEET).hexdigest()[:12]
 STYLESHEET_URL = f"/static/site.css?v={_STYLESHEET_VERSION}"
 
 _HEADERS = {
-    # No script may run, whatever a record contains; only our own stylesheet is loaded.
+    # No script may run, whatever a record contains; only our own stylesheet is loaded. (The
+    # headers every response carries, nosniff and the others, are services.platform.http's.)
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self';"
         " base-uri 'none'; frame-ancestors 'none'"
     ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
     "Cache-Control": "public, max-age=60",
 }
 
@@ -113,7 +112,6 @@ async def stylesheet(request: Request) -> Response:
         "Cache-Control": (
             "public, max-age=31536000, immutable" if versioned else "public, max-age=3600"
         ),
-        "X-Content-Type-Options": "nosniff",
     }
     if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
         return Response(status_code=304, headers=headers)
