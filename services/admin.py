@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 
 import yaml
@@ -105,12 +106,22 @@ async def save_agencies(url: str, entries: list[AgencyEntry]) -> None:
 
 
 async def issue_token(
-    url: str, store: tokens.TokenStore, owner_id: str, label: str, token: str | None = None
+    url: str,
+    store: tokens.TokenStore,
+    owner_id: str,
+    label: str,
+    token: str | None = None,
+    *,
+    expires_at: datetime | None = None,
 ) -> tuple[uuid.UUID, str]:
-    """Issue (or, given ``token``, register) a token; the token is shown once and never kept."""
+    """Issue (or, given ``token``, register) a token, live until revoked or until
+    ``expires_at``; the token is shown once and never kept."""
     token = token or tokens.issue("sv_org" if store is directory.TOKENS else "sv_agency")
     async with pool(url) as owners:
-        return await store.add(owners, owner_id=owner_id, token=token, label=label), token
+        token_id = await store.add(
+            owners, owner_id=owner_id, token=token, label=label, expires_at=expires_at
+        )
+    return token_id, token
 
 
 async def revoke_token(url: str, store: tokens.TokenStore, token_id: uuid.UUID) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from contracts.events import AgencyKind, Level
 from contracts.submission_api import OrganisationKind
 from services import admin
 from services.cli import admin_certificates
-from services.platform import db, tokens
+from services.platform import db, durations, tokens
 from services.submission import directory
 from services.tracking import store as tracking_store
 
@@ -39,29 +40,68 @@ def _url(service: str) -> str:
     return url
 
 
+def _expiry(row: tokens.TokenInfo, now: datetime) -> str:
+    if row.expires_at is None:
+        return "never"
+    return f"{row.expires_at:%Y-%m-%d %H:%M}" + (" (expired)" if row.expires_at <= now else "")
+
+
 def _tokens_table(title: str, rows: list[tokens.TokenInfo]) -> Table:
     table = Table(title=title)
-    for column in ("token id", "label", "created", "last used", "revoked"):
+    for column in ("token id", "label", "created", "last used", "expires", "revoked"):
         table.add_column(column)
+    now = datetime.now(UTC)
     for row in rows:
         table.add_row(
             str(row.id),
             row.label,
             f"{row.created_at:%Y-%m-%d %H:%M}",
             f"{row.last_used_at:%Y-%m-%d %H:%M}" if row.last_used_at else "—",
+            _expiry(row, now),
             f"{row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "",
         )
     return table
 
 
-def _issue(service: str, store: tokens.TokenStore, owner_id: str, label: str) -> None:
+def _duration(text: str) -> timedelta:
     try:
-        token_id, token = asyncio.run(admin.issue_token(_url(service), store, owner_id, label))
+        return durations.parsed(text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+ExpiresIn = Annotated[
+    timedelta | None,
+    typer.Option(
+        parser=_duration,
+        metavar="DURATION",
+        help="Refuse the token after this long, e.g. 90d, 12h, 2w (by default: until revoked).",
+    ),
+]
+
+
+def _issue(
+    service: str,
+    store: tokens.TokenStore,
+    owner_id: str,
+    label: str,
+    expires_in: timedelta | None,
+) -> None:
+    try:
+        expires_at = None if expires_in is None else datetime.now(UTC) + expires_in
+    except OverflowError:
+        raise typer.BadParameter("later than any date", param_hint="--expires-in") from None
+    try:
+        token_id, token = asyncio.run(
+            admin.issue_token(_url(service), store, owner_id, label, expires_at=expires_at)
+        )
     except tokens.UnknownOwner:
         console.print(f"[red]No {owner_id!r} in the directory.[/red]")
         raise typer.Exit(2) from None
     console.print(f"token id: {token_id}")
     console.print(f"token:    [bold]{token}[/bold]")
+    if expires_at is not None:
+        console.print(f"expires:  {expires_at:%Y-%m-%d %H:%M} UTC")
     console.print("Give the token to its holder now: only its hash is kept.")
 
 
@@ -90,10 +130,12 @@ def add_organisation(
 
 @organisation_app.command("token")
 def organisation_token(
-    organisation_id: str, label: Annotated[str, typer.Option(help="Who holds it, e.g. 'văn phòng'")]
+    organisation_id: str,
+    label: Annotated[str, typer.Option(help="Who holds it, e.g. 'văn phòng'")],
+    expires_in: ExpiresIn = None,
 ) -> None:
     """Issue a new API token for an organisation (shown once)."""
-    _issue("submission", directory.TOKENS, organisation_id, label)
+    _issue("submission", directory.TOKENS, organisation_id, label, expires_in)
 
 
 @organisation_app.command("revoke")
@@ -104,7 +146,7 @@ def organisation_revoke(token_id: uuid.UUID) -> None:
 
 @organisation_app.command("tokens")
 def organisation_tokens(organisation_id: str) -> None:
-    """List an organisation's tokens (never the tokens themselves)."""
+    """List an organisation's tokens (never the tokens themselves), with their expiry."""
     rows = asyncio.run(admin.list_tokens(_url("submission"), directory.TOKENS, organisation_id))
     console.print(_tokens_table(f"Tokens of {organisation_id}", rows))
 
@@ -124,9 +166,11 @@ def add_agency(
 
 
 @agency_app.command("token")
-def agency_token(agency_id: str, label: Annotated[str, typer.Option()]) -> None:
+def agency_token(
+    agency_id: str, label: Annotated[str, typer.Option()], expires_in: ExpiresIn = None
+) -> None:
     """Issue a new gRPC token for an agency's integration (shown once)."""
-    _issue("tracking", tracking_store.TOKENS, agency_id, label)
+    _issue("tracking", tracking_store.TOKENS, agency_id, label, expires_in)
 
 
 @agency_app.command("revoke")
@@ -137,7 +181,7 @@ def agency_revoke(token_id: uuid.UUID) -> None:
 
 @agency_app.command("tokens")
 def agency_tokens(agency_id: str) -> None:
-    """List an agency's tokens (never the tokens themselves)."""
+    """List an agency's tokens (never the tokens themselves), with their expiry."""
     rows = asyncio.run(admin.list_tokens(_url("tracking"), tracking_store.TOKENS, agency_id))
     console.print(_tokens_table(f"Tokens of {agency_id}", rows))
 

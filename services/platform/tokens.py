@@ -1,4 +1,5 @@
-"""Bearer tokens for organisations and agencies: random, shown once, stored only as hashes."""
+"""Bearer tokens for organisations and agencies: random, shown once, stored only as hashes, live
+until revoked or, when issued for a time, until they expire."""
 
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ class TokenInfo:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    expires_at: datetime | None
+    """None: until revoked."""
 
 
 class UnknownOwner(LookupError):
@@ -47,7 +50,9 @@ class UnknownOwner(LookupError):
 
 class TokenStore:
     """A service's token table: ``<table>(id, token_hash, <owner>, label, created_at,
-    last_used_at, revoked_at)``, whose owners live in ``owners`` (organisations, agencies)."""
+    last_used_at, revoked_at, expires_at)``, whose owners live in ``owners`` (organisations,
+    agencies). A token is live while it is neither revoked nor past its ``expires_at``; an
+    expired token is refused exactly as a revoked one is."""
 
     def __init__(self, *, table: str, owner_column: str, owners: str) -> None:
         self._table = table
@@ -58,23 +63,34 @@ class TokenStore:
         """The owner of a live token (noting its use), or None."""
         owner: str | None = await executor.fetchval(
             f"UPDATE {self._table} SET last_used_at = now()"
-            f" WHERE token_hash = $1 AND revoked_at IS NULL RETURNING {self._owner}",
+            " WHERE token_hash = $1 AND revoked_at IS NULL"
+            " AND (expires_at IS NULL OR expires_at > now())"
+            f" RETURNING {self._owner}",
             digest(token),
         )
         return owner
 
     async def add(
-        self, executor: db.Executor, *, owner_id: str, token: str, label: str
+        self,
+        executor: db.Executor,
+        *,
+        owner_id: str,
+        token: str,
+        label: str,
+        expires_at: datetime | None = None,
     ) -> uuid.UUID:
-        """Register a token (only its hash is kept); returns its id, for revocation."""
+        """Register a token (only its hash is kept), live until ``expires_at`` if given; returns
+        its id, for revocation. A token registered before keeps its label and expiry."""
         if not await executor.fetchval(f"SELECT true FROM {self._owners} WHERE id = $1", owner_id):
             raise UnknownOwner(owner_id)
         token_id: uuid.UUID = await executor.fetchval(
-            f"INSERT INTO {self._table} (token_hash, {self._owner}, label) VALUES ($1, $2, $3)"
+            f"INSERT INTO {self._table} (token_hash, {self._owner}, label, expires_at)"
+            " VALUES ($1, $2, $3, $4)"
             f" ON CONFLICT (token_hash) DO UPDATE SET label = {self._table}.label RETURNING id",
             digest(token),
             owner_id,
             label,
+            expires_at,
         )
         return token_id
 
@@ -89,8 +105,8 @@ class TokenStore:
 
     async def list(self, executor: db.Executor, owner_id: str) -> list[TokenInfo]:
         rows = await executor.fetch(
-            f"SELECT id, {self._owner} AS owner_id, label, created_at, last_used_at, revoked_at"
-            f" FROM {self._table} WHERE {self._owner} = $1 ORDER BY created_at",
+            f"SELECT id, {self._owner} AS owner_id, label, created_at, last_used_at, revoked_at,"
+            f" expires_at FROM {self._table} WHERE {self._owner} = $1 ORDER BY created_at",
             owner_id,
         )
         return [TokenInfo(**dict(row)) for row in rows]

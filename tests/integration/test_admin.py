@@ -7,12 +7,15 @@ import re
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
 from services.admin import SEED_FILE, read_directory
+from services.admin import pool as owners
 from services.platform import tokens
+from services.submission import directory
 from tests.support.engines import Engines
 
 
@@ -129,3 +132,66 @@ async def test_agency_tokens_are_managed_the_same_way(databases: dict[str, str])
     token_id = re.search(r"token id: (\S+)", issued.stdout).group(1)  # type: ignore[union-attr]
     assert "tích hợp" in admin(databases, "agency", "tokens", "bo-tu-phap").stdout
     assert admin(databases, "agency", "revoke", token_id).returncode == 0
+
+
+async def test_a_token_issued_for_a_time_is_listed_with_its_expiry_and_refused_after_it(
+    databases: dict[str, str],
+) -> None:
+    assert admin(databases, "seed").returncode == 0
+    issued = admin(
+        databases,
+        "organisation",
+        "token",
+        "mttq-tinh-bac-ninh",
+        "--label",
+        "90",
+        "--expires-in",
+        "90d",
+    )
+    assert issued.returncode == 0, issued.stderr
+    until = (datetime.now(UTC) + timedelta(days=90)).strftime("%Y-%m-%d")
+    assert f"expires:  {until}" in issued.stdout
+    token_id = re.search(r"token id: (\S+)", issued.stdout).group(1)  # type: ignore[union-attr]
+    listed = admin(databases, "organisation", "tokens", "mttq-tinh-bac-ninh")
+    row = next(line for line in listed.stdout.splitlines() if token_id in line)
+    assert until in row
+    assert "expired" not in row
+
+    agency = admin(
+        databases, "agency", "token", "bo-tu-phap", "--label", "2w", "--expires-in", "2w"
+    )
+    assert agency.returncode == 0, agency.stderr
+    fortnight = (datetime.now(UTC) + timedelta(weeks=2)).strftime("%Y-%m-%d")
+    assert fortnight in admin(databases, "agency", "tokens", "bo-tu-phap").stdout
+
+    issue = ("organisation", "token", "mttq-tinh-bac-ninh", "--label", "x", "--expires-in")
+    for nonsense in ("soon", "0d"):
+        refused = admin(databases, *issue, nonsense)
+        assert refused.returncode == 2, (nonsense, refused.stdout)
+        assert "--expires-in" in refused.stderr, refused.stderr
+
+    # Once its time has passed, the store refuses it as it refuses a revoked token.
+    async with owners(databases["SUPERVISION_SUBMISSION_DATABASE_URL"]) as pool:
+        token = tokens.issue("sv_org")
+        await directory.TOKENS.add(
+            pool,
+            owner_id="mttq-tinh-bac-ninh",
+            token=token,
+            label="hết hạn",
+            expires_at=datetime.now(UTC) - timedelta(seconds=1),
+        )
+        assert await directory.TOKENS.owner(pool, token) is None
+        live = tokens.issue("sv_org")
+        await directory.TOKENS.add(
+            pool,
+            owner_id="mttq-tinh-bac-ninh",
+            token=live,
+            label="còn hạn",
+            expires_at=datetime.now(UTC) + timedelta(minutes=1),
+        )
+        assert await directory.TOKENS.owner(pool, live) == "mttq-tinh-bac-ninh"
+        listed_rows = await directory.TOKENS.list(pool, "mttq-tinh-bac-ninh")
+        expired_row = next(row for row in listed_rows if row.label == "hết hạn")
+        assert expired_row.last_used_at is None  # refused: not noted as used
+    shown = admin(databases, "organisation", "tokens", "mttq-tinh-bac-ninh").stdout
+    assert "(expired)" in next(line for line in shown.splitlines() if "hết hạn" in line)
