@@ -122,7 +122,7 @@ async def test_an_agency_cannot_see_or_answer_another_agencys_case(
     ):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await call
-        assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
     listed = await agency.ListCases(pb.ListCasesRequest(), metadata=bearer(other.agency_token))
     assert list(listed.cases) == []
 

@@ -118,15 +118,13 @@ async def _abort_exhausted(context: Context, refused: TooManyWatchers) -> NoRetu
 
 @contextlib.asynccontextmanager
 async def _refusals(context: Context, case_id: str) -> AsyncIterator[None]:
-    """A use case's refusals as the agency API's status codes."""
+    """A use case's refusals as the agency API's status codes. Another agency's case is not
+    found, word for word as a case that does not exist: whether it does is not the caller's to
+    learn (as the submission API answers 404 for another organisation's critique)."""
     try:
         yield
-    except store.NotFound:
+    except (store.NotFound, NotYourCase):
         await context.abort(grpc.StatusCode.NOT_FOUND, f"no case {case_id}")
-    except NotYourCase:
-        await context.abort(
-            grpc.StatusCode.PERMISSION_DENIED, f"case {case_id} is addressed to another agency"
-        )
     except InvalidRequest as invalid:
         await _abort_invalid(context, invalid.problems)
     except Refused as refused:

@@ -7,9 +7,9 @@ Authentication: every call carries `authorization: Bearer <agency token>` metada
 sees and answers only the cases addressed to it.
 
 Errors use standard status codes with google.rpc details: INVALID_ARGUMENT carries a
-google.rpc.BadRequest naming each offending field; PERMISSION_DENIED when the case is another
-agency's; NOT_FOUND for an unknown case; FAILED_PRECONDITION when the case's state does not
-allow the call (answered, withdrawn, or no longer at the version named), with a
+google.rpc.BadRequest naming each offending field; NOT_FOUND for an unknown case and, alike,
+for another agency's (whether it exists is not told); FAILED_PRECONDITION when the case's
+state does not allow the call (answered, withdrawn, or no longer at the version named), with a
 google.rpc.ErrorInfo (domain "supervision.mttq.vn", reason: ANSWERED, WITHDRAWN,
 VERSION_MISMATCH, EXTENSION_PENDING; metadata "current_version") and, for a version that is
 not the current one, a google.rpc.PreconditionFailure.
