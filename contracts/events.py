@@ -216,8 +216,9 @@ class CritiqueSubmitted(CritiqueEvent):
     title: ShortText
     points: tuple[Point, ...] = Field(min_length=1, max_length=MAX_POINTS)
     draft: DraftReference | None = None
-    legal_basis: str | None = None
-    redact_names: tuple[str, ...] = ()
+    # As bounded as the API has always bounded them (ContentIn): no submission ever sent more.
+    legal_basis: LongNote | None = None
+    redact_names: tuple[ShortText, ...] = Field(default=(), max_length=50)
     submitted_at: datetime
 
 

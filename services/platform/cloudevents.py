@@ -22,7 +22,7 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from contracts.events import CE_SOURCE_PREFIX, EVENT_TYPES, RETIRED_TYPES, Event
+from contracts.events import CE_SOURCE_PREFIX, EVENT_TYPES, RETIRED_TYPES, Event, Topic
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -94,8 +94,17 @@ def header_map(headers: KafkaHeaders | None) -> dict[str, str]:
     return result
 
 
-def decode(headers: dict[str, str], body: bytes | None) -> tuple[Envelope, Event]:
-    """Read one event from its Kafka headers and body, or say precisely why it is not one."""
+_STREAMS = frozenset(Topic)
+
+
+def decode(
+    headers: dict[str, str], body: bytes | None, *, topic: str | None = None
+) -> tuple[Envelope, Event]:
+    """Read one event from its Kafka headers and body, or say precisely why it is not one.
+
+    Read from ``topic``, one of the system's streams, it must be an event of that stream (as
+    the AsyncAPI document's channels say): on ``submission.critiques`` a ``case.answered`` is not
+    tracking's answer, whoever could write it there, and is ``unknown_type``."""
     if headers.get("ce_specversion") != SPEC_VERSION:
         raise UndecodableEvent(
             f"ce_specversion is {headers.get('ce_specversion')!r}, expected {SPEC_VERSION!r}",
@@ -132,6 +141,11 @@ def decode(headers: dict[str, str], body: bytes | None) -> tuple[Envelope, Event
                 kind="unknown_version",
             )
         raise UndecodableEvent(f"unknown event type {envelope.type!r}", kind="unknown_type")
+    if topic in _STREAMS and model.topic != topic:
+        raise UndecodableEvent(
+            f"{envelope.type} is not an event of {topic}: only {model.topic} carries it",
+            kind="unknown_type",
+        )
     if body is None:
         raise UndecodableEvent("empty body", kind="payload")
     try:

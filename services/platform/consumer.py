@@ -40,6 +40,12 @@ Handler = Callable[[db.Connection, Envelope, Any], Awaitable[None]]
 """Applies one event inside the consumer's transaction; raises to refuse it."""
 
 
+class Inapplicable(Exception):
+    """Raised by a handler for an event it can never apply, whatever the retries (one naming an
+    agency the consumer's service does not know, say): dead-lettered at once, its reason the
+    message, rather than retried ``max_attempts`` times."""
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     record: ConsumerRecord[bytes, bytes]
@@ -199,7 +205,9 @@ class EventConsumer:
         dead: list[DeadLetter] = []
         for record in records:
             try:
-                envelope, event = decode(header_map(record.headers), record.value)
+                envelope, event = decode(
+                    header_map(record.headers), record.value, topic=record.topic
+                )
             except UndecodableEvent as error:
                 dead.append(DeadLetter(record, error.kind, str(error)))
                 continue
@@ -234,6 +242,8 @@ class EventConsumer:
                 return None
             except TRANSIENT_ERRORS:
                 raise
+            except Inapplicable as refused:
+                return DeadLetter(record, "handler", f"{type(refused).__name__}: {refused}")
             except Exception as error:
                 last = error
                 log.warning(

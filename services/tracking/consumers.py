@@ -12,10 +12,10 @@ from contracts.events import (
 )
 from services.platform import db
 from services.platform.cloudevents import Envelope
-from services.platform.consumer import Subscription
+from services.platform.consumer import Inapplicable, Subscription
 from services.tracking import commands
 from services.tracking.deadlines import DeadlinePolicy
-from services.tracking.domain import SchedulePolicy
+from services.tracking.domain import SchedulePolicy, UnknownAgency
 from services.tracking.schedule import Clock
 
 
@@ -23,7 +23,10 @@ def subscription(policy: DeadlinePolicy, steps: SchedulePolicy, *, clock: Clock)
     async def on_submitted(
         connection: db.Connection, _: Envelope, event: CritiqueSubmitted
     ) -> None:
-        await commands.open_case(connection, event, policy=policy, steps=steps, now=clock())
+        try:
+            await commands.open_case(connection, event, policy=policy, steps=steps, now=clock())
+        except UnknownAgency as unknown:
+            raise Inapplicable(str(unknown)) from unknown
 
     async def on_amendment(
         connection: db.Connection, _: Envelope, event: AmendmentRequested

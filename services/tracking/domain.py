@@ -37,6 +37,15 @@ class NotYourCase(PermissionError):
     """The case is addressed to another agency."""
 
 
+class UnknownAgency(LookupError):
+    """A critique addressed to an agency that is not in tracking's directory: no case is opened,
+    since no agency could answer it and it would only fall overdue, in public."""
+
+    def __init__(self, agency_id: str) -> None:
+        super().__init__(f"no agency {agency_id!r} in tracking's directory")
+        self.agency_id = agency_id
+
+
 class InvalidRequest(ValueError):
     """The request breaks a rule of its own: each problem names the offending field."""
 

@@ -91,6 +91,13 @@ async def agency_by_token(pool: db.Pool, token: str) -> str | None:
     return await TOKENS.owner(pool, token)
 
 
+async def agency_known(executor: db.Executor, agency_id: str) -> bool:
+    known: bool = await executor.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM agencies WHERE id = $1)", agency_id
+    )
+    return known
+
+
 @dataclass(frozen=True)
 class AgencyCertificate:
     fingerprint: bytes

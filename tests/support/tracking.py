@@ -6,14 +6,21 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from contracts.events import CritiqueKind, CritiqueSubmitted, Level, OrganisationRef, Point
+from contracts.events import (
+    AgencyKind,
+    CritiqueKind,
+    CritiqueSubmitted,
+    Level,
+    OrganisationRef,
+    Point,
+)
 from services.platform import db
 from services.tracking import commands, store
 from services.tracking.deadlines import DeadlinePolicy
 from services.tracking.domain import SchedulePolicy
 
 AGENCY = "ubnd-phuong-kinh-bac-bac-ninh"
-"""The agency every case here is addressed to."""
+"""The agency every case here is addressed to, in tracking's directory."""
 
 
 async def open_case(
@@ -40,6 +47,14 @@ async def open_case(
         submitted_at=at,
     )
     async with pool.acquire() as connection, connection.transaction():
+        await store.save_agency(
+            connection,
+            agency_id=AGENCY,
+            name="Ủy ban nhân dân phường Kinh Bắc",
+            level=Level.COMMUNE,
+            kind=AgencyKind.PEOPLES_COMMITTEE,
+            parent_id=None,
+        )
         case_id = await commands.open_case(
             connection,
             submitted,

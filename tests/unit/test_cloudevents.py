@@ -82,6 +82,18 @@ def test_a_payload_that_breaks_the_contract_is_refused(body: bytes | None) -> No
     assert refused.value.kind == "payload"
 
 
+def test_on_one_of_the_streams_only_that_streams_events_are_read() -> None:
+    event = answered()
+    headers = header_map(envelope(event).headers({}))
+    body = event.model_dump_json().encode()
+    assert decode(headers, body, topic=Topic.CASES)[1] == event
+    assert decode(headers, body, topic="test.elsewhere")[1] == event  # not a stream of ours
+    with pytest.raises(UndecodableEvent) as refused:
+        decode(headers, body, topic=Topic.CRITIQUES)
+    assert refused.value.kind == "unknown_type"
+    assert "only tracking.cases carries it" in str(refused.value)
+
+
 def test_undecodable_header_bytes_are_skipped_not_fatal() -> None:
     assert header_map([("ce_id", b"\xff"), ("ce_type", b"x")]) == {"ce_type": "x"}
 

@@ -21,6 +21,7 @@ from services.tracking import store
 from services.tracking.deadlines import DeadlinePolicy, compute_due
 from services.tracking.domain import (
     SchedulePolicy,
+    UnknownAgency,
 )
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,10 @@ async def open_case(
 ) -> uuid.UUID | None:
     """Open the case for a submitted critique, with its due date, deadline steps and
     ``case.opened``; None if it is open already. The journey's trace context is kept so that
-    the agency's steps join it."""
+    the agency's steps join it. :class:`UnknownAgency` if tracking's directory has no such
+    agency: submission only lets an organisation address one it has heard of from tracking."""
+    if not await store.agency_known(connection, submitted.agency_id):
+        raise UnknownAgency(submitted.agency_id)
     rule, source = policy.rule_for(submitted.kind, submitted.organisation.level)
     due = compute_due(submitted.submitted_at, rule, source=source)
     case_id = uuid.uuid4()
