@@ -4,6 +4,10 @@ held to the OpenAPI schema it is documented with."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -11,9 +15,12 @@ import httpx
 
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
+from services.platform.certificates import Issued
 from services.platform.http import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
 from tests.support.directory import Directory
+from tests.support.grpcurl import grpcurl
 from tests.support.journeys import critique_body, eventually
+from tests.support.services import Deployment, Tls
 
 PDF = b"%PDF-1.4\n% bien ban\n%%EOF\n"
 
@@ -157,3 +164,69 @@ def response_schema(document: dict[str, Any], path: str, method: str, status: in
     content = response["content"]
     media = "application/json" if "application/json" in content else next(iter(content))
     return content[media]["schema"]
+
+
+# -- agencies' client certificates (mutual TLS) --------------------------------------------------
+
+NO_CONNECTION = "Failed to dial target host"
+"""What grpcurl says (exit code 1) when the TLS handshake is refused, before any call."""
+GRPCURL_FAILED = 64
+"""grpcurl exits with this plus the status code of a failed call."""
+
+
+def admin_cli(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
+    """``supervision admin …`` against the deployment's databases, as an operator runs it."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SUPERVISION_")},
+        "SUPERVISION_TRACKING_DATABASE_URL": deployment.database_urls["tracking"],
+        "SUPERVISION_SUBMISSION_DATABASE_URL": deployment.database_urls["submission"],
+        "COLUMNS": "200",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", "admin", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def issue_certificate(deployment: Deployment, tls: Tls, agency_id: str, out: Path) -> Issued:
+    """A client certificate for ``agency_id`` from the deployment's CA, registered to it, as
+    ``supervision admin agency certificate`` issues one."""
+    run = admin_cli(
+        deployment,
+        "agency",
+        "certificate",
+        agency_id,
+        "--label",
+        "integration",
+        "--ca-dir",
+        str(tls.ca.folder),
+        "--out-dir",
+        str(out),
+    )
+    assert run.returncode == 0, run.stderr + run.stdout
+    assert "grpcurl -cacert" in run.stdout
+    return Issued(out / f"{agency_id}.pem", out / f"{agency_id}.key")
+
+
+def grpcurl_tls(
+    address: str,
+    tls: Tls,
+    method: str,
+    *,
+    cert: Issued | None,
+    token: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """grpcurl over TLS (``-cacert``), presenting ``cert`` if given."""
+    return grpcurl(
+        address,
+        method,
+        cacert=tls.ca_file,
+        cert=(cert.certificate_file, cert.key_file) if cert else None,
+        token=token,
+        data=data if data is not None else {},
+    )

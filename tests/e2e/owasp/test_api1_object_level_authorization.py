@@ -4,13 +4,16 @@ Knowing the id of another organisation's critique (of its attachment, its reques
 agency's extension request) gets an organisation nothing on any route that takes one: the
 answer is the 404 of an id that does not exist, word for word, and nothing changes. An agency
 gets NOT_FOUND for another agency's case on every call that takes a case id, and lists and
-watches its own cases only. The public sees nothing that is not disclosed: no unpublished
-critique by any route of the public site, and no attachment ever."""
+watches its own cases only; over mutual TLS, its certificate reaches its own cases alone. The
+public sees nothing that is not disclosed: no unpublished critique by any route of the public
+site, and no attachment ever."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -20,18 +23,21 @@ import httpx
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
 from tests.e2e.owasp.calls import (
+    GRPCURL_FAILED,
     agency_metadata,
     answer_all,
     assert_problem,
     attach,
     bearer,
     case_of,
+    grpcurl_tls,
+    issue_certificate,
     rpc_error,
     submit,
 )
 from tests.support.directory import register
 from tests.support.journeys import eventually
-from tests.support.services import Deployment
+from tests.support.services import Deployment, Tls
 
 
 def _without_id(problem: dict[str, Any], *ids: str) -> dict[str, Any]:
@@ -228,6 +234,33 @@ async def test_another_agency_finds_no_case_behind_its_id(
     assert not untouched.HasField("acknowledged_at")
     assert list(untouched.extensions) == []
     assert list(untouched.answers) == []
+
+
+async def test_another_agencys_certificate_reaches_none_of_its_cases(
+    deployment: Deployment,
+    submission_client: httpx.AsyncClient,
+    agency: pb_grpc.AgencyServiceStub,
+    tls: Tls,
+    mutual_tracking: str,
+    tmp_path: Path,
+) -> None:
+    """Over mutual TLS, with grpcurl: the certificate acts for its own agency only."""
+    owner = await register(deployment)
+    other = await register(deployment)
+    case = await case_of(agency, owner, (await submit(submission_client, owner))["id"])
+    mine = issue_certificate(deployment, tls, owner.agency_id, tmp_path)
+    theirs = issue_certificate(deployment, tls, other.agency_id, tmp_path)
+    get_case = "supervision.agency.v1.AgencyService/GetCase"
+    foreign = await asyncio.to_thread(
+        grpcurl_tls, mutual_tracking, tls, get_case, cert=theirs, data={"case_id": case.case_id}
+    )
+    assert foreign.returncode == GRPCURL_FAILED + grpc.StatusCode.NOT_FOUND.value[0]
+    assert case.title not in foreign.stdout + foreign.stderr
+    own = await asyncio.to_thread(
+        grpcurl_tls, mutual_tracking, tls, get_case, cert=mine, data={"case_id": case.case_id}
+    )
+    assert own.returncode == 0, own.stderr
+    assert case.case_id in own.stdout
 
 
 async def test_the_public_sees_no_undisclosed_critique_and_no_attachment(

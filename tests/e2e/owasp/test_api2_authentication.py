@@ -8,26 +8,45 @@ whichever of these it was, so it tells no one whether a token exists or once did
 256 random bits (services.platform.tokens), so guessing one is not a threat a rate limit on
 refusals would add to.
 
-Client certificates (mutual TLS) have a section of their own at the end of this module."""
+Client certificates (mutual TLS), at the end of this module: where tracking requires them, a
+call with no certificate, one from another CA or an expired one gets no connection; one
+registered to no agency, or revoked (taking effect on the next call, no restart), is
+UNAUTHENTICATED; and a certificate with a token of another agency is PERMISSION_DENIED."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import grpc
 import httpx
+import pytest
 
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
 from services import admin
 from services.platform import tokens
+from services.platform.certificates import DevelopmentCA
 from services.submission import directory as submission_directory
 from services.tracking import store as tracking_store
-from tests.e2e.owasp.calls import agency_metadata, assert_problem, bearer, rpc_error
+from tests.e2e.owasp.calls import (
+    GRPCURL_FAILED,
+    NO_CONNECTION,
+    admin_cli,
+    agency_metadata,
+    assert_problem,
+    bearer,
+    grpcurl_tls,
+    issue_certificate,
+    rpc_error,
+)
 from tests.support.directory import Directory, register
-from tests.support.services import Deployment
+from tests.support.journeys import case_of
+from tests.support.journeys import submit as submit_critique
+from tests.support.services import Deployment, Tls
 
 # -- Bearer tokens -------------------------------------------------------------------------------
 
@@ -174,6 +193,112 @@ async def _first_change(
 
 # -- Client certificates (mutual TLS) ------------------------------------------------------------
 #
-# Agencies' client certificates: checks of a certificate that is missing, from another CA,
-# unregistered, revoked or expired, and of a certificate and a token of two different agencies,
-# belong here, on the package's deployment (conftest.py: ``tls``, ``mutual_tracking``).
+# On the tracking instance that requires client certificates (conftest.py: ``mutual_tracking``),
+# through grpcurl as an agency's integration engineer calls, and the generated stubs on a
+# long-lived channel for revocation.
+
+LIST_CASES = "supervision.agency.v1.AgencyService/ListCases"
+
+
+@pytest.fixture(scope="module")
+async def agencies(deployment: Deployment) -> tuple[Directory, Directory]:
+    return await register(deployment), await register(deployment)
+
+
+async def test_an_agency_calls_with_its_certificate_alone_or_with_its_own_token(
+    deployment: Deployment,
+    tls: Tls,
+    mutual_tracking: str,
+    agencies: tuple[Directory, Directory],
+    tmp_path: Path,
+) -> None:
+    mine, other = agencies
+    critique_id = await submit_critique(deployment, mine)
+    await case_of(deployment, mine, critique_id)
+    certificate = issue_certificate(deployment, tls, mine.agency_id, tmp_path)
+    alone = await asyncio.to_thread(grpcurl_tls, mutual_tracking, tls, LIST_CASES, cert=certificate)
+    assert alone.returncode == 0, alone.stderr
+    assert critique_id in alone.stdout
+    both = await asyncio.to_thread(
+        grpcurl_tls, mutual_tracking, tls, LIST_CASES, cert=certificate, token=mine.agency_token
+    )
+    assert both.returncode == 0, both.stderr
+    # A certificate of one agency never acts for another, whatever token comes with it.
+    crossed = await asyncio.to_thread(
+        grpcurl_tls, mutual_tracking, tls, LIST_CASES, cert=certificate, token=other.agency_token
+    )
+    assert crossed.returncode == GRPCURL_FAILED + grpc.StatusCode.PERMISSION_DENIED.value[0]
+    assert "different agencies" in crossed.stderr
+
+
+async def test_no_certificate_an_untrusted_one_or_an_expired_one_gets_no_connection(
+    deployment: Deployment,
+    tls: Tls,
+    mutual_tracking: str,
+    agencies: tuple[Directory, Directory],
+    tmp_path: Path,
+) -> None:
+    mine, _ = agencies
+    # A live token alone is not enough where certificates are required.
+    bare = await asyncio.to_thread(
+        grpcurl_tls, mutual_tracking, tls, LIST_CASES, cert=None, token=mine.agency_token
+    )
+    assert bare.returncode == 1, bare.stderr
+    assert NO_CONNECTION in bare.stderr, bare.stderr
+    stranger = DevelopmentCA(tmp_path / "stranger").issue_agency(tmp_path, mine.agency_id)
+    untrusted = await asyncio.to_thread(
+        grpcurl_tls, mutual_tracking, tls, LIST_CASES, cert=stranger, token=mine.agency_token
+    )
+    assert untrusted.returncode == 1, untrusted.stderr
+    assert NO_CONNECTION in untrusted.stderr, untrusted.stderr
+    expired = tls.ca.issue_agency(
+        tmp_path / "expired",
+        mine.agency_id,
+        valid_from=datetime.now(UTC) - timedelta(days=30),
+        valid_for=timedelta(days=1),
+    )
+    registered = admin_cli(
+        deployment,
+        "agency",
+        "register-certificate",
+        mine.agency_id,
+        str(expired.certificate_file),
+        "--label",
+        "expired",
+    )
+    assert registered.returncode == 0, registered.stderr + registered.stdout
+    late = await asyncio.to_thread(grpcurl_tls, mutual_tracking, tls, LIST_CASES, cert=expired)
+    assert late.returncode == 1, late.stderr
+    assert NO_CONNECTION in late.stderr, late.stderr
+
+
+async def test_a_certificate_registered_to_no_agency_is_unauthenticated(
+    tls: Tls, mutual_tracking: str
+) -> None:
+    """The readiness probe's certificate: issued by the CA, bound to no agency."""
+    run = await asyncio.to_thread(grpcurl_tls, mutual_tracking, tls, LIST_CASES, cert=tls.probe)
+    assert run.returncode == GRPCURL_FAILED + grpc.StatusCode.UNAUTHENTICATED.value[0], run.stderr
+    assert "not registered to an agency" in run.stderr
+
+
+async def test_a_revoked_certificate_is_refused_on_the_next_call_without_a_restart(
+    deployment: Deployment,
+    tls: Tls,
+    mutual_tracking: str,
+    agencies: tuple[Directory, Directory],
+    tmp_path: Path,
+) -> None:
+    mine, _ = agencies
+    certificate = issue_certificate(deployment, tls, mine.agency_id, tmp_path / "revoked")
+    fingerprint = certificate.facts().fingerprint_hex
+    assert fingerprint in admin_cli(deployment, "agency", "certificates", mine.agency_id).stdout
+    async with deployment.channel(mutual_tracking, certificate) as channel:
+        agency = pb_grpc.AgencyServiceStub(channel)
+        await agency.ListCases(pb.ListCasesRequest())
+        revoked = admin_cli(deployment, "agency", "revoke-certificate", fingerprint)
+        assert revoked.returncode == 0, revoked.stderr
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await agency.ListCases(pb.ListCasesRequest())  # on the same connection
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    again = admin_cli(deployment, "agency", "revoke-certificate", fingerprint)
+    assert again.returncode == 2
