@@ -19,11 +19,17 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.datastructures import MutableHeaders
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from contracts.problems import Problem
 from services.platform import metrics, settings, telemetry, tls
-from services.platform.http import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, AnswerStopped
+from services.platform.http import (
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_TYPE_BASE,
+    AnswerStopped,
+    secure_headers,
+)
 
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
 
@@ -120,13 +126,18 @@ class ProblemH11Protocol(H11Protocol):
 
     def send_400_response(self, msg: str) -> None:
         body = _NOT_HTTP.model_dump_json(exclude_none=True).encode()
-        headers = [
-            (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
+        headers = MutableHeaders(
+            raw=[
+                (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ]
+        )
+        # Sent before any app or middleware runs: the security headers of every answer, here.
+        over_tls = self.transport.get_extra_info("sslcontext") is not None
+        secure_headers({"scheme": "https" if over_tls else "http"}, headers, private=True)
         for event in (
-            h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+            h11.Response(status_code=400, headers=headers.raw, reason=b"Bad Request"),
             h11.Data(data=body),
             h11.EndOfMessage(),
         ):

@@ -212,6 +212,9 @@ async def test_oversized_bodies_are_refused_before_they_are_read(
         )
         assert bad.status == 400, bad
         bad.problem()
+        # Refused before any middleware runs, and with the headers of every other answer.
+        assert bad.headers["x-content-type-options"] == "nosniff"
+        assert bad.headers["cache-control"] == "no-store"
     await serves_normally(deployment, office)
 
 
