@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import ssl
 import sys
@@ -22,6 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.disclosure import checkpoints
 from services.platform.certificates import DevelopmentCA, Issued
+from services.platform.tls import private_file
 from tests.support.engines import Engines, Process, free_port, start
 
 SERVICES = ("submission", "tracking", "disclosure")
@@ -308,8 +308,7 @@ def start_services(
     metrics_port = free_port()
     log_key = checkpoints.Signer.generate(f"supervision.test/{workdir.name}")
     log_key_file = workdir / "disclosure-log.key"
-    with os.fdopen(os.open(log_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as key:
-        key.write(f"{log_key.private_key}\n")
+    private_file(log_key_file, f"{log_key.private_key}\n".encode())
     env = {
         "SUPERVISION_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap or engines.kafka_bootstrap,
         "SUPERVISION_SUBMISSION_DATABASE_URL": database_urls["submission"],
