@@ -74,6 +74,63 @@ class Process:
     cpu_seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class Statements:
+    """What one database ran (``pg_stat_statements``): top-level statements, each one round trip
+    from a client, and the nested ones (in triggers, functions and foreign-key checks), with the
+    calls of each statement (for ``--profile``)."""
+
+    top: int = 0
+    nested: int = 0
+    calls: dict[tuple[bool, str], int] = field(default_factory=dict)
+    """(top-level, the statement's text) → calls."""
+
+    def __sub__(self, other: Statements) -> Statements:
+        calls = {
+            key: count - other.calls.get(key, 0)
+            for key, count in self.calls.items()
+            if count - other.calls.get(key, 0)
+        }
+        return Statements(self.top - other.top, self.nested - other.nested, calls)
+
+    def most_called(self, count: int = 40) -> list[tuple[int, bool, str]]:
+        ranked = sorted(self.calls.items(), key=lambda item: -item[1])[:count]
+        return [(calls, top, text) for (top, text), calls in ranked]
+
+
+async def statements(deployment: Deployment) -> dict[str, Statements]:
+    """Per service, the statements its database has run so far (cluster-wide counters)."""
+    import asyncpg
+
+    names = {url.rsplit("/", 1)[1]: service for service, url in deployment.database_urls.items()}
+    connection = await asyncpg.connect(deployment.database_urls["submission"])
+    try:
+        await connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        rows = await connection.fetch(
+            """
+            SELECT d.datname, s.toplevel, s.query, sum(s.calls)::bigint AS calls
+            FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+            GROUP BY d.datname, s.toplevel, s.query
+            """
+        )
+    finally:
+        await connection.close()
+    calls: dict[str, dict[tuple[bool, str], int]] = {s: {} for s in deployment.database_urls}
+    for row in rows:
+        service = names.get(row["datname"])
+        if service is not None:
+            key = (bool(row["toplevel"]), " ".join(str(row["query"]).split()))
+            calls[service][key] = calls[service].get(key, 0) + int(row["calls"])
+    return {
+        service: Statements(
+            top=sum(n for (top, _), n in counted.items() if top),
+            nested=sum(n for (top, _), n in counted.items() if not top),
+            calls=counted,
+        )
+        for service, counted in calls.items()
+    }
+
+
 @dataclass
 class Outcome:
     load: Load
@@ -100,6 +157,8 @@ class Outcome:
     engines: dict[str, Process] = field(default_factory=dict)
     generator_cpu_seconds: float = 0.0
     versions: dict[str, str] = field(default_factory=dict)
+    statements: dict[str, Statements] = field(default_factory=dict)
+    """Per service, what its database ran over the window and the drain."""
 
     def _in_window(self, moments: list[float]) -> int:
         start, end = self.window
@@ -223,6 +282,18 @@ def _profile(processes: dict[str, int], load: Load) -> list[subprocess.Popen[byt
     ]
 
 
+def _write_statements(folder: Path, outcome: Outcome) -> None:
+    """Each database's most called statements over the run, per journey, beside the profiles."""
+    folder.mkdir(parents=True, exist_ok=True)
+    journeys = max(1, len(outcome.public))
+    for service, counted in outcome.statements.items():
+        lines = [
+            f"{calls / journeys:8.2f} {'top' if top else 'nested'} {text[:300]}"
+            for calls, top, text in counted.most_called()
+        ]
+        (folder / f"{service}.statements.txt").write_text("\n".join(lines) + "\n")
+
+
 def _own_cpu_seconds() -> float:
     times = os.times()
     return times.user + times.system
@@ -287,6 +358,7 @@ async def _measure(engines: Engines, deployment: Deployment, load: Load) -> Outc
         cpu_before = {name: tree_cpu_seconds(pid) for name, pid in processes.items()}
         engine_cpu_before = {name: tree_cpu_seconds(pid) for name, pid in engine_pids.items()}
         own_before = _own_cpu_seconds()
+        statements_before = await statements(deployment)
 
         profilers = _profile(processes, load) if load.profile else []
         start = time.perf_counter()
@@ -311,6 +383,13 @@ async def _measure(engines: Engines, deployment: Deployment, load: Load) -> Outc
         cpu_after = {name: tree_cpu_seconds(pid) for name, pid in processes.items()}
         engine_cpu_after = {name: tree_cpu_seconds(pid) for name, pid in engine_pids.items()}
         outcome.generator_cpu_seconds = _own_cpu_seconds() - own_before
+        statements_after = await statements(deployment)
+        outcome.statements = {
+            service: statements_after[service] - statements_before[service]
+            for service in statements_after
+        }
+        if load.profile:
+            _write_statements(load.profile, outcome)
         outcome.services = {
             name: Process(pid, peak_rss_mb(pid), cpu_after[name] - cpu_before[name])
             for name, pid in processes.items()
