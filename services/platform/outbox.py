@@ -133,6 +133,7 @@ class OutboxRelay:
         while not self._stopping.is_set():
             try:
                 async with self._pool.acquire() as connection:
+                    db.keeps_session_state(connection)
                     if not await connection.fetchval(
                         "SELECT pg_try_advisory_lock($1)", _RELAY_LOCK
                     ):

@@ -73,6 +73,7 @@ class ChangeFeed:
         while True:
             try:
                 async with self._pool.acquire() as connection:
+                    db.keeps_session_state(connection)
                     await connection.add_listener("case_history", self._wake)
                     try:
                         await asyncio.Event().wait()
