@@ -66,9 +66,16 @@ async def apply_submitted(
     connection: db.Connection, event_id: uuid.UUID, event: CritiqueSubmitted
 ) -> None:
     await _ensure(connection, event.critique_id)
-    # Who submitted it, to whom and when, always; its content only if no amendment came first
-    # (amendments are tracking's decisions, on the other topic: they may be heard before).
-    first = await connection.fetchval(
+    # Who submitted it, to whom and when, always; its content only if neither an amendment
+    # (tracking's decisions, on the other topic: they may be heard before) nor this submission
+    # was taken before, which the record's version says: points are only ever written with a
+    # version of 1 or more. Asked of the record, not of record_points: a probe there for points
+    # that a new submission never has was planned, on a young table, as a scan that read all
+    # of record_points per submission once the table had grown.
+    taken: int = await connection.fetchval(
+        "SELECT version FROM records WHERE critique_id = $1 FOR UPDATE", event.critique_id
+    )
+    await connection.execute(
         """
         UPDATE records SET organisation_id = $2, organisation_name = $3, organisation_level = $4,
             agency_id = $5, kind = $6, submitted_at = $7, updated_at = now(),
@@ -76,7 +83,6 @@ async def apply_submitted(
             redact_names = CASE WHEN version < 1 THEN $9 ELSE redact_names END,
             version = greatest(version, 1)
         WHERE critique_id = $1
-        RETURNING title = $8 AND version = 1
         """,
         event.critique_id,
         event.organisation.id,
@@ -88,9 +94,7 @@ async def apply_submitted(
         event.title,
         list(event.redact_names),
     )
-    if first and not await connection.fetchval(
-        "SELECT true FROM record_points WHERE critique_id = $1 LIMIT 1", event.critique_id
-    ):
+    if taken < 1:
         await _replace_points(connection, event.critique_id, event.points)
     await _timeline(
         connection,
