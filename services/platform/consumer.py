@@ -16,6 +16,7 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -90,6 +91,38 @@ async def _any_headers(
     message = await parse(readable)
     message.raw_message = records
     return message
+
+
+async def prune_applied(executor: db.Executor, *, older_than: datetime, limit: int) -> int:
+    """Delete up to ``limit`` inbox ids applied before ``older_than``; return how many.
+
+    A redelivery of a pruned id at its old offset is still dropped: each pruned partition's
+    highest offset is kept in ``inbox_pruned``, and a consumer applies a partition in order, so
+    everything at or below it was dealt with. One published again at a new offset later than the
+    retention (a dead letter replayed with ``--again`` long after another group applied it) is
+    applied again: hence a retention far longer than any redelivery (the settings say how long)."""
+    deleted: int = await executor.fetchval(
+        """
+        WITH done AS (
+            SELECT consumer, event_id FROM inbox WHERE applied_at < $1
+            ORDER BY applied_at LIMIT $2 FOR UPDATE SKIP LOCKED
+        ), deleted AS (
+            DELETE FROM inbox i USING done
+            WHERE i.consumer = done.consumer AND i.event_id = done.event_id
+            RETURNING i.consumer, i.topic, i.kafka_partition, i.kafka_offset
+        ), marked AS (
+            INSERT INTO inbox_pruned (consumer, topic, kafka_partition, kafka_offset)
+            SELECT consumer, topic, kafka_partition, max(kafka_offset) FROM deleted
+            GROUP BY consumer, topic, kafka_partition
+            ON CONFLICT (consumer, topic, kafka_partition) DO UPDATE
+                SET kafka_offset = greatest(inbox_pruned.kafka_offset, excluded.kafka_offset)
+        )
+        SELECT count(*) FROM deleted
+        """,
+        older_than,
+        limit,
+    )
+    return deleted
 
 
 class EventConsumer:
@@ -287,11 +320,18 @@ class EventConsumer:
         ) as span:
             if isinstance(event, CritiqueEvent):
                 span.set_attribute(telemetry.ATTR_CRITIQUE_ID, str(event.critique_id))
+            # Not applied before: its id is not in the inbox, and its offset is above those
+            # whose ids were pruned from it (``prune_applied``).
             first_time = await connection.fetchval(
                 """
                 INSERT INTO inbox (consumer, event_id, event_type, topic, kafka_partition,
                                    kafka_offset)
-                VALUES ($1, $2, $3, $4, $5, $6)
+                SELECT $1, $2, $3, $4, $5, $6
+                WHERE NOT EXISTS (
+                    SELECT FROM inbox_pruned
+                    WHERE consumer = $1 AND topic = $4 AND kafka_partition = $5
+                      AND kafka_offset >= $6
+                )
                 ON CONFLICT DO NOTHING RETURNING true
                 """,
                 self.subscription.name,

@@ -95,6 +95,28 @@ async def read_backlog(executor: db.Executor) -> Backlog:
     return Backlog(rows=int(row["backlog"]), oldest_age_seconds=float(row["age"]))
 
 
+async def prune_published(executor: db.Executor, *, older_than: datetime, limit: int) -> int:
+    """Delete up to ``limit`` rows published before ``older_than``; return how many.
+
+    Only published rows: a pending one is never deleted, whatever its age, and the relay reads
+    and marks only pending rows (``outbox_pending``), so this never touches a row it is working
+    on. Found through ``outbox_published``; rows another transaction holds are skipped."""
+    deleted: int = await executor.fetchval(
+        """
+        WITH done AS (
+            SELECT id FROM outbox WHERE published_at < $1
+            ORDER BY published_at LIMIT $2 FOR UPDATE SKIP LOCKED
+        ), deleted AS (
+            DELETE FROM outbox WHERE id IN (SELECT id FROM done) RETURNING 1
+        )
+        SELECT count(*) FROM deleted
+        """,
+        older_than,
+        limit,
+    )
+    return deleted
+
+
 def new_producer(bootstrap_servers: str, **overrides: Any) -> AIOKafkaProducer:
     options: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers,
@@ -140,6 +162,7 @@ class OutboxRelay:
                         await self._pause()
                         continue
                     try:
+                        await self.prepare(connection)
                         await connection.add_listener("outbox", self._on_notify)
                         await self.mark_published_by_predecessor(connection)
                         await self._publish_until_stopped(connection)
@@ -153,6 +176,17 @@ class OutboxRelay:
                 # The database or Kafka is unreachable: nothing was marked sent, so retry all.
                 log.warning("outbox relay interrupted; retrying", extra={"error": repr(error)})
                 await self._pause()
+
+    @staticmethod
+    async def prepare(connection: db.Connection) -> None:
+        """Plan the relay's statements for the outbox as it is at each batch.
+
+        The relay keeps its connection as long as it holds the lock, and a connection keeps its
+        statements' plans: the UPDATE marking a batch sent, planned while the outbox was small, was
+        a scan of the whole table, kept as the table grew (50,000 rows read to mark 5), until the
+        next ANALYZE. Planned each time, it goes through the primary key; the pool resets the
+        setting when the connection is released."""
+        await connection.execute("SET plan_cache_mode = force_custom_plan")
 
     def stop(self) -> None:
         """Finish the batch in flight (sent and marked sent), then return from :meth:`run`."""

@@ -10,6 +10,7 @@ import logging
 import signal
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Final
 
@@ -19,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.client import AIOKafkaClient
 from faststream.kafka import KafkaBroker
 
-from services.platform import db, metrics
+from services.platform import db, metrics, pruning
 from services.platform.consumer import EventConsumer, Subscription
 from services.platform.kafka import (
     ensure_topics,
@@ -111,6 +112,15 @@ async def running(
     )
     relay = OutboxRelay(pool, producer, poll_interval=settings.outbox_poll_interval_seconds)
     relaying = asyncio.create_task(relay.run(), name=f"{name}-outbox-relay")
+    pruning_task = asyncio.create_task(
+        pruning.run(
+            pool,
+            outbox_retention=timedelta(seconds=settings.outbox_retention_seconds),
+            inbox_retention=timedelta(seconds=settings.inbox_retention_seconds),
+            interval=settings.pruning_interval_seconds,
+        ),
+        name=f"{name}-pruning",
+    )
     # FastStream's "Received" / "Processed" lines of every batch at DEBUG, which is not written:
     # they cost 1-6 % of a consumer's CPU and said nothing the consumers' own lines do not. Its
     # errors keep their level.
@@ -164,9 +174,10 @@ async def running(
         except TimeoutError:
             log.warning("outbox relay did not finish its batch in time; cancelled")
         await producer.stop()
-        watching.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await watching
+        for task in (watching, pruning_task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await kafka_probe.close()
         await pool.close()
 

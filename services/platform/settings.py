@@ -25,6 +25,28 @@ class CommonSettings(BaseSettings):
     kafka_topic_partitions: int = Field(default=3, ge=1)
     kafka_replication_factor: int = Field(default=1, ge=1)
     outbox_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    outbox_retention_seconds: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="How long an outbox row is kept once published (to look at); then deleted."
+        " A row not yet published is never deleted.",
+    )
+    inbox_retention_seconds: float = Field(
+        default=30 * 86_400.0,
+        ge=86_400,
+        description="How long a consumer keeps the id of an event it applied, to drop the event"
+        " if it comes again; then deleted. Redelivered at its old offset it is still dropped"
+        " (the highest pruned offset of each partition is kept); published again at a new offset"
+        " later than this (a dead letter replayed with --again) it would be applied again. So"
+        " at least a day, and longer than any replay: the default, 30 days, is four times Kafka's"
+        " committed-offset retention (offsets.retention.minutes, 7 days by default).",
+    )
+    pruning_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How often a service deletes the outbox rows and inbox ids past their"
+        " retention (in batches of 1,000, a transaction each).",
+    )
     kafka_retention_check_interval_seconds: float = Field(
         default=60.0,
         gt=0,
