@@ -20,7 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.client import AIOKafkaClient
 from faststream.kafka import KafkaBroker
 
-from services.platform import db, metrics, pruning
+from services.platform import db, metrics, pruning, tokens
 from services.platform.consumer import EventConsumer, Subscription
 from services.platform.kafka import (
     ensure_topics,
@@ -121,6 +121,7 @@ async def running(
         ),
         name=f"{name}-pruning",
     )
+    noting = asyncio.create_task(tokens.keep_noting_uses(pool), name=f"{name}-token-uses")
     # FastStream's "Received" / "Processed" lines of every batch at DEBUG, which is not written:
     # they cost 1-6 % of a consumer's CPU and said nothing the consumers' own lines do not. Its
     # errors keep their level.
@@ -174,7 +175,7 @@ async def running(
         except TimeoutError:
             log.warning("outbox relay did not finish its batch in time; cancelled")
         await producer.stop()
-        for task in (watching, pruning_task):
+        for task in (watching, pruning_task, noting):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -3,13 +3,18 @@ until revoked or, when issued for a time, until they expire."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from services.platform import db
+
+log = logging.getLogger(__name__)
 
 
 def issue(prefix: str) -> str:
@@ -48,6 +53,31 @@ class UnknownOwner(LookupError):
     """No organisation or agency with this id."""
 
 
+STORES: list[TokenStore] = []
+"""Every token table this process knows (its service notes the uses of its own)."""
+
+NOTE_USES_SECONDS = 5.0
+"""How late ``last_used_at`` may be written: it says when a token was last accepted, to the
+nearest few seconds."""
+
+
+async def keep_noting_uses(executor: db.Executor, interval: float = NOTE_USES_SECONDS) -> None:
+    """Write the tokens' uses every ``interval`` until cancelled, and once more then."""
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                for store in STORES:
+                    await store.note_uses(executor)
+            except db.TRANSIENT_ERRORS as error:  # kept, written at the next interval
+                log.info("token uses not written yet", extra={"error": type(error).__name__})
+    finally:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2.0):
+                for store in STORES:
+                    await store.note_uses(executor)
+
+
 class TokenStore:
     """A service's token table: ``<table>(id, token_hash, <owner>, label, created_at,
     last_used_at, revoked_at, expires_at)``, whose owners live in ``owners`` (organisations,
@@ -58,17 +88,49 @@ class TokenStore:
         self._table = table
         self._owner = owner_column
         self._owners = owners
+        self._used: dict[bytes, datetime] = {}
+        """Token hash → when it was last accepted, not yet written."""
+        STORES.append(self)
 
     async def owner(self, executor: db.Executor, token: str) -> str | None:
         """The owner of a live token (noting its use), or None."""
-        owner: str | None = await executor.fetchval(
-            f"UPDATE {self._table} SET last_used_at = now()"
-            " WHERE token_hash = $1 AND revoked_at IS NULL"
-            " AND (expires_at IS NULL OR expires_at > now())"
-            f" RETURNING {self._owner}",
-            digest(token),
+        row = await self.owner_row(executor, token)
+        return None if row is None else str(row["id"])
+
+    async def owner_row(self, executor: db.Executor, token: str) -> db.Record | None:
+        """The owner's row (``SELECT * FROM <owners>``) of a live token, or None: one read, no
+        write. The use is noted in memory; :meth:`note_uses` writes ``last_used_at`` later, for
+        many requests at once, instead of every request committing an ``UPDATE`` of its own."""
+        hashed = digest(token)
+        row: db.Record | None = await executor.fetchrow(
+            f"SELECT o.* FROM {self._table} t JOIN {self._owners} o ON o.id = t.{self._owner}"
+            " WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
+            " AND (t.expires_at IS NULL OR t.expires_at > now())",
+            hashed,
         )
-        return owner
+        if row is not None:
+            self._used[hashed] = datetime.now(UTC)
+        return row
+
+    async def note_uses(self, executor: db.Executor) -> int:
+        """Write the uses noted since the last call (one statement); return how many tokens."""
+        used, self._used = self._used, {}
+        if not used:
+            return 0
+        try:
+            await executor.execute(
+                f"UPDATE {self._table} t SET last_used_at = u.at"
+                " FROM unnest($1::bytea[], $2::timestamptz[]) AS u(token_hash, at)"
+                " WHERE t.token_hash = u.token_hash"
+                " AND (t.last_used_at IS NULL OR t.last_used_at < u.at)",
+                list(used),
+                list(used.values()),
+            )
+        except BaseException:
+            for hashed, at in used.items():  # kept for the next call
+                self._used.setdefault(hashed, at)
+            raise
+        return len(used)
 
     async def add(
         self,

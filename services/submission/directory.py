@@ -42,9 +42,9 @@ TOKENS = tokens.TokenStore(
 )
 
 
-async def organisation_by_token(pool: db.Pool, token: str) -> Organisation | None:
-    organisation_id = await TOKENS.owner(pool, token)
-    return None if organisation_id is None else await organisation(pool, organisation_id)
+async def organisation_by_token(pool: db.Executor, token: str) -> Organisation | None:
+    row = await TOKENS.owner_row(pool, token)
+    return None if row is None else _organisation(row)
 
 
 async def organisation(executor: db.Executor, organisation_id: str) -> Organisation | None:
