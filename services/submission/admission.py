@@ -1,0 +1,180 @@
+"""Whether submission takes on more work for the pipeline: pure rules, no I/O.
+
+A write the API accepts is a promise that it becomes public within the pipeline's bound (accept
+→ public). Offered more than the pipeline behind the API sustains, accepting everything only
+builds a backlog that is published minutes later; past a bound on that backlog, the API refuses
+writes instead (``503`` with ``Retry-After``), so that what it does accept is still on time and
+the client knows to come back. Two backlogs are watched: submission's own outbox (events written
+but not yet on Kafka) and the lag of the consumers downstream of ``submission.critiques``
+(tracking's and disclosure's groups). :class:`services.submission.backlog.BacklogWatch` reads
+them; :func:`overload` decides.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+MIN_RETRY_AFTER: Final = 1
+MAX_RETRY_AFTER: Final = 30
+"""A refusal asks for a wait of 1 to 30 s: the time the backlog takes to drain back under its
+bound at the rate it was seen draining, or the longest when it is not draining at all."""
+
+
+class Bound(StrEnum):
+    """Which bound a refused write passed (the label of the metric counting refusals)."""
+
+    OUTBOX_ROWS = "outbox_rows"
+    OUTBOX_AGE = "outbox_age"
+    CONSUMER_LAG = "consumer_lag"
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What the API tolerates behind it; ``0`` is no bound."""
+
+    outbox_rows: int = 0
+    outbox_age_seconds: float = 0.0
+    consumer_lag: int = 0
+
+    @property
+    def outbox_checked(self) -> bool:
+        return self.outbox_rows > 0 or self.outbox_age_seconds > 0
+
+    @property
+    def lag_checked(self) -> bool:
+        return self.consumer_lag > 0
+
+    @property
+    def any(self) -> bool:
+        return self.outbox_checked or self.lag_checked
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """Submission's outbox rows not yet on Kafka, as last read."""
+
+    rows: int
+    oldest_age_seconds: float
+    drain_per_second: float | None = None
+    """Rows published per second lately; None before two readings."""
+
+
+@dataclass(frozen=True)
+class Lag:
+    """How far one consumer group is behind on ``submission.critiques``, as last read."""
+
+    group: str
+    events: int
+    drain_per_second: float | None = None
+    """Events the group consumed per second lately; None before two readings."""
+
+
+@dataclass(frozen=True)
+class Load:
+    """The backlogs as last read; a part not read lately is left out (never shed on a guess)."""
+
+    outbox: Outbox | None = None
+    lags: tuple[Lag, ...] = ()
+
+
+@dataclass(frozen=True)
+class Overload:
+    """A bound passed: refuse writes, and ask the client to come back in ``retry_after`` s."""
+
+    bound: Bound
+    measured: float
+    limit: float
+    retry_after: int
+    group: str | None = None
+    """The consumer group behind, for :attr:`Bound.CONSUMER_LAG`."""
+
+    @property
+    def detail(self) -> str:
+        """The bound passed, for the client and the operator."""
+        if self.bound is Bound.OUTBOX_ROWS:
+            what = (
+                f"{self.measured:.0f} events are waiting to be published (bound {self.limit:.0f})"
+            )
+        elif self.bound is Bound.OUTBOX_AGE:
+            what = (
+                f"the oldest event waiting to be published was written {self.measured:.1f} s ago"
+                f" (bound {self.limit:g} s)"
+            )
+        else:
+            what = (
+                f"consumer group {self.group} is {self.measured:.0f} events behind on"
+                f" submission.critiques (bound {self.limit:.0f})"
+            )
+        return f"{what}. Nothing was stored; retry in {self.retry_after} s."
+
+
+def retry_after(excess: float, drain_per_second: float | None) -> int:
+    """Seconds until ``excess`` is drained at ``drain_per_second``, within 1..30 (the longest
+    when nothing is seen draining)."""
+    if drain_per_second is None or drain_per_second <= 0:
+        return MAX_RETRY_AFTER
+    wait = math.ceil(excess / drain_per_second)
+    return min(MAX_RETRY_AFTER, max(MIN_RETRY_AFTER, wait))
+
+
+def overload(load: Load, bounds: Bounds) -> Overload | None:
+    """The bound ``load`` passes that will take longest to drain, or None: admit the write.
+
+    A backlog exactly at its bound is admitted. The outbox's age is passed by the rows older
+    than the bound, taken as written evenly over the oldest one's age."""
+    passed: list[Overload] = []
+    outbox = load.outbox
+    if outbox is not None and bounds.outbox_rows and outbox.rows > bounds.outbox_rows:
+        wait = retry_after(outbox.rows - bounds.outbox_rows, outbox.drain_per_second)
+        passed.append(Overload(Bound.OUTBOX_ROWS, outbox.rows, bounds.outbox_rows, wait))
+    if (
+        outbox is not None
+        and bounds.outbox_age_seconds
+        and outbox.rows > 0
+        and outbox.oldest_age_seconds > bounds.outbox_age_seconds
+    ):
+        share = (outbox.oldest_age_seconds - bounds.outbox_age_seconds) / outbox.oldest_age_seconds
+        wait = retry_after(outbox.rows * share, outbox.drain_per_second)
+        passed.append(
+            Overload(Bound.OUTBOX_AGE, outbox.oldest_age_seconds, bounds.outbox_age_seconds, wait)
+        )
+    if bounds.consumer_lag:
+        for lag in load.lags:
+            if lag.events > bounds.consumer_lag:
+                wait = retry_after(lag.events - bounds.consumer_lag, lag.drain_per_second)
+                passed.append(
+                    Overload(
+                        Bound.CONSUMER_LAG, lag.events, bounds.consumer_lag, wait, group=lag.group
+                    )
+                )
+    return max(passed, key=lambda found: found.retry_after, default=None)
+
+
+class DrainRate:
+    """How fast a count of work done (events published, offsets committed) grows: over the
+    readings of the last ``window`` seconds, so that one slow batch does not swing it."""
+
+    def __init__(self, window: float = 10.0) -> None:
+        self._window = window
+        self._readings: deque[tuple[float, int]] = deque()
+
+    def add(self, at: float, done: int) -> None:
+        """Note that ``done`` units of work were done by time ``at`` (seconds, monotonic)."""
+        if self._readings and done < self._readings[-1][1]:
+            self._readings.clear()  # counted afresh (a group reset, an outbox emptied): start over
+        self._readings.append((at, done))
+        while len(self._readings) > 2 and at - self._readings[1][0] >= self._window:
+            self._readings.popleft()
+
+    def per_second(self) -> float | None:
+        """Units per second over the readings kept; None before two readings apart in time."""
+        if len(self._readings) < 2:
+            return None
+        (first_at, first), (last_at, last) = self._readings[0], self._readings[-1]
+        if last_at <= first_at:
+            return None
+        return (last - first) / (last_at - first_at)

@@ -1,0 +1,293 @@
+"""The backlogs behind submission's API, read in the background and kept in memory, so that
+deciding whether to admit a write (:mod:`services.submission.admission`) costs no query.
+
+Every ``interval`` seconds: the outbox's pending rows and the age of the oldest (one query
+through ``outbox_pending``, and the outbox's highest id, to tell how fast it drains), and, per
+consumer group downstream, its committed offsets on ``submission.critiques`` against the
+partitions' end offsets (an admin client and a consumer of no group: nothing is committed). A
+reading that fails is logged when that starts and stops; a part not read for
+``STALE_AFTER_INTERVALS`` intervals (at least ``MIN_STALE_SECONDS``) is left out of the load,
+so a watch that cannot see never refuses anything: a database that is away answers 503 by
+itself, and a Kafka that is away shows as the outbox growing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from contracts.events import Topic
+from services.platform import db
+from services.platform.kafka import unread
+from services.platform.outbox import read_backlog
+from services.submission.admission import (
+    Bounds,
+    DrainRate,
+    Lag,
+    Load,
+    Outbox,
+    Overload,
+    overload,
+)
+
+log = logging.getLogger(__name__)
+
+READ_TIMEOUT_SECONDS: Final = 2.0
+STALE_AFTER_INTERVALS: Final = 10
+MIN_STALE_SECONDS: Final = 5.0
+PARTITIONS_TTL_SECONDS: Final = 60.0
+"""How long the topic's partitions are reused before they are asked again (they may be added)."""
+
+
+@dataclass(frozen=True)
+class _Reading:
+    at: float
+    outbox: Outbox | None = None
+    lags: tuple[Lag, ...] = ()
+
+
+async def _outbox_written(executor: db.Executor) -> int:
+    """The outbox's highest id: rows written so far, give or take the ids of rolled-back
+    transactions (the primary key's index, read backwards: one page)."""
+    written: int = await executor.fetchval("SELECT coalesce(max(id), 0) FROM outbox")
+    return written
+
+
+class BacklogWatch:
+    """Reads the backlogs while :meth:`watching`; :meth:`overload` decides on the last reading."""
+
+    def __init__(
+        self,
+        bounds: Bounds,
+        *,
+        bootstrap_servers: str,
+        groups: Sequence[str],
+        interval: float,
+        topic: str = Topic.CRITIQUES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bounds = bounds
+        self.groups = tuple(groups)
+        self.topic = topic
+        self._bootstrap = bootstrap_servers
+        self._interval = interval
+        self._clock = clock
+        self._stale_after = max(MIN_STALE_SECONDS, STALE_AFTER_INTERVALS * interval)
+        self._outbox: _Reading | None = None
+        self._lags: _Reading | None = None
+        self._published = DrainRate()
+        self._consumed: dict[str, DrainRate] = {}
+        self._failing: set[str] = set()
+
+    @property
+    def lag_checked(self) -> bool:
+        return self.bounds.lag_checked and bool(self.groups)
+
+    def load(self) -> Load:
+        """The backlogs as last read, without the parts not read lately."""
+        now = self._clock()
+        fresh = [r for r in (self._outbox, self._lags) if r and now - r.at <= self._stale_after]
+        outbox = next((r.outbox for r in fresh if r.outbox is not None), None)
+        lags = tuple(lag for r in fresh for lag in r.lags)
+        return Load(outbox=outbox, lags=lags)
+
+    def overload(self) -> Overload | None:
+        """The bound passed, if any: the write is to be refused."""
+        return overload(self.load(), self.bounds)
+
+    @contextlib.asynccontextmanager
+    async def watching(self, pool: db.Pool) -> AsyncIterator[None]:
+        """Read the backlogs every interval until the block ends (nothing, with no bound)."""
+        if not self.bounds.any:
+            yield
+            return
+        kafka = _Kafka(self._bootstrap, self.topic) if self.lag_checked else None
+        task = asyncio.create_task(self._run(pool, kafka), name="submission-backlog-watch")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            if kafka is not None:
+                await kafka.close()
+
+    async def _run(self, pool: db.Pool, kafka: _Kafka | None) -> None:
+        while True:
+            readings = [self._read_outbox(pool)] if self.bounds.outbox_checked else []
+            if kafka is not None:
+                readings.append(self._read_lags(kafka))
+            await asyncio.gather(*readings)
+            await asyncio.sleep(self._interval)
+
+    def note_outbox(self, *, rows: int, oldest_age_seconds: float, written: int) -> None:
+        """Note a reading of the outbox: ``rows`` pending, of ``written`` so far."""
+        at = self._clock()
+        self._published.add(at, written - rows)
+        outbox = Outbox(rows, oldest_age_seconds, self._published.per_second())
+        self._outbox = _Reading(at, outbox=outbox)
+
+    def note_lags(self, found: Mapping[str, tuple[int, int]]) -> None:
+        """Note a reading of the groups' lag: per group, events behind and events consumed."""
+        at = self._clock()
+        lags = []
+        for group, (behind, consumed) in found.items():
+            self._consumed.setdefault(group, DrainRate()).add(at, consumed)
+            lags.append(Lag(group, behind, self._consumed[group].per_second()))
+        self._lags = _Reading(at, lags=tuple(lags))
+
+    async def _read_outbox(self, pool: db.Pool) -> None:
+        async def read() -> None:
+            async with pool.acquire() as connection:
+                backlog = await read_backlog(connection)
+                written = await _outbox_written(connection)
+            self.note_outbox(
+                rows=backlog.rows, oldest_age_seconds=backlog.oldest_age_seconds, written=written
+            )
+
+        await self._attempt("outbox", read)
+
+    async def _read_lags(self, kafka: _Kafka) -> None:
+        async def read() -> None:
+            self.note_lags(await kafka.lags(self.groups))
+
+        await self._attempt("consumer lag", read)
+
+    async def _attempt(self, what: str, read: Callable[[], Awaitable[None]]) -> None:
+        try:
+            async with asyncio.timeout(READ_TIMEOUT_SECONDS):
+                await read()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            if what not in self._failing:
+                log.info(
+                    "backlog not read; not shed on until it is",
+                    extra={"backlog": what, "error": repr(error)},
+                )
+                self._failing.add(what)
+            return
+        if what in self._failing:
+            log.info("backlog read again", extra={"backlog": what})
+            self._failing.discard(what)
+
+    def warnings(self) -> dict[str, object]:
+        """For ``/readyz``: the bound passed while writes are refused (readiness stays true)."""
+        found = self.overload()
+        if found is None:
+            return {}
+        shedding: dict[str, object] = {
+            "bound": found.bound.value,
+            "detail": found.detail,
+            "retry_after": found.retry_after,
+        }
+        if found.group is not None:
+            shedding["group"] = found.group
+        return {"shedding": shedding}
+
+
+class _Kafka:
+    """Downstream groups' progress on one topic, from outside them."""
+
+    def __init__(self, bootstrap_servers: str, topic: str) -> None:
+        self.topic = topic
+        timeout_ms = int(READ_TIMEOUT_SECONDS * 1000)
+        self._admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap_servers,
+            client_id="submission-backlog",
+            request_timeout_ms=timeout_ms,
+        )
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            client_id="submission-backlog",
+            enable_auto_commit=False,
+            request_timeout_ms=timeout_ms,
+        )
+        self._started = False
+        self._partitions: list[TopicPartition] = []
+        self._partitions_at = float("-inf")
+        self._coordinators: dict[str, int] = {}
+
+    async def _start(self) -> None:
+        if not self._started:
+            await self._admin.start()
+            await self._consumer.start()
+            self._started = True
+
+    async def _topic_partitions(self) -> list[TopicPartition]:
+        if time.monotonic() - self._partitions_at > PARTITIONS_TTL_SECONDS or not self._partitions:
+            (described,) = await self._admin.describe_topics([self.topic])
+            self._partitions = sorted(
+                TopicPartition(self.topic, partition["partition"])
+                for partition in described["partitions"]
+            )
+            self._partitions_at = time.monotonic()
+        return self._partitions
+
+    async def _committed(
+        self, group: str, partitions: list[TopicPartition]
+    ) -> dict[TopicPartition, int]:
+        """The group's committed offsets on ``partitions`` (those it has committed)."""
+        coordinator = self._coordinators.get(group)
+        if coordinator is None:
+            coordinator = self._coordinators[group] = await self._admin.find_coordinator(group)
+        try:
+            offsets = await self._admin.list_consumer_group_offsets(
+                group, group_coordinator_id=coordinator, partitions=partitions
+            )
+        except Exception:
+            self._coordinators.pop(group, None)  # moved, perhaps: found again next time
+            raise
+        return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+
+    async def _has_members(self, group: str) -> bool:
+        coordinator = self._coordinators.get(group)
+        [response] = await self._admin.describe_consumer_groups(
+            [group], group_coordinator_id=coordinator
+        )
+        described = response.to_object()["groups"][0]
+        return not described["error_code"] and bool(described["members"])
+
+    async def lags(self, groups: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Per group: the events it has yet to consume on the topic, and how many it has
+        consumed. A group that has committed nothing there counts from the beginning while it
+        has members (it is running, and has not finished a batch of the topic yet), and is left
+        out otherwise: it is not this deployment's, or has never run (such a name would look
+        behind by the whole topic and refuse every write)."""
+        await self._start()
+        partitions = await self._topic_partitions()
+        if not partitions:
+            return {}
+        # All at once: one round trip's wait, however many groups.
+        (ends, begins), committed = await asyncio.gather(
+            asyncio.gather(
+                self._consumer.end_offsets(partitions),
+                self._consumer.beginning_offsets(partitions),
+            ),
+            asyncio.gather(*(self._committed(group, partitions) for group in groups)),
+        )
+        found = {}
+        for group, done in zip(groups, committed, strict=True):
+            if not done and not await self._has_members(group):
+                continue
+            behind = [
+                unread(end=ends[tp], beginning=begins[tp], committed=done.get(tp))
+                for tp in partitions
+            ]
+            consumed = sum(ends[tp] for tp in partitions) - sum(behind)
+            found[group] = (sum(behind), consumed)
+        return found
+
+    async def close(self) -> None:
+        if self._started:
+            for stop in (self._consumer.stop, self._admin.close):
+                with contextlib.suppress(Exception):
+                    await stop()

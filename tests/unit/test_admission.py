@@ -1,0 +1,152 @@
+"""Whether submission admits a write, given the backlogs behind it (submission.admission)."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.submission.admission import (
+    MAX_RETRY_AFTER,
+    Bound,
+    Bounds,
+    DrainRate,
+    Lag,
+    Load,
+    Outbox,
+    overload,
+    retry_after,
+)
+from services.submission.backlog import BacklogWatch
+
+BOUNDS = Bounds(outbox_rows=1000, outbox_age_seconds=10, consumer_lag=500)
+
+
+def test_a_backlog_under_every_bound_is_admitted() -> None:
+    load = Load(Outbox(999, 9.9, 50.0), (Lag("tracking", 499, 40.0), Lag("disclosure", 0, 40.0)))
+    assert overload(load, BOUNDS) is None
+
+
+def test_a_backlog_exactly_at_its_bound_is_admitted() -> None:
+    load = Load(Outbox(1000, 10.0, 50.0), (Lag("tracking", 500, 40.0),))
+    assert overload(load, BOUNDS) is None
+
+
+def test_an_outbox_over_its_rows_is_refused_until_the_excess_is_published() -> None:
+    refused = overload(Load(Outbox(1200, 1.0, 50.0)), BOUNDS)
+    assert refused is not None
+    assert refused.bound is Bound.OUTBOX_ROWS
+    assert (refused.measured, refused.limit) == (1200, 1000)
+    assert refused.retry_after == 4  # 200 rows over, 50 published a second
+    assert "1200 events are waiting to be published (bound 1000)" in refused.detail
+    assert refused.detail.endswith("Nothing was stored; retry in 4 s.")
+
+
+def test_an_outbox_older_than_its_bound_is_refused_for_the_rows_past_it() -> None:
+    # 100 rows over 20 s: half of them are older than the bound, 10 published a second.
+    refused = overload(Load(Outbox(100, 20.0, 10.0)), BOUNDS)
+    assert refused is not None
+    assert refused.bound is Bound.OUTBOX_AGE
+    assert refused.retry_after == 5
+    assert "written 20.0 s ago (bound 10 s)" in refused.detail
+
+
+def test_a_consumer_group_behind_is_refused_and_named() -> None:
+    load = Load(Outbox(0, 0.0, 0.0), (Lag("disclosure", 10, 40.0), Lag("tracking", 800, 30.0)))
+    refused = overload(load, BOUNDS)
+    assert refused is not None
+    assert (refused.bound, refused.group) == (Bound.CONSUMER_LAG, "tracking")
+    assert refused.retry_after == 10  # 300 events over, 30 consumed a second
+    assert "consumer group tracking is 800 events behind on submission.critiques" in refused.detail
+
+
+def test_a_backlog_that_is_not_draining_asks_for_the_longest_wait() -> None:
+    stopped = overload(Load(lags=(Lag("tracking", 501, 0.0),)), BOUNDS)
+    unknown = overload(Load(lags=(Lag("tracking", 501, None),)), BOUNDS)
+    assert stopped is not None
+    assert unknown is not None
+    assert stopped.retry_after == unknown.retry_after == MAX_RETRY_AFTER
+
+
+def test_of_several_bounds_passed_the_slowest_to_drain_is_the_one_answered() -> None:
+    load = Load(Outbox(2000, 1.0, 1000.0), (Lag("tracking", 600, 10.0),))
+    refused = overload(load, BOUNDS)
+    assert refused is not None
+    assert (refused.bound, refused.retry_after) == (Bound.CONSUMER_LAG, 10)
+
+
+@pytest.mark.parametrize(
+    ("excess", "rate", "wait"),
+    [(1, 1000.0, 1), (0.5, 1.0, 1), (90, 10.0, 9), (91, 10.0, 10), (10_000, 1.0, 30)],
+)
+def test_retry_after_is_the_time_to_drain_within_1_to_30_s(
+    excess: float, rate: float, wait: int
+) -> None:
+    assert retry_after(excess, rate) == wait
+
+
+def test_a_bound_of_zero_is_no_bound() -> None:
+    load = Load(Outbox(10**9, 10**6, 0.0), (Lag("tracking", 10**9, 0.0),))
+    assert overload(load, Bounds()) is None
+    assert not Bounds().any
+    assert Bounds(outbox_age_seconds=1).outbox_checked
+    assert not Bounds().lag_checked
+
+
+def test_a_backlog_not_read_is_never_refused() -> None:
+    assert overload(Load(), BOUNDS) is None
+
+
+def test_the_drain_rate_is_taken_over_the_last_window() -> None:
+    rate = DrainRate(window=10)
+    assert rate.per_second() is None
+    rate.add(0.0, 100)
+    assert rate.per_second() is None
+    rate.add(1.0, 110)
+    assert rate.per_second() == 10
+    for second in range(2, 30):
+        rate.add(float(second), 110 + 50 * (second - 1))  # 50 a second from now on
+    assert rate.per_second() == 50
+
+
+def test_a_count_that_falls_starts_the_drain_rate_afresh() -> None:
+    rate = DrainRate()
+    rate.add(0.0, 1000)
+    rate.add(1.0, 1100)
+    rate.add(2.0, 5)  # a consumer group reset, say
+    assert rate.per_second() is None
+    rate.add(3.0, 25)
+    assert rate.per_second() == 20
+
+
+def test_a_watch_decides_on_its_last_readings_and_forgets_stale_ones() -> None:
+    now = [100.0]
+    watch = BacklogWatch(
+        BOUNDS,
+        bootstrap_servers="unused.invalid:9092",
+        groups=["tracking"],
+        interval=0.5,
+        clock=lambda: now[0],
+    )
+    assert watch.overload() is None
+    assert watch.warnings() == {}
+    watch.note_lags({"tracking": (400, 1000)})
+    now[0] += 1
+    watch.note_lags({"tracking": (600, 1020)})  # behind by 600, consuming 20 a second
+    watch.note_outbox(rows=3, oldest_age_seconds=0.1, written=5000)
+    refused = watch.overload()
+    assert refused is not None
+    assert (refused.bound, refused.group, refused.retry_after) == (
+        Bound.CONSUMER_LAG,
+        "tracking",
+        5,
+    )
+    assert watch.warnings() == {
+        "shedding": {
+            "bound": "consumer_lag",
+            "group": "tracking",
+            "retry_after": 5,
+            "detail": refused.detail,
+        }
+    }
+    now[0] += 60  # no reading since: the watch no longer knows, and refuses nothing
+    assert watch.load() == Load()
+    assert watch.overload() is None
