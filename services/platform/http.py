@@ -536,10 +536,15 @@ def _retention_warnings(app: FastAPI) -> dict[str, Any]:
     return {"retention": found} if found else {}
 
 
-def attach_runtime(app: FastAPI, start: Callable[[], Any]) -> FastAPI:
+def attach_runtime(
+    app: FastAPI,
+    start: Callable[[], Any],
+    warnings: Callable[[], dict[str, Any]] | None = None,
+) -> FastAPI:
     """Run the service's runtime for the app's lifetime, and report on it at ``/readyz``.
 
-    ``start`` returns the async context manager of :func:`services.platform.runtime.running`.
+    ``start`` returns the async context manager of :func:`services.platform.runtime.running`
+    (or one yielding its runtime); ``warnings`` adds the service's own to ``/readyz``'s.
     """
 
     @contextlib.asynccontextmanager
@@ -560,6 +565,6 @@ def attach_runtime(app: FastAPI, start: Callable[[], Any]) -> FastAPI:
             "database": lambda: app.state.runtime.check_database(),
             "kafka": lambda: app.state.runtime.check_kafka(),
         },
-        warnings=lambda: _retention_warnings(app),
+        warnings=lambda: {**_retention_warnings(app), **(warnings() if warnings else {})},
     )
     return app

@@ -24,6 +24,9 @@ unit appended: ``http_server_request_duration_seconds``). What is measured:
   outbox rows are not yet published, and how long ago the oldest of them was written.
 * ``supervision.consumer.dead_letters`` (counter): events published to a ``.dlq`` topic, by
   consumer group, topic and error kind.
+* ``supervision.requests.shed`` (counter, submission only): writes refused with ``503`` because
+  a bound on the backlog behind the API was passed (``services.submission.admission``), by the
+  bound (``outbox_rows``, ``outbox_age``, ``consumer_lag``).
 * ``supervision.cases.open`` and ``supervision.cases.overdue`` (gauges, tracking only): cases
   awaiting an answer, and those of them past their due date, by the organisation's level.
 
@@ -88,6 +91,7 @@ TOPIC_RETENTION: Final = "supervision.topic.retention"
 CONSUMER_DEAD_LETTERS: Final = "supervision.consumer.dead_letters"
 OUTBOX_BACKLOG: Final = "supervision.outbox.backlog"
 OUTBOX_AGE: Final = "supervision.outbox.age"
+REQUESTS_SHED: Final = "supervision.requests.shed"
 CASES_OPEN: Final = "supervision.cases.open"
 CASES_OVERDUE: Final = "supervision.cases.overdue"
 
@@ -100,6 +104,7 @@ ATTR_RPC_SYSTEM: Final = "rpc.system.name"
 ATTR_RPC_METHOD: Final = "rpc.method"
 ATTR_RPC_STATUS: Final = "rpc.response.status_code"
 ATTR_LEVEL: Final = "supervision.organisation.level"
+ATTR_SHED_BOUND: Final = "supervision.shed.bound"
 
 PROBE_TTL_SECONDS: Final = 5.0
 """How long a database or Kafka reading is reused: scrapes closer together cost nothing."""
@@ -438,6 +443,21 @@ def observe_runtime(
             remover()
 
     return remove
+
+
+# Writes refused under load (submission).
+
+_shed = _meter.create_counter(
+    REQUESTS_SHED,
+    unit="{request}",
+    description="Writes refused with 503 because a bound on the backlog behind the API was"
+    " passed, by the bound.",
+)
+
+
+def shed(*, bound: str) -> None:
+    """Count one write refused because ``bound`` was passed."""
+    _shed.add(1, {ATTR_SHED_BOUND: bound})
 
 
 # Cases (tracking).

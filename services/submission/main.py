@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -15,7 +17,9 @@ from services.platform.http import attach_runtime
 from services.platform.ratelimit import RateLimiter
 from services.platform.serve import serve_http
 from services.submission import consumers
+from services.submission.admission import Bounds
 from services.submission.api import build_app
+from services.submission.backlog import BacklogWatch
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -35,6 +39,52 @@ class SubmissionSettings(settings.CommonSettings):
         description="A new name (with a new database) learns the agency directory again from"
         " the beginning of the topics.",
     )
+    submission_shed_outbox_rows: int = Field(
+        default=10_000,
+        ge=0,
+        description="Writes (submit, amend, withdraw, decide an extension, attach) are refused"
+        " with 503 and Retry-After while more outbox rows than this wait to be published;"
+        " 0: no bound.",
+    )
+    submission_shed_outbox_age_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="… or while the oldest outbox row waiting to be published was written longer"
+        " ago than this; 0: no bound.",
+    )
+    submission_shed_consumer_lag: int = Field(
+        default=10_000,
+        ge=0,
+        description="… or while a consumer group of SUPERVISION_SUBMISSION_SHED_CONSUMER_GROUPS"
+        " is more events than this behind on submission.critiques; 0: no bound (and no lag read"
+        " from Kafka).",
+    )
+    submission_shed_consumer_groups: str = Field(
+        default="tracking,disclosure",
+        description="The consumer groups downstream of submission.critiques whose lag is bounded,"
+        " comma-separated (tracking's, and disclosure's SUPERVISION_DISCLOSURE_CONSUMER_GROUP);"
+        " a group that has committed nothing on the topic is not counted.",
+    )
+    submission_shed_check_interval_seconds: float = Field(
+        default=0.5,
+        ge=0.1,
+        le=10,
+        description="How often the backlogs are read, in the background (a write is decided on"
+        " the last reading, never with a query of its own).",
+    )
+
+    @property
+    def shed_bounds(self) -> Bounds:
+        return Bounds(
+            outbox_rows=self.submission_shed_outbox_rows,
+            outbox_age_seconds=self.submission_shed_outbox_age_seconds,
+            consumer_lag=self.submission_shed_consumer_lag,
+        )
+
+    @property
+    def shed_consumer_groups(self) -> list[str]:
+        groups = self.submission_shed_consumer_groups.split(",")
+        return [group.strip() for group in groups if group.strip()]
 
 
 def subscription(config: SubmissionSettings) -> Subscription:
@@ -42,21 +92,37 @@ def subscription(config: SubmissionSettings) -> Subscription:
     return dataclasses.replace(consumers.SUBSCRIPTION, name=config.submission_consumer_group)
 
 
+def backlog_watch(config: SubmissionSettings) -> BacklogWatch:
+    return BacklogWatch(
+        config.shed_bounds,
+        bootstrap_servers=config.kafka_bootstrap_servers,
+        groups=config.shed_consumer_groups,
+        interval=config.submission_shed_check_interval_seconds,
+    )
+
+
 def create_app(config: SubmissionSettings) -> FastAPI:
     limiter = RateLimiter(
         per_second=config.submission_rate_per_second, burst=config.submission_rate_burst
     )
-    return attach_runtime(
-        build_app(limiter),
-        lambda: runtime.running(
-            name="submission",
-            settings=config,
-            database_url=config.submission_database_url,
-            migrations=MIGRATIONS,
-            topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES],
-            subscriptions=[subscription(config)],
-        ),
-    )
+    backlog = backlog_watch(config)
+
+    @contextlib.asynccontextmanager
+    async def running() -> AsyncIterator[runtime.Runtime]:
+        async with (
+            runtime.running(
+                name="submission",
+                settings=config,
+                database_url=config.submission_database_url,
+                migrations=MIGRATIONS,
+                topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES],
+                subscriptions=[subscription(config)],
+            ) as started,
+            backlog.watching(started.pool),
+        ):
+            yield started
+
+    return attach_runtime(build_app(limiter, backlog), running, warnings=backlog.warnings)
 
 
 def main() -> None:

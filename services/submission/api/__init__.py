@@ -15,6 +15,7 @@ from services.platform.http import (
 from services.platform.ratelimit import RateLimiter
 from services.submission.api import attachments, critiques, directory, follow_up
 from services.submission.api.common import MAX_ATTACHMENT_BYTES, MAX_JSON_BYTES
+from services.submission.backlog import BacklogWatch
 
 _ATTACHMENTS_PATH = re.compile(r"^/v1/critiques/[^/]+/attachments$")
 
@@ -34,7 +35,9 @@ def private(path: str) -> bool:
     return path not in CACHEABLE_PATHS
 
 
-def build_app(limiter: RateLimiter) -> FastAPI:
+def build_app(limiter: RateLimiter, backlog: BacklogWatch | None = None) -> FastAPI:
+    """The API; its writes are refused while ``backlog`` says a bound is passed (never without
+    one)."""
     app = FastAPI(
         title="Supervision — submission API",
         version="1.0.0",
@@ -47,6 +50,7 @@ def build_app(limiter: RateLimiter) -> FastAPI:
         redirect_slashes=False,
     )
     app.state.limiter = limiter
+    app.state.backlog = backlog
     install_problem_handlers(app)
     for module in (directory, critiques, attachments, follow_up):
         app.include_router(module.router)

@@ -22,6 +22,7 @@ from services.submission.api.common import (
     BINARY,
     PDF_MAGIC,
     PDF_MEDIA_TYPE,
+    AdmittedOrganisation,
     CurrentOrganisation,
     normalised,
     not_found,
@@ -37,7 +38,7 @@ router = APIRouter()
     "/v1/critiques/{critique_id}/attachments",
     status_code=201,
     response_model=AttachmentOut,
-    responses=problems(401, 404, 409, 413, 415, 422, 429),
+    responses=problems(401, 404, 409, 413, 415, 422, 429, 503),
     tags=["attachments"],
     summary="Attach a PDF (the body is the file, Content-Type: application/pdf)",
     openapi_extra={
@@ -50,7 +51,7 @@ router = APIRouter()
 async def add_attachment(
     critique_id: uuid.UUID,
     request: Request,
-    organisation: CurrentOrganisation,
+    organisation: AdmittedOrganisation,
     pool: DatabasePool,
     filename: Annotated[str, Query(min_length=1, max_length=255)],
 ) -> AttachmentOut:

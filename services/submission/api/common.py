@@ -13,7 +13,7 @@ from opentelemetry import trace
 from contracts.lifecycle import RefusalReason
 from contracts.problems import FieldViolation
 from contracts.submission_api import ChangeRequestOut
-from services.platform import idempotency, telemetry
+from services.platform import idempotency, metrics, telemetry
 from services.platform.http import (
     DatabasePool,
     ProblemError,
@@ -21,6 +21,8 @@ from services.platform.http import (
 )
 from services.platform.ratelimit import RateLimiter, retry_after
 from services.submission import directory, domain
+from services.submission.admission import Overload
+from services.submission.backlog import BacklogWatch
 from services.submission.commands import Asked, Settled
 from services.submission.domain import ClassifiedMaterial, InvalidContent
 
@@ -40,8 +42,16 @@ _WWW_AUTHENTICATE = {
 }
 
 
+_RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying (1 to 30).",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
+
+
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return problem_responses(*statuses, headers={401: _WWW_AUTHENTICATE})
+    return problem_responses(*statuses, headers={401: _WWW_AUTHENTICATE, 503: _RETRY_AFTER})
 
 
 def _limiter(request: Request) -> RateLimiter:
@@ -85,6 +95,33 @@ async def _organisation(
 
 
 CurrentOrganisation = Annotated[directory.Organisation, Depends(_organisation)]
+
+
+def overloaded(overload: Overload) -> ProblemError:
+    return ProblemError(
+        503,
+        "overloaded",
+        "The service is taking no more work for now",
+        detail=overload.detail,
+        headers={"Retry-After": str(overload.retry_after)},
+    )
+
+
+async def _admitted(request: Request, organisation: CurrentOrganisation) -> directory.Organisation:
+    """The organisation, for a write the pipeline behind the API must carry: refused (nothing
+    stored) while a bound on its backlog is passed, decided on the last background reading."""
+    backlog: BacklogWatch | None = request.app.state.backlog
+    overload = backlog.overload() if backlog is not None else None
+    if overload is not None:
+        metrics.shed(bound=overload.bound.value)
+        raise overloaded(overload)
+    return organisation
+
+
+AdmittedOrganisation = Annotated[directory.Organisation, Depends(_admitted)]
+"""The organisation of a request that records an event on ``submission.critiques`` (submit,
+amend, withdraw, decide an extension, attach): such a request is shed under overload, a read
+never is."""
 
 
 def not_found(critique_id: uuid.UUID) -> ProblemError:

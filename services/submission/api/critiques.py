@@ -29,6 +29,7 @@ from services.platform import cursor, telemetry
 from services.platform.http import DatabasePool, ProblemError, page_after
 from services.submission import commands, queries
 from services.submission.api.common import (
+    AdmittedOrganisation,
     CurrentOrganisation,
     IdempotencyKey,
     answer_request,
@@ -63,13 +64,13 @@ def _version_precondition(if_match: str | None) -> int | None:
     "/v1/critiques",
     status_code=201,
     response_model=CritiqueOut,
-    responses=problems(400, 401, 413, 415, 422, 429),
+    responses=problems(400, 401, 413, 415, 422, 429, 503),
     tags=["critiques"],
     summary="Submit a critique",
 )
 async def submit_critique(
     body: CritiqueIn,
-    organisation: CurrentOrganisation,
+    organisation: AdmittedOrganisation,
     pool: DatabasePool,
     response: Response,
     idempotency_key: IdempotencyKey = None,
@@ -159,7 +160,7 @@ async def get_critique(
     response_model=ChangeRequestOut,
     responses={
         200: {"model": ChangeRequestOut, "description": "The request, decided already (a retry)"},
-        **problems(400, 401, 404, 409, 412, 413, 415, 422, 429),
+        **problems(400, 401, 404, 409, 412, 413, 415, 422, 429, 503),
     },
     tags=["critiques"],
     summary="Ask to amend a critique (tracking decides: until the agency acknowledges it)",
@@ -167,7 +168,7 @@ async def get_critique(
 async def amend_critique(
     critique_id: uuid.UUID,
     body: ContentIn,
-    organisation: CurrentOrganisation,
+    organisation: AdmittedOrganisation,
     pool: DatabasePool,
     response: Response,
     if_match: Annotated[
@@ -209,7 +210,7 @@ async def amend_critique(
     response_model=ChangeRequestOut,
     responses={
         200: {"model": ChangeRequestOut, "description": "Withdrawn already: the request decided"},
-        **problems(400, 401, 404, 409, 413, 415, 422, 429),
+        **problems(400, 401, 404, 409, 413, 415, 422, 429, 503),
     },
     tags=["critiques"],
     summary="Ask to withdraw a critique (tracking decides: until the agency acknowledges it)",
@@ -217,7 +218,7 @@ async def amend_critique(
 async def withdraw_critique(
     critique_id: uuid.UUID,
     body: WithdrawalIn,
-    organisation: CurrentOrganisation,
+    organisation: AdmittedOrganisation,
     pool: DatabasePool,
     response: Response,
     idempotency_key: IdempotencyKey = None,

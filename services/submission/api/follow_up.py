@@ -17,6 +17,7 @@ from contracts.submission_api import (
 from services.platform.http import DatabasePool, ProblemError
 from services.submission import commands, queries
 from services.submission.api.common import (
+    AdmittedOrganisation,
     CurrentOrganisation,
     IdempotencyKey,
     answer_request,
@@ -57,7 +58,7 @@ async def list_extensions(
     response_model=ChangeRequestOut,
     responses={
         200: {"model": ChangeRequestOut, "description": "Decided already this way"},
-        **problems(400, 401, 404, 409, 413, 415, 422, 429),
+        **problems(400, 401, 404, 409, 413, 415, 422, 429, 503),
     },
     tags=["follow-up"],
     summary="Grant or refuse the agency's request for more time (tracking applies it)",
@@ -66,7 +67,7 @@ async def decide_extension(
     critique_id: uuid.UUID,
     extension_id: uuid.UUID,
     body: ExtensionDecisionIn,
-    organisation: CurrentOrganisation,
+    organisation: AdmittedOrganisation,
     pool: DatabasePool,
     response: Response,
     idempotency_key: IdempotencyKey = None,
