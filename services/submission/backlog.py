@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 READ_TIMEOUT_SECONDS: Final = 2.0
 STALE_AFTER_INTERVALS: Final = 10
 MIN_STALE_SECONDS: Final = 5.0
+KAFKA_RETRY_SECONDS: Final = 5.0
+"""How long the lag goes unread after Kafka did not answer."""
 PARTITIONS_TTL_SECONDS: Final = 60.0
 """How long the topic's partitions are reused before they are asked again (they may be added)."""
 
@@ -121,11 +123,16 @@ class BacklogWatch:
                 await kafka.close()
 
     async def _run(self, pool: db.Pool, kafka: _Kafka | None) -> None:
+        kafka_again_at = float("-inf")
         while True:
             readings = [self._read_outbox(pool)] if self.bounds.outbox_checked else []
-            if kafka is not None:
+            lags_read = kafka is not None and self._clock() >= kafka_again_at
+            if kafka is not None and lags_read:
                 readings.append(self._read_lags(kafka))
             await asyncio.gather(*readings)
+            if lags_read and "consumer lag" in self._failing:
+                # Kafka away: asked again less often (its client logs every failed connection).
+                kafka_again_at = self._clock() + KAFKA_RETRY_SECONDS
             await asyncio.sleep(self._interval)
 
     def note_outbox(self, *, rows: int, oldest_age_seconds: float, written: int) -> None:
@@ -211,16 +218,19 @@ class _Kafka:
             enable_auto_commit=False,
             request_timeout_ms=timeout_ms,
         )
-        self._started = False
+        self._started: set[str] = set()
         self._partitions: list[TopicPartition] = []
         self._partitions_at = float("-inf")
         self._coordinators: dict[str, int] = {}
 
     async def _start(self) -> None:
-        if not self._started:
+        """Start each client once (again at the next reading if Kafka did not answer)."""
+        if "admin" not in self._started:
             await self._admin.start()
+            self._started.add("admin")
+        if "consumer" not in self._started:
             await self._consumer.start()
-            self._started = True
+            self._started.add("consumer")
 
     async def _topic_partitions(self) -> list[TopicPartition]:
         if time.monotonic() - self._partitions_at > PARTITIONS_TTL_SECONDS or not self._partitions:
@@ -287,7 +297,6 @@ class _Kafka:
         return found
 
     async def close(self) -> None:
-        if self._started:
-            for stop in (self._consumer.stop, self._admin.close):
-                with contextlib.suppress(Exception):
-                    await stop()
+        for stop in (self._consumer.stop, self._admin.close):  # started or not, or half
+            with contextlib.suppress(Exception):
+                await stop()
