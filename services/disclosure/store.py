@@ -56,8 +56,10 @@ async def _replace_points(
     connection: db.Connection, critique_id: uuid.UUID, points: tuple[Point, ...]
 ) -> None:
     await connection.execute("DELETE FROM record_points WHERE critique_id = $1", critique_id)
-    await connection.executemany(
-        "INSERT INTO record_points (critique_id, number, text, citation) VALUES ($1, $2, $3, $4)",
+    await db.insert_rows(
+        connection,
+        "record_points",
+        {"critique_id": "uuid", "number": "integer", "text": "text", "citation": "text"},
         [(critique_id, p.number, p.text, p.citation) for p in points],
     )
 
@@ -228,17 +230,21 @@ async def apply_answered(
         answered_late=event.late,
         answered_version=event.version,
     )
-    await connection.executemany(
-        """
-        INSERT INTO record_answers (critique_id, point_number, disposition, explanation)
-        VALUES ($1, $2, $3, $4)
-        ON CONFLICT (critique_id, point_number) DO UPDATE SET
-            disposition = excluded.disposition, explanation = excluded.explanation
-        """,
+    await db.insert_rows(
+        connection,
+        "record_answers",
+        {
+            "critique_id": "uuid",
+            "point_number": "integer",
+            "disposition": "text",
+            "explanation": "text",
+        },
         [
             (event.critique_id, a.point_number, a.disposition.value, a.explanation)
             for a in event.answers
         ],
+        then="ON CONFLICT (critique_id, point_number) DO UPDATE"
+        " SET disposition = excluded.disposition, explanation = excluded.explanation",
     )
 
 
@@ -332,8 +338,15 @@ async def store_publication(
         search_text,
     )
     await connection.execute("DELETE FROM redactions WHERE critique_id = $1", critique_id)
-    await connection.executemany(
-        "INSERT INTO redactions (critique_id, field, kind, count, reason)"
-        " VALUES ($1, $2, $3, $4, $5)",
+    await db.insert_rows(
+        connection,
+        "redactions",
+        {
+            "critique_id": "uuid",
+            "field": "text",
+            "kind": "text",
+            "count": "integer",
+            "reason": "text",
+        },
         [(critique_id, r.field, r.kind, r.count, r.reason) for r in redactions],
     )

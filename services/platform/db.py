@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeAlias
@@ -148,6 +149,26 @@ async def children(
     for row in rows:
         grouped[row[parent]].append(row)
     return grouped
+
+
+async def insert_rows(
+    connection: Connection,
+    table: str,
+    columns: Mapping[str, str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    then: str = "",
+) -> None:
+    """Insert ``rows`` into ``table`` with one statement, however many they are: ``unnest`` of
+    one array per column, each typed as ``columns`` (name → SQL type) says, then ``then`` (an
+    ``ON CONFLICT`` clause). Not ``executemany``, which runs the statement once per row."""
+    if not rows:
+        return
+    arrays = ", ".join(f"${number}::{kind}[]" for number, kind in enumerate(columns.values(), 1))
+    await connection.execute(
+        f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) {then}",
+        *(list(column) for column in zip(*rows, strict=True)),
+    )
 
 
 _SESSION_STATE: Final[weakref.WeakSet[asyncpg.Connection[Any]]] = weakref.WeakSet()

@@ -130,7 +130,9 @@ async def insert_critique(
     kind: CritiqueKind,
     content: CritiqueContent,
     at: datetime,
-) -> None:
+) -> Critique:
+    """Store a new critique (version 1, submitted at ``at``) and return it as stored: no read
+    back."""
     await connection.execute(
         """
         INSERT INTO critiques (id, organisation_id, agency_id, kind, title, status, submitted_at,
@@ -148,15 +150,42 @@ async def insert_critique(
         content.legal_basis,
         list(content.redact_names),
     )
-    await _replace_points(connection, critique_id, content.points)
+    await _insert_points(connection, critique_id, content.points)
+    return Critique(
+        id=critique_id,
+        organisation_id=organisation_id,
+        agency_id=agency_id,
+        kind=kind,
+        version=1,
+        content=content,
+        status=CritiqueStatus.SUBMITTED,
+        submitted_at=at,
+        updated_at=at,
+        due_date=None,
+        acknowledged_at=None,
+        answered_at=None,
+        answered_late=None,
+        answered_version=None,
+        withdrawn_at=None,
+        overdue_at=None,
+        answers=(),
+    )
 
 
 async def _replace_points(
     connection: db.Connection, critique_id: uuid.UUID, points: Sequence[Point]
 ) -> None:
     await connection.execute("DELETE FROM critique_points WHERE critique_id = $1", critique_id)
-    await connection.executemany(
-        "INSERT INTO critique_points (critique_id, number, text, citation) VALUES ($1, $2, $3, $4)",
+    await _insert_points(connection, critique_id, points)
+
+
+async def _insert_points(
+    connection: db.Connection, critique_id: uuid.UUID, points: Sequence[Point]
+) -> None:
+    await db.insert_rows(
+        connection,
+        "critique_points",
+        {"critique_id": "uuid", "number": "integer", "text": "text", "citation": "text"},
         [(critique_id, p.number, p.text, p.citation) for p in points],
     )
 
@@ -277,14 +306,18 @@ async def record_history(
 async def save_answers(
     connection: db.Connection, critique_id: uuid.UUID, answers: Sequence[PointAnswer]
 ) -> None:
-    await connection.executemany(
-        """
-        INSERT INTO critique_answers (critique_id, point_number, disposition, explanation)
-        VALUES ($1, $2, $3, $4)
-        ON CONFLICT (critique_id, point_number) DO UPDATE
-            SET disposition = excluded.disposition, explanation = excluded.explanation
-        """,
+    await db.insert_rows(
+        connection,
+        "critique_answers",
+        {
+            "critique_id": "uuid",
+            "point_number": "integer",
+            "disposition": "text",
+            "explanation": "text",
+        },
         [(critique_id, a.point_number, a.disposition.value, a.explanation) for a in answers],
+        then="ON CONFLICT (critique_id, point_number) DO UPDATE"
+        " SET disposition = excluded.disposition, explanation = excluded.explanation",
     )
 
 

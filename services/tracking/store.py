@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -82,6 +82,9 @@ class Case:
 
 class NotFound(LookupError):
     """No such case."""
+
+
+_POINT_COLUMNS = {"case_id": "uuid", "number": "integer", "text": "text", "citation": "text"}
 
 
 # --- agencies ------------------------------------------------------------------------------------
@@ -240,8 +243,10 @@ async def insert_case(
     )
     if not opened:
         return False
-    await connection.executemany(
-        "INSERT INTO case_points (case_id, number, text, citation) VALUES ($1, $2, $3, $4)",
+    await db.insert_rows(
+        connection,
+        "case_points",
+        _POINT_COLUMNS,
         [(case_id, p.number, p.text, p.citation) for p in submitted.points],
     )
     return True
@@ -344,6 +349,15 @@ async def get_case(
     return (await load(executor, [row], with_history=with_history))[0]
 
 
+async def cases_by_id(
+    executor: db.Executor, case_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, Case]:
+    """The cases of ``case_ids`` by id, with their points and extensions: three queries for any
+    number of cases (those that do not exist are left out)."""
+    rows = await executor.fetch("SELECT * FROM cases WHERE id = ANY($1::uuid[])", list(case_ids))
+    return {case.id: case for case in await load(executor, rows)}
+
+
 async def lock_case_of_critique(connection: db.Connection, critique_id: uuid.UUID) -> Case | None:
     row = await connection.fetchrow(
         "SELECT * FROM cases WHERE critique_id = $1 FOR UPDATE", critique_id
@@ -372,8 +386,10 @@ async def replace_content(
         "UPDATE cases SET title = $2, version = $3 WHERE id = $1", case.id, title, version
     )
     await connection.execute("DELETE FROM case_points WHERE case_id = $1", case.id)
-    await connection.executemany(
-        "INSERT INTO case_points (case_id, number, text, citation) VALUES ($1, $2, $3, $4)",
+    await db.insert_rows(
+        connection,
+        "case_points",
+        _POINT_COLUMNS,
         [(case.id, p.number, p.text, p.citation) for p in points],
     )
 
@@ -417,10 +433,14 @@ async def mark_answered(
         answered_at,
         late,
     )
-    await connection.executemany(
-        "UPDATE case_points SET disposition = $3, explanation = $4"
-        " WHERE case_id = $1 AND number = $2",
-        [(case.id, a.point_number, a.disposition.value, a.explanation) for a in answers],
+    await connection.execute(
+        "UPDATE case_points p SET disposition = a.disposition, explanation = a.explanation"
+        " FROM unnest($2::integer[], $3::text[], $4::text[]) AS a(number, disposition, explanation)"
+        " WHERE p.case_id = $1 AND p.number = a.number",
+        case.id,
+        [a.point_number for a in answers],
+        [a.disposition.value for a in answers],
+        [a.explanation for a in answers],
     )
 
 
@@ -540,10 +560,12 @@ async def record_decision(
 async def plan_steps(
     connection: db.Connection, case_id: uuid.UUID, due_date: date, steps: Sequence[ScheduledStep]
 ) -> None:
-    await connection.executemany(
-        "INSERT INTO deadline_steps (case_id, step, due_date, fire_at) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT DO NOTHING",
+    await db.insert_rows(
+        connection,
+        "deadline_steps",
+        {"case_id": "uuid", "step": "text", "due_date": "date", "fire_at": "timestamptz"},
         [(case_id, step.key, due_date, step.fire_at) for step in steps],
+        then="ON CONFLICT DO NOTHING",
     )
 
 

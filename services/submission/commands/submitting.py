@@ -52,7 +52,7 @@ async def submit(
 
     async def work(connection: db.Connection) -> idempotency.Response:
         now, critique_id = datetime.now(UTC), uuid.uuid4()
-        await store.insert_critique(
+        stored = await store.insert_critique(
             connection,
             critique_id=critique_id,
             organisation_id=organisation.id,
@@ -94,9 +94,7 @@ async def submit(
                 "kind": critique.kind.value,
             },
         )
-        created = await queries.critique(
-            connection, critique_id=critique_id, organisation_id=organisation.id, new=True
-        )
+        created = queries.critique_out(stored, pending=[])
         return idempotency.Response(201, created.model_dump(mode="json"))
 
     outcome = await idempotency.once(

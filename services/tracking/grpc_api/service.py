@@ -290,8 +290,10 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
                 if not changes:
                     await self._feed.wait(WATCH_POLL_SECONDS)
                     continue
+                # The cases of the whole page of changes at once, not three queries per change.
+                cases = await store.cases_by_id(self._pool, {c.case_id for c in changes})
                 for change in changes:
-                    case = await store.get_case(self._pool, change.case_id)
+                    case = cases[change.case_id]
                     yield pb.CaseChange(
                         cursor=str(change.cursor),
                         change=CHANGES[change.change],
