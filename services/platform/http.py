@@ -34,7 +34,7 @@ else:  # asyncpg's classes are generic only to the type checker
     _Pool = asyncpg.Pool
 
 
-def _request_pool(request: Request) -> _Pool:
+async def _request_pool(request: Request) -> _Pool:
     pool: _Pool = request.app.state.runtime.pool
     return pool
 

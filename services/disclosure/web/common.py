@@ -18,7 +18,7 @@ MAX_CHANGE = 2**63 - 1
 """The largest change number there can be (a PostgreSQL bigint): a larger one is refused (422)."""
 
 
-def limited(request: Request) -> None:
+async def limited(request: Request) -> None:
     """Public but not unlimited: one client (by address) cannot starve the others."""
     limiter: RateLimiter | None = getattr(request.app.state, "limiter", None)
     if limiter is None:
@@ -38,7 +38,7 @@ def limited(request: Request) -> None:
 Limited = Annotated[None, Depends(limited)]
 
 
-def _filter(
+async def _filter(
     agency: Annotated[str | None, Query(max_length=64, description="Agency id.")] = None,
     organisation: Annotated[
         str | None, Query(max_length=64, description="Organisation id.")

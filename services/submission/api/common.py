@@ -54,7 +54,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return problem_responses(*statuses, headers={401: _WWW_AUTHENTICATE, 503: _RETRY_AFTER})
 
 
-def _limiter(request: Request) -> RateLimiter:
+async def _limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.limiter
     return limiter
 
