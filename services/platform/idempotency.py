@@ -1,8 +1,9 @@
 """``Idempotency-Key``: a retried request returns the first response and changes nothing.
 
-The key is claimed, the work done and the response stored in one transaction. A concurrent retry
-waits on the key's row until the first commits, then replays its response; if the first rolled
-back, the retry does the work itself. The same key with a different request is refused.
+The work is done and the key stored with its response in one transaction. A retry finds the key
+taken (waiting on its row while the first is still running), rolls its own work back and replays
+the first response; if the first rolled back, the retry's work stands. The same key with a
+different request is refused.
 """
 
 from __future__ import annotations
@@ -38,6 +39,10 @@ def fingerprint(*parts: str | bytes) -> bytes:
     return digest.digest()
 
 
+class _Taken(Exception):
+    """The key was stored by another transaction: this one's work is rolled back."""
+
+
 async def once(
     pool: db.Pool,
     *,
@@ -46,35 +51,40 @@ async def once(
     request: bytes,
     work: Callable[[db.Connection], Awaitable[Response]],
 ) -> Response:
-    """Run ``work`` in a transaction, unless ``key`` was used before in ``scope``: then replay."""
-    async with pool.acquire() as connection, connection.transaction():
-        if key is not None:
-            claimed = await connection.fetchval(
+    """Run ``work`` in a transaction, unless ``key`` was used before in ``scope``: then replay.
+
+    The key and its response are stored at the end of the work's transaction, with one
+    statement: a first request (nearly all of them) costs that statement and no more. A retry
+    does the work again, finds the key taken, rolls the work back and replays the stored
+    response; a retry running alongside the first waits on the key's row until the first
+    commits (and does the work itself if the first rolled back)."""
+    if key is None:
+        async with pool.acquire() as connection, connection.transaction():
+            return await work(connection)
+    try:
+        async with pool.acquire() as connection, connection.transaction():
+            response = await work(connection)
+            stored = await connection.fetchval(
                 "INSERT INTO idempotency_keys (scope, key, fingerprint, status_code, response)"
-                " VALUES ($1, $2, $3, 0, 'null') ON CONFLICT DO NOTHING RETURNING true",
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true",
                 scope,
                 key,
                 request,
-            )
-            if not claimed:
-                row = await connection.fetchrow(
-                    "SELECT fingerprint, status_code, response FROM idempotency_keys"
-                    " WHERE scope = $1 AND key = $2",
-                    scope,
-                    key,
-                )
-                assert row is not None
-                if bytes(row["fingerprint"]) != request:
-                    raise KeyReused(key)
-                return Response(row["status_code"], json.loads(row["response"]), replayed=True)
-        response = await work(connection)
-        if key is not None:
-            await connection.execute(
-                "UPDATE idempotency_keys SET status_code = $3, response = $4"
-                " WHERE scope = $1 AND key = $2",
-                scope,
-                key,
                 response.status_code,
                 json.dumps(response.body),
             )
-        return response
+            if not stored:
+                raise _Taken
+            return response
+    except _Taken:
+        pass
+    row = await pool.fetchrow(
+        "SELECT fingerprint, status_code, response FROM idempotency_keys"
+        " WHERE scope = $1 AND key = $2",
+        scope,
+        key,
+    )
+    assert row is not None, "a stored key is never deleted"
+    if bytes(row["fingerprint"]) != request:
+        raise KeyReused(key)
+    return Response(row["status_code"], json.loads(row["response"]), replayed=True)

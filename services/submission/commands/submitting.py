@@ -85,15 +85,6 @@ async def submit(
             ),
             occurred_at=now,
         )
-        log.info(
-            "critique submitted",
-            extra={
-                "critique_id": str(critique_id),
-                "organisation_id": organisation.id,
-                "agency_id": critique.agency_id,
-                "kind": critique.kind.value,
-            },
-        )
         created = queries.critique_out(stored, pending=[])
         return idempotency.Response(201, created.model_dump(mode="json"))
 
@@ -104,7 +95,18 @@ async def submit(
         request=idempotency.fingerprint(critique.model_dump_json()),
         work=work,
     )
-    return CritiqueOut.model_validate(outcome.body), outcome.replayed
+    created = CritiqueOut.model_validate(outcome.body)
+    if not outcome.replayed:  # logged once committed: a retry's work is rolled back
+        log.info(
+            "critique submitted",
+            extra={
+                "critique_id": str(created.id),
+                "organisation_id": organisation.id,
+                "agency_id": critique.agency_id,
+                "kind": critique.kind.value,
+            },
+        )
+    return created, outcome.replayed
 
 
 async def add_attachment(
