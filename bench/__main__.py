@@ -28,6 +28,7 @@ TARGETS = {
     "rss_mb": at_most(200),
     "cpu_per_journey_ms": at_most(4),
     "round_trips_per_journey": at_most(15),
+    "lost": at_most(0),
 }
 
 
@@ -50,12 +51,21 @@ def arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--rate", type=float, default=1000.0, help="submissions offered per second (open loop)"
     )
+    parser.add_argument(
+        "--overload-seconds", type=float, help="the overload run (default 60; --quick 8)"
+    )
+    parser.add_argument(
+        "--overload-rate",
+        type=float,
+        help="submissions offered per second in the overload run (default: twice what the"
+        " sustained run made public per second, or 200 without it)",
+    )
     parser.add_argument("--in-flight", type=int, default=128, help="concurrent HTTP clients")
     parser.add_argument("--organisations", type=int, default=4)
     parser.add_argument("--readers", type=int, default=2, help="concurrent public readers")
     parser.add_argument(
         "--only",
-        choices=("baselines", "system", "tracing"),
+        choices=("baselines", "system", "overload", "tracing"),
         action="append",
         help="run only these phases (repeatable); the others are left out of the table",
     )
@@ -75,7 +85,8 @@ def arguments(argv: list[str]) -> argparse.Namespace:
     found.seconds = found.seconds or (8.0 if found.quick else 300.0)
     found.baseline_seconds = found.baseline_seconds or (3.0 if found.quick else 20.0)
     found.compare_seconds = found.compare_seconds or (6.0 if found.quick else 60.0)
-    found.only = set(found.only or ("baselines", "system", "tracing"))
+    found.overload_seconds = found.overload_seconds or (8.0 if found.quick else 60.0)
+    found.only = set(found.only or ("baselines", "system", "overload", "tracing"))
     return found
 
 
@@ -253,6 +264,38 @@ def system_measures(outcome: system.Outcome, bare: float | None) -> list[Measure
     return measures
 
 
+def overload_measures(outcome: system.Outcome) -> list[Measure]:
+    """Offered more than it sustains, submission sheds: what it accepts still becomes public
+    within the bound, and all of it does."""
+    section = f"overload ({outcome.load.seconds:.0f} s at {outcome.load.rate:.0f}/s offered)"
+    offered = len(outcome.accepted) + outcome.shed
+    return [
+        Measure(section, "submissions accepted (201)", outcome.accepted_per_second, "/s"),
+        Measure(
+            section,
+            "submissions refused (503 overloaded)",
+            share(outcome.shed, offered),
+            "%",
+            note=f"{outcome.shed} of {offered}",
+        ),
+        Measure(section, "accept p99", outcome.accept_ms(0.99), "ms"),
+        Measure(
+            section,
+            "accept → public p99 (of those accepted)",
+            outcome.to_public_s(0.99),
+            "s",
+            TARGETS["to_public_p99_s"],
+        ),
+        Measure(
+            section,
+            "accepted and not made public",
+            len(set(outcome.accepted) - set(outcome.public)),
+            "",
+            TARGETS["lost"],
+        ),
+    ]
+
+
 def outcome_notes(name: str, outcome: system.Outcome) -> list[str]:
     notes = [
         f"{name}: {len(outcome.accepted)} accepted, {outcome.cases_seen} cases reached the"
@@ -275,6 +318,9 @@ async def main(argv: list[str]) -> int:
             "sustained run": f"{options.seconds:.0f} s, {options.rate:.0f} submissions/s offered"
             f" (open loop), {options.in_flight} HTTP clients, {options.organisations} organisations"
             f" and agencies, {options.readers} public readers, tracing on",
+            "overload run": f"{options.overload_seconds:.0f} s at twice the sustained rate (or"
+            " --overload-rate), submission shedding past "
+            + " ".join(f"{k}={v}" for k, v in system.SHEDDING.items()),
             "tracing comparison": f"{options.compare_seconds:.0f} s each, closed loop"
             f" ({options.in_flight} clients as fast as answered), tracing on vs off",
             "baselines": f"{options.baseline_seconds:.0f} s each",
@@ -287,6 +333,7 @@ async def main(argv: list[str]) -> int:
     bare = None
     if "baselines" in options.only:
         bare = await measure_baselines(options.baseline_seconds, results)
+    sustained: system.Outcome | None = None
     if "system" in options.only:
         print(f"system: {options.seconds:.0f} s at {options.rate:.0f}/s …", file=sys.stderr)
         sustained = await system.run(
@@ -303,6 +350,24 @@ async def main(argv: list[str]) -> int:
         results.machine.update(sustained.versions)
         results.measures += system_measures(sustained, bare)
         results.notes += outcome_notes("sustained", sustained)
+    if "overload" in options.only:
+        offered = options.overload_rate or (
+            2 * sustained.journeys_per_second if sustained else 200.0
+        )
+        print(f"overload: {options.overload_seconds:.0f} s at {offered:.0f}/s …", file=sys.stderr)
+        overload = await system.run(
+            system.Load(
+                seconds=options.overload_seconds,
+                rate=offered,
+                in_flight=options.in_flight,
+                organisations=options.organisations,
+                readers=options.readers,
+                shedding=True,
+            ),
+            log=options.logs / "overload" if options.logs else None,
+        )
+        results.measures += overload_measures(overload)
+        results.notes += outcome_notes("overload", overload)
     if "tracing" in options.only:
         rates: dict[bool, float] = {}
         costs: dict[bool, float] = {}

@@ -43,6 +43,16 @@ TRACING_ON = {"OTEL_TRACES_EXPORTER": "otlp_json_file", "OTEL_BSP_SCHEDULE_DELAY
 TRACING_OFF = {"OTEL_TRACES_EXPORTER": "none", "OTEL_TRACES_SAMPLER": "always_off"}
 """No span recorded or exported (the trace context still travels, unsampled)."""
 
+SHEDDING = {
+    # Bounds that keep accept → public within seconds at this machine's rate: a few seconds'
+    # worth of backlog in the outbox or behind tracking's and disclosure's consumers.
+    "SUPERVISION_SUBMISSION_SHED_OUTBOX_ROWS": "200",
+    "SUPERVISION_SUBMISSION_SHED_OUTBOX_AGE_SECONDS": "1",
+    "SUPERVISION_SUBMISSION_SHED_CONSUMER_LAG": "100",
+    "SUPERVISION_SUBMISSION_SHED_CHECK_INTERVAL_SECONDS": "0.25",
+}
+"""The overload phase's bounds (``SUPERVISION_SUBMISSION_SHED_*``, README: back-pressure)."""
+
 LIMITS = {
     # One organisation may send 20/s by default; the benchmark is one client sending far more.
     "SUPERVISION_SUBMISSION_RATE_PER_SECOND": "1000000",
@@ -65,6 +75,9 @@ class Load:
     drain_seconds: float = 300.0
     profile: Path | None = None
     """Record each service with py-spy during the window, as collapsed stacks in this folder."""
+    shedding: bool = False
+    """Submission refuses writes past tight bounds on its backlogs (:data:`SHEDDING`); a
+    refused submission is counted and not offered again (open loop: the load goes on)."""
 
 
 @dataclass
@@ -156,6 +169,8 @@ class Outcome:
     services: dict[str, Process] = field(default_factory=dict)
     engines: dict[str, Process] = field(default_factory=dict)
     generator_cpu_seconds: float = 0.0
+    shed: int = 0
+    """Submissions refused with 503 (overloaded), with ``Load.shedding``."""
     versions: dict[str, str] = field(default_factory=dict)
     statements: dict[str, Statements] = field(default_factory=dict)
     """Per service, what its database ran over the window and the drain."""
@@ -306,7 +321,11 @@ async def run(load: Load, *, log: Path | None = None) -> Outcome:
     """Start fresh engines and the services, apply ``load``, and measure."""
     with ExitStack() as stack:
         engines = start_engines(stack)
-        env = {**LIMITS, **(TRACING_ON if load.tracing else TRACING_OFF)}
+        env = {
+            **LIMITS,
+            **(TRACING_ON if load.tracing else TRACING_OFF),
+            **(SHEDDING if load.shedding else {}),
+        }
         async with deployed(engines, "bench", extra_env=env) as deployment:
             outcome = await _measure(engines, deployment, load)
             if log is not None:
@@ -492,6 +511,9 @@ async def _submit_one(
         if reply.status == 201:
             outcome.accepted[reply.json()["id"]] = now
             outcome.accept_latencies.append(now - begun)
+            return
+        if reply.status == 503 and outcome.load.shedding:
+            outcome.shed += 1
             return
         if reply.status in (409, 429, 503):
             outcome.retries[str(reply.status)] += 1

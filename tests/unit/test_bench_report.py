@@ -104,3 +104,21 @@ def test_results_are_written_as_markdown_and_json(tmp_path: Path) -> None:
     assert written["measures"][0]["target"] == {"value": 100, "better": "lower"}
     assert written["measures"][1]["value"] is None  # NaN is not JSON
     assert written["measures"][1]["verdict"] == "MISSED"
+
+
+def test_the_overload_run_counts_refusals_and_what_accepted_never_became_public() -> None:
+    from bench.__main__ import overload_measures
+    from bench.system import Load, Outcome
+
+    outcome = Outcome(Load(seconds=10, rate=100, shedding=True), seconds=10.0)
+    outcome.accepted = {"a": 1.0, "b": 2.0, "c": 3.0}
+    outcome.public = {"a": 1.5, "b": 2.5}
+    outcome.shed = 7
+    measures = {m.name: m for m in overload_measures(outcome)}
+    refused = measures["submissions refused (503 overloaded)"]
+    assert refused.value == 0.7
+    assert refused.note == "7 of 10"
+    lost = measures["accepted and not made public"]
+    assert lost.value == 1
+    assert lost.verdict == "MISSED"
+    assert measures["accept → public p99 (of those accepted)"].value == 0.5
