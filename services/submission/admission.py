@@ -30,6 +30,7 @@ class Bound(StrEnum):
     OUTBOX_ROWS = "outbox_rows"
     OUTBOX_AGE = "outbox_age"
     CONSUMER_LAG = "consumer_lag"
+    WRITES_IN_FLIGHT = "writes_in_flight"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class Bounds:
     outbox_rows: int = 0
     outbox_age_seconds: float = 0.0
     consumer_lag: int = 0
+    writes_in_flight: int = 0
+    """Writes being handled at once: past it a write would wait for the others inside the
+    service (its accept latency, and its accept → public, growing with the queue)."""
 
     @property
     def outbox_checked(self) -> bool:
@@ -79,6 +83,8 @@ class Load:
 
     outbox: Outbox | None = None
     lags: tuple[Lag, ...] = ()
+    writes_in_flight: int = 0
+    """Writes being handled now, not counting the one to decide."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,8 @@ class Overload:
                 f"the oldest event waiting to be published was written {self.measured:.1f} s ago"
                 f" (bound {self.limit:g} s)"
             )
+        elif self.bound is Bound.WRITES_IN_FLIGHT:
+            what = f"{self.measured:.0f} writes are being handled already (bound {self.limit:.0f})"
         else:
             what = (
                 f"consumer group {self.group} is {self.measured:.0f} events behind on"
@@ -151,6 +159,16 @@ def overload(load: Load, bounds: Bounds) -> Overload | None:
                         Bound.CONSUMER_LAG, lag.events, bounds.consumer_lag, wait, group=lag.group
                     )
                 )
+    if bounds.writes_in_flight and load.writes_in_flight >= bounds.writes_in_flight:
+        # Those in flight finish in well under a second (or the other bounds pass as well).
+        passed.append(
+            Overload(
+                Bound.WRITES_IN_FLIGHT,
+                load.writes_in_flight,
+                bounds.writes_in_flight,
+                MIN_RETRY_AFTER,
+            )
+        )
     return max(passed, key=lambda found: found.retry_after, default=None)
 
 

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -77,6 +77,8 @@ class BacklogWatch:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bounds = bounds
+        self.writes_in_flight = 0
+        """Writes admitted and not yet answered."""
         self.groups = tuple(groups)
         self.topic = topic
         self._bootstrap = bootstrap_servers
@@ -99,7 +101,16 @@ class BacklogWatch:
         fresh = [r for r in (self._outbox, self._lags) if r and now - r.at <= self._stale_after]
         outbox = next((r.outbox for r in fresh if r.outbox is not None), None)
         lags = tuple(lag for r in fresh for lag in r.lags)
-        return Load(outbox=outbox, lags=lags)
+        return Load(outbox=outbox, lags=lags, writes_in_flight=self.writes_in_flight)
+
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[None]:
+        """Count a write in flight while the block runs."""
+        self.writes_in_flight += 1
+        try:
+            yield
+        finally:
+            self.writes_in_flight -= 1
 
     def overload(self) -> Overload | None:
         """The bound passed, if any: the write is to be refused."""

@@ -59,6 +59,13 @@ class SubmissionSettings(settings.CommonSettings):
         " is more events than this behind on submission.critiques; 0: no bound (and no lag read"
         " from Kafka).",
     )
+    submission_shed_writes_in_flight: int = Field(
+        default=256,
+        ge=0,
+        description="… or while this many writes are being handled already, each instance"
+        " counting its own (a write past it would wait inside the service for the others);"
+        " 0: no bound.",
+    )
     submission_shed_consumer_groups: str = Field(
         default="tracking,disclosure",
         description="The consumer groups downstream of submission.critiques whose lag is bounded,"
@@ -79,6 +86,7 @@ class SubmissionSettings(settings.CommonSettings):
             outbox_rows=self.submission_shed_outbox_rows,
             outbox_age_seconds=self.submission_shed_outbox_age_seconds,
             consumer_lag=self.submission_shed_consumer_lag,
+            writes_in_flight=self.submission_shed_writes_in_flight,
         )
 
     @property

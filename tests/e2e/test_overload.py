@@ -31,6 +31,7 @@ from tests.support.prometheus import scrape, total
 from tests.support.services import Deployment, deployed
 
 LAG_BOUND = 3
+IN_FLIGHT_BOUND = 2
 SHED = "supervision_requests_shed_total"
 
 
@@ -42,6 +43,7 @@ async def deployment(engines: Engines) -> AsyncIterator[Deployment]:
         extra_env={
             "SUPERVISION_SUBMISSION_SHED_CONSUMER_LAG": str(LAG_BOUND),
             "SUPERVISION_SUBMISSION_SHED_CHECK_INTERVAL_SECONDS": "0.2",
+            "SUPERVISION_SUBMISSION_SHED_WRITES_IN_FLIGHT": str(IN_FLIGHT_BOUND),
         },
     ) as running:
         yield running
@@ -223,3 +225,32 @@ async def test_the_sdk_waits_out_a_refusal_and_makes_the_critique_once(
         return str(created.id) in await cases_opened(deployment, directory)
 
     await eventually(case_opened, timeout=60)
+
+
+async def test_writes_past_the_bound_in_flight_are_refused_at_once_not_queued(
+    deployment: Deployment,
+) -> None:
+    """Many writes at once: those past the bound in flight are refused at once with a short
+    Retry-After, instead of waiting inside the service; every one accepted is stored."""
+    directory = await register(deployment)
+    async with deployment.http_client(base_url=deployment.submission_url) as http:
+        replies = await asyncio.gather(
+            *(post(http, directory, f"Kiến nghị số {n}", str(uuid.uuid4())) for n in range(40))
+        )
+        statuses = [reply.status_code for reply in replies]
+        refused = [reply for reply in replies if reply.status_code == 503]
+        assert refused, statuses
+        assert set(statuses) == {201, 503}
+        for reply in refused:
+            assert reply.headers["retry-after"] == "1"
+            assert reply.json()["type"] == f"{PROBLEM_TYPE_BASE}overloaded"
+            assert "writes are being handled already (bound 2)" in reply.json()["detail"]
+        accepted = {reply.json()["id"] for reply in replies if reply.status_code == 201}
+        listed = (
+            await http.get(
+                "/v1/critiques",
+                params={"limit": 100},
+                headers={"Authorization": f"Bearer {directory.organisation_token}"},
+            )
+        ).json()["items"]
+        assert {item["id"] for item in listed} == accepted

@@ -150,3 +150,30 @@ def test_a_watch_decides_on_its_last_readings_and_forgets_stale_ones() -> None:
     now[0] += 60  # no reading since: the watch no longer knows, and refuses nothing
     assert watch.load() == Load()
     assert watch.overload() is None
+
+
+def test_a_write_past_the_writes_in_flight_is_refused_for_a_second() -> None:
+    bounds = Bounds(writes_in_flight=4)
+    assert overload(Load(writes_in_flight=3), bounds) is None
+    refused = overload(Load(writes_in_flight=4), bounds)
+    assert refused is not None
+    assert refused.bound is Bound.WRITES_IN_FLIGHT
+    assert refused.retry_after == 1
+    assert "4 writes are being handled already (bound 4)" in refused.detail
+    assert overload(Load(writes_in_flight=10_000), Bounds()) is None  # 0: no bound
+
+
+def test_the_watch_counts_the_writes_in_flight_until_they_are_answered() -> None:
+    watch = BacklogWatch(
+        Bounds(writes_in_flight=2), bootstrap_servers="127.0.0.1:1", groups=[], interval=1.0
+    )
+    with watch.admitted():
+        assert watch.overload() is None
+        with watch.admitted():
+            refused = watch.overload()
+            assert refused is not None
+            assert refused.bound is Bound.WRITES_IN_FLIGHT
+        assert watch.overload() is None
+    with pytest.raises(RuntimeError), watch.admitted():
+        raise RuntimeError  # a failed write is no longer in flight either
+    assert watch.writes_in_flight == 0

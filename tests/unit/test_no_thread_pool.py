@@ -28,7 +28,7 @@ def _runs_on_the_loop(call: Any) -> bool:
     if inspect.isclass(call):
         return False  # instantiated per request, in the thread pool
     method = call if inspect.isfunction(call) or inspect.ismethod(call) else call.__call__
-    return inspect.iscoroutinefunction(method)
+    return inspect.iscoroutinefunction(method) or inspect.isasyncgenfunction(method)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ the use cases' refusals are answered with."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
@@ -107,15 +108,23 @@ def overloaded(overload: Overload) -> ProblemError:
     )
 
 
-async def _admitted(request: Request, organisation: CurrentOrganisation) -> directory.Organisation:
+async def _admitted(
+    request: Request, organisation: CurrentOrganisation
+) -> AsyncIterator[directory.Organisation]:
     """The organisation, for a write the pipeline behind the API must carry: refused (nothing
-    stored) while a bound on its backlog is passed, decided on the last background reading."""
+    stored) while a bound on its backlog is passed, decided on the last background reading, or
+    while as many writes as its bound are being handled already; counted in flight until it is
+    answered."""
     backlog: BacklogWatch | None = request.app.state.backlog
     overload = backlog.overload() if backlog is not None else None
     if overload is not None:
         metrics.shed(bound=overload.bound.value)
         raise overloaded(overload)
-    return organisation
+    if backlog is None:
+        yield organisation
+        return
+    with backlog.admitted():
+        yield organisation
 
 
 AdmittedOrganisation = Annotated[directory.Organisation, Depends(_admitted)]
