@@ -10,6 +10,7 @@ import pytest
 
 from services.platform import db, idempotency
 from tests.support.engines import Engines
+from tests.support.plans import statement_calls
 
 
 @pytest.fixture
@@ -47,16 +48,10 @@ async def test_a_retry_replays_the_first_response_and_keeps_nothing_of_its_own(
 
 
 async def _key_statements(pool: db.Pool) -> int:
-    calls: int = await pool.fetchval(
-        "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
-        " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        " AND query LIKE '%idempotency_keys%' AND query NOT LIKE '%pg_stat_statements%'"
-    )
-    return calls
+    return await statement_calls(pool, "%idempotency_keys%")
 
 
 async def test_a_first_request_costs_one_statement_beside_its_work(pool: db.Pool) -> None:
-    await pool.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     before = await _key_statements(pool)
     done = await idempotency.once(
         pool, scope="s", key="new", request=idempotency.fingerprint("x"), work=_work

@@ -9,6 +9,7 @@ import pytest
 
 from services.platform import db
 from tests.support.engines import Engines
+from tests.support.plans import statement_calls
 
 COLUMNS = {"id": "integer", "text": "text", "citation": "text"}
 
@@ -18,7 +19,6 @@ async def connection(engines: Engines) -> AsyncIterator[db.Connection]:
     import asyncpg
 
     connection = await asyncpg.connect(await engines.create_database("rows"))
-    await connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     await connection.execute(
         "CREATE TABLE points (id integer PRIMARY KEY, text text, citation text)"
     )
@@ -27,12 +27,7 @@ async def connection(engines: Engines) -> AsyncIterator[db.Connection]:
 
 
 async def _calls(connection: db.Connection) -> int:
-    calls: int = await connection.fetchval(
-        "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
-        " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        " AND query LIKE 'INSERT INTO points%'"
-    )
-    return calls
+    return await statement_calls(connection, "INSERT INTO points%")
 
 
 async def test_many_rows_are_one_statement(connection: db.Connection) -> None:

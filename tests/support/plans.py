@@ -115,3 +115,17 @@ async def explained(connection: db.Connection) -> AsyncIterator[Plans]:
     finally:
         connection.remove_log_listener(noted)
         await connection.execute("RESET auto_explain.log_min_duration")
+
+
+async def statement_calls(executor: db.Executor, like: str) -> int:
+    """How many times the current database has run statements whose text is ``LIKE`` ``like``
+    (``pg_stat_statements``, which every PostgreSQL the project starts loads; the extension is
+    created here if need be)."""
+    await executor.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    calls: int = await executor.fetchval(
+        "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
+        " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        " AND query LIKE $1 AND query NOT LIKE '%pg_stat_statements%'",
+        like,
+    )
+    return calls
