@@ -102,7 +102,7 @@ async def refresh(
                 answered_version=row["answered_version"],
                 version=row["version"],
             ),
-            overdue_at=await store.first_overdue(connection, critique_id),
+            overdue_at=row["first_overdue_at"],
             withdrawn_at=row["withdrawn_at"],
         )
         if publication is None:
@@ -114,7 +114,11 @@ async def refresh(
         row,
         points=await store.points_with_answers(connection, critique_id),
         timeline=await store.timeline(connection, critique_id),
-        agency=await store.agency(connection, row["agency_id"]),
+        agency=(
+            {"name": row["agency_name"], "level": row["agency_level"]}
+            if row["agency_name"] is not None
+            else None
+        ),
         published_at=published_at,
         reason=reason,
     )

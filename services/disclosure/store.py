@@ -273,20 +273,21 @@ async def apply_agency(connection: db.Connection, event: AgencyRegistered) -> li
 
 
 async def record_for_update(connection: db.Connection, critique_id: uuid.UUID) -> db.Record | None:
-    """The raw record, locked until the caller's transaction ends."""
+    """The raw record, locked until the caller's transaction ends, with what publishing it
+    needs besides, in the same statement: ``first_overdue_at`` (the moment of its first
+    'overdue' step, if any) and its agency's ``agency_name`` and ``agency_level``."""
     return await connection.fetchrow(
-        "SELECT * FROM records WHERE critique_id = $1 FOR UPDATE", critique_id
-    )
-
-
-async def first_overdue(connection: db.Connection, critique_id: uuid.UUID) -> datetime | None:
-    """The moment of the record's first 'overdue' step, if it has one."""
-    at: datetime | None = await connection.fetchval(
-        "SELECT min(at) FROM record_timeline WHERE critique_id = $1 AND step = $2",
+        """
+        SELECT r.*, a.name AS agency_name, a.level AS agency_level,
+               (SELECT min(t.at) FROM record_timeline t
+                WHERE t.critique_id = r.critique_id AND t.step = $2) AS first_overdue_at
+        FROM records r LEFT JOIN agencies a ON a.id = r.agency_id
+        WHERE r.critique_id = $1
+        FOR UPDATE OF r
+        """,
         critique_id,
         TimelineStep.OVERDUE.value,
     )
-    return at
 
 
 async def points_with_answers(connection: db.Connection, critique_id: uuid.UUID) -> list[db.Record]:
@@ -306,10 +307,6 @@ async def timeline(connection: db.Connection, critique_id: uuid.UUID) -> list[db
         "SELECT at, step FROM record_timeline WHERE critique_id = $1 ORDER BY at, step",
         critique_id,
     )
-
-
-async def agency(connection: db.Connection, agency_id: str | None) -> db.Record | None:
-    return await connection.fetchrow("SELECT name, level FROM agencies WHERE id = $1", agency_id)
 
 
 async def store_publication(
