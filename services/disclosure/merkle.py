@@ -5,9 +5,14 @@ so that a leaf can never be passed off as a node (RFC 9162 §2.1.1). A tree of `
 split at the largest power of two smaller than ``n``; this is what makes the log append-only
 verifiable: every earlier tree is a prefix whose root a consistency proof can rebuild.
 
-The proof builders take the whole list of leaf hashes and recompute subtree roots each time:
-O(n) hashing per proof, which is fine up to some 10^5 leaves (tens of milliseconds). A larger log
-would store the complete subtrees' hashes (or a tile layout) instead; the proofs stay the same.
+Every hash a proof needs is the root of a range of leaves, and every such range is a few
+*complete subtrees* (a :data:`Node`: 2**height leaves from ``index * 2**height``) whose hashes
+never change once the tree has them. So the log stores each complete subtree's hash as it is
+completed (:class:`Frontier`, the same code for one append and for a million), and a proof is
+:func:`inclusion_plan` or :func:`consistency_plan` — which O(log n) stored hashes to read — then
+:func:`proof_from` them: O(log n) reads and hashing, whatever the size of the log.
+:func:`inclusion_proof`, :func:`consistency_proof` and :func:`root` compute the same from the list
+of every leaf hash (O(n)): the reference, checked against published vectors.
 
 The verifiers raise :class:`ProofError` with the reason; they never return a boolean that a
 caller could forget to check.
@@ -16,12 +21,19 @@ caller could forget to check.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Final, TypeAlias
 
 HASH_SIZE: Final = 32
 EMPTY_ROOT: Final = hashlib.sha256(b"").digest()
 """MTH({}): the root of the empty tree is the hash of the empty string."""
+
+MAX_HEIGHT: Final = 63
+"""A tree of at most 2**63 leaves (a PostgreSQL bigint's worth)."""
+
+Node: TypeAlias = tuple[int, int]
+"""A complete subtree, as (height, index): the 2**height leaves from ``index * 2**height``; its
+hash is MTH of those leaves. Height 0 is a leaf hash."""
 
 _LEAF_PREFIX: Final = b"\x00"
 _NODE_PREFIX: Final = b"\x01"
@@ -62,49 +74,145 @@ def root(leaf_hashes: Sequence[bytes]) -> bytes:
     return _mth(leaf_hashes, 0, len(leaf_hashes))
 
 
-def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
-    """PATH(index, D[n]) for the tree of these leaves (RFC 9162 §2.1.3.1), leaf side first."""
-    n = len(leaf_hashes)
-    if not 0 <= index < n:
-        raise ProofError(f"leaf index {index} is not in a tree of size {n}")
-    proof: list[bytes] = []
-    start, end, m = 0, n, index
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges [start, end) whose roots are PATH(index, D[size]) (RFC 9162 §2.1.3.1),
+    leaf side first."""
+    if not 0 <= index < size:
+        raise ProofError(f"leaf index {index} is not in a tree of size {size}")
+    ranges: list[tuple[int, int]] = []
+    start, end, m = 0, size, index
     # PATH(m, D[start:end]) = PATH(m', D[sub]) : MTH(D[sibling]); unrolled from the top, so the
     # siblings are collected root side first and reversed at the end.
     while end - start > 1:
         k = _split(end - start)
         if m < k:
-            proof.append(_mth(leaf_hashes, start + k, end))
+            ranges.append((start + k, end))
             end = start + k
         else:
-            proof.append(_mth(leaf_hashes, start, start + k))
+            ranges.append((start, start + k))
             start, m = start + k, m - k
-    proof.reverse()
-    return proof
+    ranges.reverse()
+    return ranges
 
 
-def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
-    """PROOF(old_size, D[n]) (RFC 9162 §2.1.4.1): empty when ``old_size`` is 0 or ``n``."""
-    n = len(leaf_hashes)
-    if not 0 <= old_size <= n:
-        raise ProofError(f"tree size {old_size} is not between 0 and {n}")
-    if old_size in (0, n):
+def consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose roots are PROOF(old_size, D[new_size]) (RFC 9162 §2.1.4.1): none
+    when ``old_size`` is 0 or ``new_size``."""
+    if not 0 <= old_size <= new_size:
+        raise ProofError(f"tree size {old_size} is not between 0 and {new_size}")
+    if old_size in (0, new_size):
         return []
-    proof: list[bytes] = []
-    start, end, m, complete = 0, n, old_size, True
+    ranges: list[tuple[int, int]] = []
+    start, end, m, complete = 0, new_size, old_size, True
     # SUBPROOF(m, D[start:end], complete), unrolled like the inclusion path.
     while m != end - start:
         k = _split(end - start)
         if m <= k:
-            proof.append(_mth(leaf_hashes, start + k, end))
+            ranges.append((start + k, end))
             end = start + k
         else:
-            proof.append(_mth(leaf_hashes, start, start + k))
+            ranges.append((start, start + k))
             start, m, complete = start + k, m - k, False
     if not complete:
-        proof.append(_mth(leaf_hashes, start, end))
-    proof.reverse()
-    return proof
+        ranges.append((start, end))
+    ranges.reverse()
+    return ranges
+
+
+def inclusion_proof(index: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """PATH(index, D[n]) for the tree of these leaves (RFC 9162 §2.1.3.1), leaf side first."""
+    return [_mth(leaf_hashes, a, b) for a, b in inclusion_ranges(index, len(leaf_hashes))]
+
+
+def consistency_proof(old_size: int, leaf_hashes: Sequence[bytes]) -> list[bytes]:
+    """PROOF(old_size, D[n]) (RFC 9162 §2.1.4.1): empty when ``old_size`` is 0 or ``n``."""
+    return [_mth(leaf_hashes, a, b) for a, b in consistency_ranges(old_size, len(leaf_hashes))]
+
+
+# -- the same from the stored hashes of complete subtrees: O(log n) ----------------------------
+
+
+def subtrees(start: int, end: int) -> list[Node]:
+    """The complete subtrees that D[start:end] is made of, largest first: one per bit of
+    ``end - start``. Every range of the RFC's recursion (and so of every proof) starts at a
+    multiple of its largest subtree; :func:`subtrees_root` folds their hashes into its MTH."""
+    if not 0 <= start <= end:
+        raise ProofError(f"[{start}, {end}) is not a range of leaves")
+    nodes: list[Node] = []
+    length, position = end - start, start
+    for height in range(length.bit_length() - 1, -1, -1):
+        if length >> height & 1:
+            if position % (1 << height):
+                raise ProofError(f"[{start}, {end}) is not a range of the tree's recursion")
+            nodes.append((height, position >> height))
+            position += 1 << height
+    return nodes
+
+
+def subtrees_root(hashes: Sequence[bytes]) -> bytes:
+    """MTH of a range from the hashes of its :func:`subtrees`, largest first: the split of
+    RFC 9162 §2.1.1 puts the largest on the left, so they fold from the right."""
+    if not hashes:
+        return EMPTY_ROOT
+    folded = hashes[-1]
+    for left in reversed(hashes[:-1]):
+        folded = node_hash(left, folded)
+    return folded
+
+
+def root_plan(size: int) -> list[Node]:
+    """The subtrees whose hashes give the root of the tree of ``size`` leaves."""
+    return subtrees(0, size)
+
+
+def inclusion_plan(index: int, size: int) -> list[list[Node]]:
+    """For each hash of the inclusion proof, the subtrees it is the root of."""
+    return [subtrees(a, b) for a, b in inclusion_ranges(index, size)]
+
+
+def consistency_plan(old_size: int, new_size: int) -> list[list[Node]]:
+    """For each hash of the consistency proof, the subtrees it is the root of."""
+    return [subtrees(a, b) for a, b in consistency_ranges(old_size, new_size)]
+
+
+def proof_from(
+    plan: Iterable[Sequence[Node]], hash_of: Mapping[Node, bytes] | Callable[[Node], bytes]
+) -> list[bytes]:
+    """The proof a plan describes, from the hashes of its subtrees."""
+    lookup = hash_of.__getitem__ if isinstance(hash_of, Mapping) else hash_of
+    return [subtrees_root([lookup(node) for node in nodes]) for nodes in plan]
+
+
+class Frontier:
+    """The roots of the largest complete subtrees of a tree (:func:`root_plan`), one per bit of
+    its size: all that appending needs. Each leaf appended completes its own subtree of height
+    0 and, when it closes a pair, the subtrees above it: those are what :meth:`append` returns,
+    as (height, index, hash), for the log to store."""
+
+    def __init__(self, size: int, hashes: Sequence[bytes]) -> None:
+        nodes = root_plan(size)
+        if len(hashes) != len(nodes):
+            raise ProofError(f"a tree of size {size} has {len(nodes)} frontier hashes")
+        self.size = size
+        self._stack = [(height, value) for (height, _), value in zip(nodes, hashes, strict=True)]
+
+    def append(self, leaf_hash: bytes) -> list[tuple[int, int, bytes]]:
+        _check_hash(leaf_hash, "the leaf hash")
+        if self.size >= 1 << MAX_HEIGHT:
+            raise ProofError("the tree is full")
+        height, index, value = 0, self.size, leaf_hash
+        completed = [(height, index, value)]
+        while index & 1:  # a right child: its pair is complete
+            _, left = self._stack.pop()
+            value = node_hash(left, value)
+            height, index = height + 1, index >> 1
+            completed.append((height, index, value))
+        self._stack.append((height, value))
+        self.size += 1
+        return completed
+
+    def root(self) -> bytes:
+        return subtrees_root([value for _, value in self._stack])
 
 
 def _check_hash(value: bytes, what: str) -> None:
