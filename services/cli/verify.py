@@ -4,8 +4,10 @@
   checkpoint, by its inclusion proof (``/v1/log/proofs/inclusion``);
 * ``consistency``: a newer checkpoint extends an older one, by a consistency proof
   (``/v1/log/proofs/consistency``): nothing published before was changed or removed;
-* ``fetch``: downloads a critique's leaves, proofs and the latest checkpoint from the public API
-  and checks them all (and, with ``--since``, that the log still extends a checkpoint you kept).
+* ``fetch``: downloads the latest checkpoint, a critique's leaves, and the log's C2SP tlog-tiles
+  (``/v1/log/tile/…``) that the proofs need, checks the tiles against the signed root, computes
+  each inclusion proof (and, with ``--since``, the consistency proof to a checkpoint you kept)
+  here from the tiles and checks them all: the server computes nothing for a verifier.
 
 No database, no trust in the server: every hash is recomputed here and every root comes from a
 note signed by a key in ``--key``: a file of verifier keys (``name+keyid+base64``), one a line, as
@@ -32,7 +34,7 @@ from typing import Annotated, Any, NoReturn
 import httpx
 import typer
 
-from services.disclosure import merkle
+from services.disclosure import merkle, tiles
 from services.disclosure.checkpoints import (
     Checkpoint,
     CheckpointError,
@@ -216,6 +218,52 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
+async def _tile(client: httpx.AsyncClient, tile: tiles.Tile) -> bytes:
+    """A tile's bytes; a partial tile the log no longer keeps is cut from the full one (the
+    spec lets a log delete a partial tile once the full one exists)."""
+    try:
+        response = await client.get(f"/v1/log/{tile.path}")
+    except httpx.HTTPError as error:
+        raise VerificationFailed(f"GET /v1/log/{tile.path}: {error!r}") from None
+    if response.status_code == 404 and not tile.full:
+        full = await _get(client, f"/v1/log/{tiles.Tile(tile.level, tile.index).path}")
+        return full.content[: tile.width * merkle.HASH_SIZE]
+    if response.status_code != 200:
+        raise VerificationFailed(f"GET /v1/log/{tile.path} answered {response.status_code}")
+    return response.content
+
+
+async def read_tree(
+    client: httpx.AsyncClient,
+    checkpoint: Checkpoint,
+    nodes: list[merkle.Node],
+    cache: dict[tiles.Tile, bytes],
+) -> tiles.TreeTiles:
+    """The tiles of the checkpoint's tree that hold ``nodes``, fetched (those not in ``cache``)
+    and checked against its signed root."""
+    try:
+        needed = tiles.tiles_for(checkpoint.size, nodes)
+    except tiles.TileError as error:
+        raise VerificationFailed(str(error)) from None
+    missing = sorted(needed - cache.keys())
+    for tile, data in zip(
+        missing, await asyncio.gather(*(_tile(client, tile) for tile in missing)), strict=True
+    ):
+        cache[tile] = data
+    try:
+        return tiles.TreeTiles(
+            checkpoint.size, checkpoint.root, {tile: cache[tile] for tile in needed}
+        )
+    except tiles.TileError as error:
+        raise VerificationFailed(
+            f"the log's tiles do not match the signed checkpoint of size {checkpoint.size}: {error}"
+        ) from None
+
+
+def _b64(value: bytes) -> str:
+    return base64.b64encode(value).decode()
+
+
 async def fetch_and_check(
     client: httpx.AsyncClient,
     critique_id: uuid.UUID,
@@ -225,23 +273,31 @@ async def fetch_and_check(
     compare_record: bool = True,
     echo: Callable[[str], None] = lambda _: None,
 ) -> Fetched:
-    """Download the latest checkpoint and every leaf of ``critique_id`` with its inclusion proof,
-    and check them; with ``since`` (a checkpoint kept earlier), check the log still extends it;
-    with ``compare_record``, check the record served now is the latest version logged."""
+    """Download the latest checkpoint and every leaf of ``critique_id``, compute each leaf's
+    inclusion proof from the log's tiles, and check them; with ``since`` (a checkpoint kept
+    earlier), check the log still extends it (the consistency proof, from the tiles too); with
+    ``compare_record``, check the record served now is the latest version logged."""
     note = (await _get(client, "/v1/log/checkpoint")).text
     checkpoint = _checkpoint(note, verifier_keys, "the latest checkpoint")
     echo(
         f"checkpoint verified: {checkpoint.origin}, size {checkpoint.size},"
         f" root {checkpoint.root_base64}"
     )
+    cache: dict[tiles.Tile, bytes] = {}
     if since is not None:
         old = _checkpoint(since, verifier_keys, "the earlier checkpoint")
-        proof = _json(
-            await _get(
-                client, "/v1/log/proofs/consistency", **{"from": old.size, "to": checkpoint.size}
-            )
-        )
-        check_consistency(since, note, proof, verifier_keys)
+        hashes: list[bytes] = []
+        if old.size <= checkpoint.size:
+            plan = merkle.consistency_plan(old.size, checkpoint.size)
+            tree = await read_tree(client, checkpoint, [n for ns in plan for n in ns], cache)
+            hashes = merkle.proof_from(plan, tree.hash)
+        consistency: dict[str, Any] = {
+            "from": old.size,
+            "to": checkpoint.size,
+            "hashes": [_b64(value) for value in hashes],
+            "root_hash": checkpoint.root_base64,
+        }
+        check_consistency(since, note, consistency, verifier_keys)
         echo(f"consistent with the earlier checkpoint of size {old.size}")
 
     listing = _json(await _get(client, f"/v1/log/critiques/{critique_id}"))
@@ -259,12 +315,28 @@ async def fetch_and_check(
                 f"leaf {index} of this critique is newer than the latest checkpoint (size"
                 f" {checkpoint.size}): retry after the next checkpoint is signed"
             )
-        proof = _json(
-            await _get(client, "/v1/log/proofs/inclusion", index=index, size=checkpoint.size)
+        plan = merkle.inclusion_plan(index, checkpoint.size)
+        tree = await read_tree(
+            client, checkpoint, [(0, index), *(n for ns in plan for n in ns)], cache
         )
+        document = _base64(_field(leaf, "document", str, "the leaf"), "the leaf's document")
+        held = tree.hash((0, index))
+        if merkle.leaf_hash(document) != held:
+            raise VerificationFailed(
+                f"leaf {index}: its document (hash {merkle.leaf_hash(document).hex()}) is NOT the"
+                f" entry the signed tree of size {checkpoint.size} holds at index {index} (hash"
+                f" {held.hex()}): the document was altered after it was signed"
+            )
+        path = merkle.proof_from(plan, tree.hash)
+        proof: dict[str, Any] = {
+            "index": index,
+            "size": checkpoint.size,
+            "hashes": [_b64(value) for value in path],
+            "root_hash": checkpoint.root_base64,
+        }
         verified = check_record(leaf, proof, note, verifier_keys)
-        document = leaf.get("document_json")
-        if isinstance(document, dict) and document.get("critique_id") not in (
+        shown = leaf.get("document_json")
+        if isinstance(shown, dict) and shown.get("critique_id") not in (
             None,
             str(critique_id),
         ):
@@ -274,7 +346,7 @@ async def fetch_and_check(
         fetched.verified.append(verified)
         echo(
             f"leaf {index} verified: hash {verified.leaf_hash.hex()}, appended"
-            f" {leaf.get('appended_at')}, {len(proof['hashes'])} proof hashes"
+            f" {leaf.get('appended_at')}, {len(path)} proof hashes from the log's tiles"
         )
 
     if compare_record:

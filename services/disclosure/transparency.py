@@ -8,21 +8,30 @@ the proofs served here and without trusting this database, that a document was p
 inclusion proof to a signed checkpoint) and that nothing published was later changed or removed
 (a consistency proof between two checkpoints).
 
-Proofs are computed from the stored leaf hashes on each request: O(n) reading and hashing, fine up
-to some 10^5 leaves (a fraction of a second); beyond that, store the complete subtrees' hashes.
+Beside each leaf, the same transaction stores the hash of every complete subtree the leaf
+completes (``log_subtrees``, append-only like the leaves; :class:`merkle.Frontier`): on average
+two rows per leaf. Appending, signing, a proof and a tile (:mod:`services.disclosure.tiles`) each
+read O(log n) of those stored hashes, with one statement, however large the log; nothing reads
+every leaf. :func:`preload` writes a whole batch of leaves and their subtrees with ``COPY``.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import itertools
 import uuid
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
+import asyncpg
+
 from contracts.events import CheckpointSigned
-from services.disclosure import merkle
+from services.disclosure import merkle, tiles
 from services.disclosure.checkpoints import SigningKeys
+from services.disclosure.merkle import Node
 from services.platform import db, outbox
 
 _APPEND_LOCK: Final = 0x544C_4F47_4150  # "TLOGAP": one append at a time, until its commit
@@ -38,7 +47,8 @@ class OutOfRange(ValueError):
 
 
 class HistoryRewritten(RuntimeError):
-    """The stored leaves no longer give the root of the last signed checkpoint: refuse to sign."""
+    """The stored tree no longer gives the root of the last signed checkpoint (refuse to sign),
+    or has lost a subtree's hash."""
 
 
 @dataclass(frozen=True)
@@ -66,15 +76,21 @@ async def append(
     order: call this last in the transaction, which must be READ COMMITTED (the default)."""
     assert connection.is_in_transaction(), "a leaf must share the publication's transaction"
     await connection.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
-    index: int = await connection.fetchval("SELECT coalesce(max(index) + 1, 0) FROM log_leaves")
+    frontier = await _frontier(connection)
+    index = frontier.size
+    leaf_hash = merkle.leaf_hash(document)
+    completed = frontier.append(leaf_hash)
     await connection.execute(
-        "INSERT INTO log_leaves (index, leaf_hash, data, critique_id, appended_at)"
-        " VALUES ($1, $2, $3, $4, $5)",
+        "WITH leaf AS (INSERT INTO log_leaves (index, leaf_hash, data, critique_id, appended_at)"
+        " VALUES ($1, $2, $3, $4, $5))"
+        " INSERT INTO log_subtrees (height, index, hash)"
+        " SELECT * FROM unnest($6::smallint[], $7::bigint[], $8::bytea[])",
         index,
-        merkle.leaf_hash(document),
+        leaf_hash,
         document,
         critique_id,
         at,
+        *(list(column) for column in zip(*completed, strict=True)),
     )
     return index
 
@@ -84,21 +100,49 @@ async def tree_size(executor: db.Executor) -> int:
     return size
 
 
-async def _leaf_hashes(executor: db.Executor, size: int | None = None) -> list[bytes]:
-    """The hashes of leaves 0 to ``size`` - 1 (all of them by default), checked to be dense."""
+async def _frontier(connection: db.Connection) -> merkle.Frontier:
+    """The current tree's frontier: its size, and the O(log n) hashes an append builds on."""
+    size = await tree_size(connection)
+    nodes = merkle.root_plan(size)
+    stored = await _subtree_hashes(connection, nodes)
+    return merkle.Frontier(size, [stored[node] for node in nodes])
+
+
+async def _subtree_hashes(executor: db.Executor, nodes: Iterable[Node]) -> dict[Node, bytes]:
+    """The stored hashes of these complete subtrees, with one statement; all of them, or
+    :class:`HistoryRewritten`."""
+    wanted = sorted(set(nodes))
+    if not wanted:
+        return {}
+    # One primary-key probe per node, whatever the statistics say: a lateral subquery with a
+    # LIMIT is never flattened into a join, which the planner could make a hash join over a
+    # scan of the whole table (it did, on a table freshly loaded and not yet analysed).
     rows = await executor.fetch(
-        "SELECT index, leaf_hash FROM log_leaves"
-        " WHERE $1::bigint IS NULL OR index < $1 ORDER BY index",
-        size,
+        "SELECT n.height, n.index, s.hash"
+        " FROM unnest($1::smallint[], $2::bigint[]) AS n (height, index)"
+        " CROSS JOIN LATERAL (SELECT hash FROM log_subtrees"
+        " WHERE height = n.height AND index = n.index LIMIT 1) AS s",
+        [height for height, _ in wanted],
+        [index for _, index in wanted],
     )
-    hashes = []
-    for position, row in enumerate(rows):
-        if row["index"] != position:
-            raise HistoryRewritten(f"the log has no leaf {position}: a leaf was removed")
-        hashes.append(bytes(row["leaf_hash"]))
-    if size is not None and len(hashes) != size:
-        raise OutOfRange("size", f"the log has {len(hashes)} leaves, fewer than {size}")
-    return hashes
+    found = {(row["height"], row["index"]): bytes(row["hash"]) for row in rows}
+    missing = [node for node in wanted if node not in found]
+    if missing:
+        height, index = missing[0]
+        raise HistoryRewritten(
+            f"the log has lost the hash of its subtree of height {height} at index {index}"
+        )
+    return found
+
+
+@contextlib.asynccontextmanager
+async def _connection(database: db.Executor) -> AsyncIterator[db.Connection]:
+    """A connection of the pool, or the connection given."""
+    if isinstance(database, asyncpg.Pool):
+        async with database.acquire() as connection:
+            yield connection
+    else:
+        yield database
 
 
 def _checkpoint(row: db.Record) -> StoredCheckpoint:
@@ -123,31 +167,38 @@ async def checkpoint(executor: db.Executor, size: int) -> StoredCheckpoint | Non
 
 
 async def sign(
-    pool: db.Pool, keys: SigningKeys, *, origin: str, now: datetime | None = None
+    database: db.Executor, keys: SigningKeys, *, origin: str, now: datetime | None = None
 ) -> str | None:
     """Sign a checkpoint of the whole tree if it grew since the last one, by each of ``keys``
     (one note, a signature line per key); store it, announce it (``CheckpointSigned`` through
-    the outbox) and return the note. ``None`` if nothing is new.
+    the outbox) and return the note. ``None`` if nothing is new. ``database`` is the pool, or a
+    connection outside a transaction.
 
-    Before signing, the stored leaves are checked to still give the last checkpoint's root: a log
-    never signs a tree inconsistent with one it signed before (:class:`HistoryRewritten`)."""
-    async with pool.acquire() as connection, connection.transaction():
+    Before signing, the stored tree is checked to still give the last checkpoint's root: a log
+    never signs a tree inconsistent with one it signed before (:class:`HistoryRewritten`). Both
+    roots come from the O(log n) stored subtrees they are made of; a leaf's document changed in
+    place without its subtrees is not read here, and every verifier finds it (its hash is not
+    the tree's)."""
+    async with _connection(database) as connection, connection.transaction():
         await connection.execute("SELECT pg_advisory_xact_lock($1)", _SIGN_LOCK)
         last = await latest_checkpoint(connection)
-        hashes = await _leaf_hashes(connection)
-        size = len(hashes)
-        if last is not None and size < last.size:
+        size = await tree_size(connection)
+        signed = last.size if last is not None else 0
+        if size < signed:
             raise HistoryRewritten(
-                f"the log has {size} leaves but a checkpoint of {last.size} was signed"
+                f"the log has {size} leaves but a checkpoint of {signed} was signed"
             )
-        if size == (last.size if last is not None else 0):
+        if size == signed:
             return None
-        if last is not None and merkle.root(hashes[: last.size]) != last.root:
+        stored = await _subtree_hashes(
+            connection, [*merkle.root_plan(signed), *merkle.root_plan(size)]
+        )
+        if last is not None and _root(signed, stored) != last.root:
             raise HistoryRewritten(
-                f"the first {last.size} leaves no longer give the root signed at that size:"
+                f"the stored tree no longer gives the root signed at size {last.size}:"
                 " the log's history was changed; refusing to sign"
             )
-        root = merkle.root(hashes)
+        root = _root(size, stored)
         note = keys.sign_checkpoint(origin, size, root)
         signed_at = now or datetime.now(UTC)
         await connection.execute(
@@ -208,6 +259,10 @@ class Proof:
     root: bytes
 
 
+def _root(size: int, stored: dict[Node, bytes]) -> bytes:
+    return merkle.subtrees_root([stored[node] for node in merkle.root_plan(size)])
+
+
 async def inclusion(executor: db.Executor, index: int, size: int) -> Proof:
     """The proof that leaf ``index`` is in the tree of the first ``size`` leaves."""
     current = await tree_size(executor)
@@ -215,8 +270,9 @@ async def inclusion(executor: db.Executor, index: int, size: int) -> Proof:
         raise OutOfRange("size", f"size must be between 1 and the tree size {current}")
     if not 0 <= index < size:
         raise OutOfRange("index", f"index must be between 0 and {size - 1} for size {size}")
-    hashes = await _leaf_hashes(executor, size)
-    return Proof(merkle.inclusion_proof(index, hashes), merkle.root(hashes))
+    plan = merkle.inclusion_plan(index, size)
+    stored = await _subtree_hashes(executor, [*itertools.chain(*plan), *merkle.root_plan(size)])
+    return Proof(merkle.proof_from(plan, stored), _root(size, stored))
 
 
 async def consistency(executor: db.Executor, old: int, new: int) -> Proof:
@@ -227,5 +283,80 @@ async def consistency(executor: db.Executor, old: int, new: int) -> Proof:
         raise OutOfRange("new", f"the new size must be between 0 and the tree size {current}")
     if not 0 <= old <= new:
         raise OutOfRange("old", f"the old size must be between 0 and the new size {new}")
-    hashes = await _leaf_hashes(executor, new)
-    return Proof(merkle.consistency_proof(old, hashes), merkle.root(hashes))
+    plan = merkle.consistency_plan(old, new)
+    stored = await _subtree_hashes(executor, [*itertools.chain(*plan), *merkle.root_plan(new)])
+    return Proof(merkle.proof_from(plan, stored), _root(new, stored))
+
+
+# -- C2SP tlog-tiles ---------------------------------------------------------------------------
+
+
+async def tile(executor: db.Executor, wanted: tiles.Tile) -> bytes | None:
+    """The bytes of a tile (its hashes, concatenated), or ``None`` if the tree does not have all
+    of them yet. One index range of at most 256 rows."""
+    rows = await executor.fetch(
+        "SELECT hash FROM log_subtrees WHERE height = $1 AND index >= $2 AND index < $3"
+        " ORDER BY index",
+        wanted.height,
+        wanted.first,
+        wanted.first + wanted.width,
+    )
+    if len(rows) != wanted.width:
+        return None
+    return b"".join(bytes(row["hash"]) for row in rows)
+
+
+async def entry_bundle(executor: db.Executor, wanted: tiles.Tile) -> bytes | None:
+    """The entry bundle of level-0 tile ``wanted``: each leaf's document, exactly the bytes its
+    leaf hash was computed from; ``None`` if the log has not all of them yet. Raises
+    :class:`tiles.EntryTooLarge` (its ``position`` made the leaf's index) for a document a
+    bundle cannot carry."""
+    rows = await executor.fetch(
+        "SELECT data FROM log_leaves WHERE index >= $1 AND index < $2 ORDER BY index",
+        wanted.first,
+        wanted.first + wanted.width,
+    )
+    if len(rows) != wanted.width:
+        return None
+    try:
+        return tiles.encode_bundle(bytes(row["data"]) for row in rows)
+    except tiles.EntryTooLarge as error:
+        raise tiles.EntryTooLarge(wanted.first + error.position, error.length) from None
+
+
+# -- many leaves at once -----------------------------------------------------------------------
+
+_PRELOAD_CHUNK: Final = 10_000
+
+
+async def preload(
+    connection: db.Connection,
+    documents: Iterable[tuple[uuid.UUID, bytes]],
+    *,
+    at: datetime,
+    chunk: int = _PRELOAD_CHUNK,
+) -> int:
+    """Append many documents (critique id, exact bytes) after the log's current leaves, with
+    their subtrees, in the caller's transaction: hashed in one pass here, written with ``COPY``
+    ``chunk`` leaves at a time; return the new tree size. What :func:`append` does per leaf,
+    for loading a log (a benchmark's million leaves) in seconds."""
+    assert connection.is_in_transaction(), "a preload is one transaction"
+    await connection.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
+    frontier = await _frontier(connection)
+    remaining = iter(documents)
+    while batch := list(itertools.islice(remaining, chunk)):
+        leaves, subtrees = [], []
+        for critique_id, document in batch:
+            leaf_hash = merkle.leaf_hash(document)
+            leaves.append((frontier.size, leaf_hash, document, critique_id, at))
+            subtrees += frontier.append(leaf_hash)
+        await connection.copy_records_to_table(
+            "log_leaves",
+            records=leaves,
+            columns=["index", "leaf_hash", "data", "critique_id", "appended_at"],
+        )
+        await connection.copy_records_to_table(
+            "log_subtrees", records=subtrees, columns=["height", "index", "hash"]
+        )
+    await connection.execute("ANALYZE log_leaves, log_subtrees")
+    return frontier.size

@@ -40,6 +40,7 @@ from tests.support.engines import Engines, free_port
 MIGRATIONS = Path(transparency.__file__).parent / "migrations"
 ORIGIN = "supervision.mttq.vn/disclosure/test-log"
 ROOT = Path(__file__).resolve().parents[2]
+LOG_TABLES = ("log_leaves", "log_subtrees", "log_checkpoints")
 
 
 @pytest.fixture
@@ -134,11 +135,23 @@ async def cli(*args: str) -> tuple[int, str]:
 async def tamper(pool: db.Pool, statement: str, *arguments: Any) -> None:
     """What someone with full access to the database can do: lift the append-only guard."""
     async with pool.acquire() as connection, connection.transaction():
-        await connection.execute("ALTER TABLE log_leaves DISABLE TRIGGER USER")
-        await connection.execute("ALTER TABLE log_checkpoints DISABLE TRIGGER USER")
+        for table in LOG_TABLES:
+            await connection.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         await connection.execute(statement, *arguments)
-        await connection.execute("ALTER TABLE log_leaves ENABLE TRIGGER USER")
-        await connection.execute("ALTER TABLE log_checkpoints ENABLE TRIGGER USER")
+        for table in LOG_TABLES:
+            await connection.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+
+
+async def rebuild_tree(pool: db.Pool) -> None:
+    """The tree's subtrees made again from the leaves' stated hashes, as a forger would."""
+    rows = await pool.fetch("SELECT leaf_hash FROM log_leaves ORDER BY index")
+    frontier = merkle.Frontier(0, [])
+    subtrees = [node for row in rows for node in frontier.append(bytes(row["leaf_hash"]))]
+    await tamper(pool, "DELETE FROM log_subtrees")
+    await pool.execute(
+        "INSERT INTO log_subtrees SELECT * FROM unnest($1::smallint[], $2::bigint[], $3::bytea[])",
+        *(list(column) for column in zip(*subtrees, strict=True)),
+    )
 
 
 # -- appending and signing ----------------------------------------------------------------------
@@ -168,6 +181,9 @@ async def test_the_log_refuses_updates_and_deletes(pool: db.Pool, keys: SigningK
         "TRUNCATE log_leaves",
         "UPDATE log_checkpoints SET note = 'x'",
         "DELETE FROM log_checkpoints",
+        "UPDATE log_subtrees SET hash = sha256(hash)",
+        "DELETE FROM log_subtrees",
+        "TRUNCATE log_subtrees",
     ):
         with pytest.raises(asyncpg.RaiseError, match="append-only"):
             await pool.execute(statement)
@@ -423,7 +439,7 @@ async def test_altering_a_disclosed_document_in_the_database_is_detected(
         with pytest.raises(VerificationFailed, match="leaf 3"):
             await fetch_and_check(client, critique_id, keys.verifier_keys)
 
-    # Changing the stored hash too only moves the mismatch to the root.
+    # Changing the leaf's stated hash too changes nothing: the tree holds its own hashes.
     await tamper(
         pool,
         "UPDATE log_leaves SET leaf_hash = $1 WHERE index = 3",
@@ -434,15 +450,44 @@ async def test_altering_a_disclosed_document_in_the_database_is_detected(
         proof = await get_json(client, "/v1/log/proofs/inclusion", index=3, size=10)
         with pytest.raises(VerificationFailed, match="NOT in the signed tree of size 10"):
             check_record(leaf, proof, note, keys.verifier_keys)
-        # Every other leaf's proof now passes through the forged hash, and fails as well.
+        with pytest.raises(
+            VerificationFailed,
+            match=r"leaf 3: its document .* is NOT the entry the signed tree of size 10 holds",
+        ):
+            await fetch_and_check(client, critique_id, keys.verifier_keys)
+        # The other leaves are still proven by the tree the checkpoint signed.
         untouched = await get_json(client, "/v1/log/leaves/7")
         proof7 = await get_json(client, "/v1/log/proofs/inclusion", index=7, size=10)
-        with pytest.raises(VerificationFailed):
-            check_record(untouched, proof7, note, keys.verifier_keys)
+        check_record(untouched, proof7, note, keys.verifier_keys)
 
-    # And the log itself refuses to sign over the changed history.
+    # Rewriting the tree's own hash of leaf 3 breaks the proofs through it (leaf 2's), and the
+    # tiles no longer give the signed root.
+    await tamper(
+        pool,
+        "UPDATE log_subtrees SET hash = $1 WHERE height = 0 AND index = 3",
+        merkle.leaf_hash(forged),
+    )
+    async with site.client() as client:
+        leaf2 = await get_json(client, "/v1/log/leaves/2")
+        proof2 = await get_json(client, "/v1/log/proofs/inclusion", index=2, size=10)
+        with pytest.raises(VerificationFailed, match="NOT in the signed tree of size 10"):
+            check_record(leaf2, proof2, note, keys.verifier_keys)
+        with pytest.raises(
+            VerificationFailed,
+            match=r"tiles do not match the signed checkpoint of size 10: the tiles tile/0/000.p/10"
+            r" do not give the root",
+        ):
+            await fetch_and_check(client, critique_id, keys.verifier_keys)
+
+    # Rebuilding the whole tree over the forged leaf: every proof through it fails, and the
+    # log refuses to sign over the changed history.
+    await rebuild_tree(pool)
+    async with site.client() as client:
+        proof7 = await get_json(client, "/v1/log/proofs/inclusion", index=7, size=10)
+        with pytest.raises(VerificationFailed, match="NOT in the signed tree of size 10"):
+            check_record(untouched, proof7, note, keys.verifier_keys)
     await publish(pool, critique_id, document(critique_id, 11))
-    with pytest.raises(transparency.HistoryRewritten):
+    with pytest.raises(transparency.HistoryRewritten, match="no longer gives the root signed"):
         await transparency.sign(pool, keys, origin=ORIGIN)
 
 
@@ -457,8 +502,9 @@ async def test_rewriting_history_and_re_signing_fails_the_consistency_proof(
     async with site.client() as client:
         genuine_leaf = await get_json(client, "/v1/log/leaves/5")
 
-    # With the database and the signing key, someone replaces leaf 5, forgets the old
-    # checkpoints, keeps appending, and signs the rewritten log with the same key.
+    # With the database and the signing key, someone replaces leaf 5, rebuilds the tree of the
+    # changed leaves, forgets the old checkpoints, keeps appending, and signs the rewritten log
+    # with the same key.
     forged = document(critique_id, 6).replace(b'"v":6', b'"v":666')
     await tamper(
         pool,
@@ -466,7 +512,16 @@ async def test_rewriting_history_and_re_signing_fails_the_consistency_proof(
         forged,
         merkle.leaf_hash(forged),
     )
-    await tamper(pool, "DELETE FROM log_checkpoints")
+    leaves = await pool.fetch("SELECT critique_id, data FROM log_leaves ORDER BY index")
+    await tamper(
+        pool, "DELETE FROM log_leaves; DELETE FROM log_subtrees; DELETE FROM log_checkpoints"
+    )
+    async with pool.acquire() as connection, connection.transaction():
+        await transparency.preload(
+            connection,
+            [(row["critique_id"], bytes(row["data"])) for row in leaves],
+            at=datetime.now(UTC),
+        )
     for version in range(21, 26):
         await publish(pool, critique_id, document(critique_id, version))
     new_note = await transparency.sign(pool, keys, origin=ORIGIN)

@@ -4,10 +4,16 @@ Everything here can be checked offline with the log's public key (``supervision 
 checkpoint is a signed note, a leaf's document is hashed by the verifier itself, and proofs lead
 to a signed root or they fail. Hashes in proofs are base64, as in checkpoints.
 
+The log is also served as C2SP tlog-tiles under the prefix ``/v1/log``: ``/v1/log/checkpoint``,
+``/v1/log/tile/<L>/<N>[.p/<W>]`` and ``/v1/log/tile/entries/<N>[.p/<W>]``
+(:mod:`services.disclosure.tiles`): stored bytes only, from which a client computes any proof.
+A full tile never changes and is cached for a year; a partial one briefly (a wider one follows).
+Every answer here reads O(log n) stored hashes, or one tile's rows.
+
 The app includes :data:`router` and sets ``app.state.log_keys`` (the log's
 :class:`~services.disclosure.checkpoints.SigningKeys`, or ``None``) for ``/v1/log/key``. When the
 app also has ``app.state.limiter`` (a :class:`~services.platform.ratelimit.RateLimiter`), requests
-are rate-limited per client like the rest of the public API: proofs cost O(n) to compute.
+are rate-limited per client like the rest of the public API.
 """
 
 from __future__ import annotations
@@ -19,11 +25,11 @@ from datetime import datetime
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from contracts.problems import FieldViolation
-from services.disclosure import transparency
+from services.disclosure import tiles, transparency
 from services.disclosure.checkpoints import SigningKeys
 from services.disclosure.web.common import Limited
 from services.platform.http import DatabasePool, ProblemError, problem_responses
@@ -33,6 +39,9 @@ router = APIRouter(prefix="/v1/log", tags=["transparency log"])
 _MAX: Final = 2**62
 _IMMUTABLE: Final = {"Cache-Control": "public, max-age=86400"}
 _TEXT: Final = "text/plain; charset=utf-8"
+_OCTETS: Final = "application/octet-stream"
+_FULL_TILE: Final = {"Cache-Control": "public, max-age=31536000, immutable"}
+_PARTIAL_TILE: Final = {"Cache-Control": "public, max-age=10"}
 
 
 def _text(description: str, *statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -241,3 +250,73 @@ async def get_consistency_proof(
             "root_hash": _b64(proof.root),
         }
     )
+
+
+# -- C2SP tlog-tiles ---------------------------------------------------------------------------
+
+
+def _octets(description: str, *statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"description": description, "content": {_OCTETS: {}}},
+        **problem_responses(404, 429, *statuses),
+    }
+
+
+def _no_tile(path: str, why: str) -> ProblemError:
+    return ProblemError(404, "not-found", "No such tile", detail=f"{path}: {why}")
+
+
+def _served(body: bytes, wanted: tiles.Tile) -> Response:
+    return Response(body, media_type=_OCTETS, headers=_FULL_TILE if wanted.full else _PARTIAL_TILE)
+
+
+@router.get(
+    "/tile/entries/{path:path}",
+    response_class=Response,
+    responses=_octets(
+        "The entry bundle <N>[.p/<W>] (C2SP tlog-tiles): the documents of leaves 256·N to"
+        " 256·N + W - 1, each exactly the bytes whose leaf hash is in the tree, after its length"
+        " as a big-endian uint16. A full bundle (W = 256) never changes.",
+        501,
+    ),
+    summary="Entry bundle of the log's tiles",
+)
+async def get_entry_bundle(path: str, pool: DatabasePool, _: Limited) -> Response:
+    try:
+        wanted = tiles.parse_entries_path(path)
+    except tiles.TilePathError as error:
+        raise _no_tile(f"tile/entries/{path}", str(error)) from None
+    try:
+        body = await transparency.entry_bundle(pool, wanted)
+    except tiles.EntryTooLarge as error:
+        raise ProblemError(
+            501,
+            "entry-too-large",
+            "An entry of this bundle is too large for a bundle",
+            detail=f"leaf {error.position} is {error.length} bytes: a bundle's length prefix"
+            f" holds at most {tiles.MAX_ENTRY_BYTES}; read it at /v1/log/leaves/{error.position}",
+        ) from None
+    if body is None:
+        raise _no_tile(wanted.entries_path, "beyond the log")
+    return _served(body, wanted)
+
+
+@router.get(
+    "/tile/{level}/{path:path}",
+    response_class=Response,
+    responses=_octets(
+        "The tile <L>/<N>[.p/<W>] (C2SP tlog-tiles): W concatenated 32-byte hashes, at level"
+        " L the roots of the complete subtrees of 256^L leaves from (256·N + i)·256^L. A full"
+        " tile (W = 256) never changes."
+    ),
+    summary="Tile of the log's Merkle tree",
+)
+async def get_tile(level: str, path: str, pool: DatabasePool, _: Limited) -> Response:
+    try:
+        wanted = tiles.parse_tile_path(level, path)
+    except tiles.TilePathError as error:
+        raise _no_tile(f"tile/{level}/{path}", str(error)) from None
+    body = await transparency.tile(pool, wanted)
+    if body is None:
+        raise _no_tile(wanted.path, "beyond the log")
+    return _served(body, wanted)
