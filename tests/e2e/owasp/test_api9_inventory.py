@@ -72,15 +72,17 @@ def documented_operations(service: str) -> set[tuple[str, str]]:
 
 
 def served_operations(app: FastAPI) -> set[tuple[str, str]]:
-    """Every (method, path template) the app routes; HEAD is GET's shadow where Starlette adds
-    it (FastAPI's documentation pages)."""
+    """Every (method, path template) the app routes, written as OpenAPI writes it (``{path}``
+    for Starlette's ``{path:path}``); HEAD is GET's shadow where Starlette adds it (FastAPI's
+    documentation pages)."""
     served = set()
     for route in iter_route_contexts(app.routes):
         methods = set(route.methods or ())
         if "GET" in methods:
             methods.discard("HEAD")
         assert route.path, route
-        served |= {(method, route.path) for method in methods}
+        template = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+        served |= {(method, template) for method in methods}
     return served
 
 
