@@ -1,10 +1,12 @@
 """Disclosure's use cases: what happens when the read model learns something, all in the
-caller's transaction (the consumer's, for one event).
+caller's transaction (the consumer's, for a batch of events).
 
-Each event is applied to the raw read model (:mod:`services.disclosure.store`), then
-:func:`refresh` rebuilds the record's public document from the raw model. A document that differs
-from the one last published is stored with a new change number (for mirrors and ETags), its
-redactions are logged, and it is appended to the transparency log.
+Each event is applied to the raw read model (:mod:`services.disclosure.store`) and names the
+records it touched; once the batch's events are applied, :func:`publish` rebuilds each touched
+record's public document from the raw model, once however many of the batch's events touched it.
+A document that differs from the one last published is stored with a new change number (for
+mirrors and ETags), its redactions are logged, and the batch's new documents are appended to the
+transparency log together, in the order they were published.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
@@ -57,25 +59,36 @@ CRITIQUE_EVENTS = tuple(_APPLY)
 
 
 async def apply_event(
+    connection: db.Connection, event_id: uuid.UUID, event: CritiqueEvent
+) -> uuid.UUID:
+    """Apply a critique's event to the raw read model; return the record to :func:`publish`."""
+    await _APPLY[type(event)](connection, event_id, event)
+    return event.critique_id
+
+
+async def register_agency(connection: db.Connection, event: AgencyRegistered) -> list[uuid.UUID]:
+    """Remember the agency; return the records that name it, to :func:`publish`: their
+    documents carry its name and level."""
+    return await store.apply_agency(connection, event)
+
+
+async def publish(
     connection: db.Connection,
-    event_id: uuid.UUID,
-    event: CritiqueEvent,
+    critique_ids: Iterable[uuid.UUID],
     *,
     policy: DisclosurePolicy,
     now: datetime,
-) -> None:
-    """Apply a critique's event to the raw read model, then refresh the record's public document."""
-    await _APPLY[type(event)](connection, event_id, event)
-    await refresh(connection, event.critique_id, policy=policy, now=now)
-
-
-async def register_agency(
-    connection: db.Connection, event: AgencyRegistered, *, policy: DisclosurePolicy, now: datetime
-) -> None:
-    """Remember the agency, and refresh the published records that name it: their documents
-    carry its name and level."""
-    for critique_id in await store.apply_agency(connection, event):
-        await refresh(connection, critique_id, policy=policy, now=now)
+) -> int:
+    """Refresh each record (:func:`refresh`), then append the new documents to the log in one
+    go; return how many were published."""
+    published = [
+        (critique_id, document)
+        for critique_id in critique_ids
+        if (document := await refresh(connection, critique_id, policy=policy, now=now)) is not None
+    ]
+    # Last: the log's appends are serialised until this transaction commits.
+    await transparency.append_many(connection, published, at=now)
+    return len(published)
 
 
 async def refresh(
@@ -84,12 +97,13 @@ async def refresh(
     *,
     policy: DisclosurePolicy,
     now: datetime,
-) -> bool:
+) -> bytes | None:
     """Publish the record if the policy now allows it, and republish it if what the public sees
-    has changed; return whether a new document was published."""
+    has changed; return the new document, for the transparency log (:func:`publish` appends
+    it), or None when nothing new was published."""
     row = await store.record_for_update(connection, critique_id)
     if row is None:
-        return False
+        return None
     published_at, reason = row["published_at"], row["publication_reason"]
     if published_at is None:
         # The moment it became publishable, not the moment we heard of it: rebuilding the read
@@ -106,10 +120,10 @@ async def refresh(
             withdrawn_at=row["withdrawn_at"],
         )
         if publication is None:
-            return False
+            return None
         published_at, reason = publication
     elif row["title"] is None:
-        return False
+        return None
     record, search_text = public_document(
         row,
         points=await store.points_with_answers(connection, critique_id),
@@ -126,7 +140,7 @@ async def refresh(
     if row["public_document"] is not None and json.loads(row["public_document"]) == json.loads(
         document
     ):
-        return False
+        return None
     await store.store_publication(
         connection,
         critique_id,
@@ -137,8 +151,6 @@ async def refresh(
         search_text=search_text,
         redactions=record.redactions,
     )
-    # Last: the log's appends are serialised until this transaction commits.
-    await transparency.append(connection, critique_id=critique_id, document=document, at=now)
     log.info(
         "record published" if row["public_document"] is None else "record republished",
         extra={
@@ -147,4 +159,4 @@ async def refresh(
             "redactions": len(record.redactions),
         },
     )
-    return True
+    return document

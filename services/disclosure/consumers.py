@@ -1,9 +1,13 @@
 """Disclosure's entry point for events: each event goes to its command, in the transaction the
-consumer opens for it (services.platform.consumer), which also records it in the inbox."""
+consumer opens for its batch (services.platform.consumer), which also records it in the inbox;
+the records the batch's events touched are then published once each (``commands.publish``)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Hashable, Sequence
 from datetime import UTC, datetime
+from typing import cast
 
 from contracts.events import AgencyRegistered, CritiqueEvent, Event, Topic
 from services.disclosure import commands
@@ -16,13 +20,18 @@ from services.platform.consumer import Handler, Subscription
 def subscription(policy: DisclosurePolicy, *, name: str = "disclosure") -> Subscription:
     async def on_critique(
         connection: db.Connection, envelope: Envelope, event: CritiqueEvent
-    ) -> None:
-        await commands.apply_event(
-            connection, envelope.id, event, policy=policy, now=datetime.now(UTC)
-        )
+    ) -> list[uuid.UUID]:
+        return [await commands.apply_event(connection, envelope.id, event)]
 
-    async def on_agency(connection: db.Connection, _: Envelope, event: AgencyRegistered) -> None:
-        await commands.register_agency(connection, event, policy=policy, now=datetime.now(UTC))
+    async def on_agency(
+        connection: db.Connection, _: Envelope, event: AgencyRegistered
+    ) -> list[uuid.UUID]:
+        return await commands.register_agency(connection, event)
+
+    async def publish(connection: db.Connection, touched: Sequence[Hashable]) -> None:
+        # What on_critique and on_agency returned: critique ids.
+        critique_ids = cast("Sequence[uuid.UUID]", touched)
+        await commands.publish(connection, critique_ids, policy=policy, now=datetime.now(UTC))
 
     handlers: dict[type[Event], Handler] = {kind: on_critique for kind in commands.CRITIQUE_EVENTS}
     handlers[AgencyRegistered] = on_agency
@@ -30,4 +39,5 @@ def subscription(policy: DisclosurePolicy, *, name: str = "disclosure") -> Subsc
         name=name,
         topics=(Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES),
         handlers=handlers,
+        settle=publish,
     )

@@ -21,7 +21,7 @@ import base64
 import contextlib
 import itertools
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -72,27 +72,46 @@ async def append(
     connection: db.Connection, *, critique_id: uuid.UUID, document: bytes, at: datetime
 ) -> int:
     """Append ``document`` (the exact bytes published) in the caller's transaction; return its
-    index. Appends are serialised until the caller commits, so indexes are dense and in commit
-    order: call this last in the transaction, which must be READ COMMITTED (the default)."""
+    index. See :func:`append_many`."""
+    (index,) = await append_many(connection, [(critique_id, document)], at=at)
+    return index
+
+
+async def append_many(
+    connection: db.Connection,
+    documents: Sequence[tuple[uuid.UUID, bytes]],
+    *,
+    at: datetime,
+) -> list[int]:
+    """Append the documents (critique id, the exact bytes published), in this order, in the
+    caller's transaction; return their indexes. Appends are serialised until the caller commits,
+    so indexes are dense and in commit order: call this last in the transaction, which must be
+    READ COMMITTED (the default). Four statements however many documents: the lock, the tree's
+    size, its frontier's hashes, then the leaves and the subtrees they complete together."""
     assert connection.is_in_transaction(), "a leaf must share the publication's transaction"
+    if not documents:
+        return []
     await connection.execute("SELECT pg_advisory_xact_lock($1)", _APPEND_LOCK)
     frontier = await _frontier(connection)
-    index = frontier.size
-    leaf_hash = merkle.leaf_hash(document)
-    completed = frontier.append(leaf_hash)
+    first = frontier.size
+    hashes = [merkle.leaf_hash(document) for _, document in documents]
+    completed = [node for leaf_hash in hashes for node in frontier.append(leaf_hash)]
+    indexes = list(range(first, frontier.size))
     await connection.execute(
-        "WITH leaf AS (INSERT INTO log_leaves (index, leaf_hash, data, critique_id, appended_at)"
-        " VALUES ($1, $2, $3, $4, $5))"
+        "WITH leaves AS (INSERT INTO log_leaves (index, leaf_hash, data, critique_id, appended_at)"
+        " SELECT index, leaf_hash, data, critique_id, $5"
+        " FROM unnest($1::bigint[], $2::bytea[], $3::bytea[], $4::uuid[])"
+        " AS l (index, leaf_hash, data, critique_id))"
         " INSERT INTO log_subtrees (height, index, hash)"
         " SELECT * FROM unnest($6::smallint[], $7::bigint[], $8::bytea[])",
-        index,
-        leaf_hash,
-        document,
-        critique_id,
+        indexes,
+        hashes,
+        [document for _, document in documents],
+        [critique_id for critique_id, _ in documents],
         at,
         *(list(column) for column in zip(*completed, strict=True)),
     )
-    return index
+    return indexes
 
 
 async def tree_size(executor: db.Executor) -> int:

@@ -1,20 +1,24 @@
 """Idempotent event consumers: inbox, offsets committed after the database, dead letters.
 
-Each batch of Kafka records is decoded, then applied in one database transaction; every applied
-event's id is recorded in ``inbox`` in that same transaction (``ON CONFLICT DO NOTHING``), so an
-event delivered twice takes effect once. The Kafka offsets are committed only after the
-transaction commits. A record that is not one of our events, or whose handler keeps failing, is
-published to ``<topic>.dlq`` with the reason in its headers (``deadletters``), and the consumer
-carries on. While the database is unreachable nothing is dead-lettered: the batch is rewound and
-retried.
+Each batch of Kafka records is decoded, then applied in one database transaction; the batch's
+event ids are recorded in ``inbox`` in that same transaction, with one statement (``ON CONFLICT
+DO NOTHING``), and only those recorded for the first time are handled, in order, so an event
+delivered twice takes effect once. What the handlers name (the records they touched, say) is then
+settled once per batch (:attr:`Subscription.settle`), in the same transaction. The Kafka offsets
+are committed only after the transaction commits. A record that is not one of our events, or
+whose handler keeps failing, is published to ``<topic>.dlq`` with the reason in its headers
+(``deadletters``), and the consumer carries on; a batch that fails is applied again one event at
+a time, so that only the failing event is dead-lettered. While the database is unreachable
+nothing is dead-lettered: the batch is rewound and retried.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -37,8 +41,14 @@ from services.platform.outbox import MAX_EVENT_BYTES
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
-Handler = Callable[[db.Connection, Envelope, Any], Awaitable[None]]
-"""Applies one event inside the consumer's transaction; raises to refuse it."""
+Handler = Callable[[db.Connection, Envelope, Any], Awaitable[Iterable[Hashable] | None]]
+"""Applies one event inside the consumer's transaction; raises to refuse it. What it returns
+(if anything) is given to the subscription's :attr:`~Subscription.settle` once the batch's events
+are applied."""
+
+Settle = Callable[[db.Connection, Sequence[Hashable]], Awaitable[None]]
+"""Finishes a batch in its transaction, given what its handlers returned (in the order first
+named, each once): work done once per batch however many of its events asked for it."""
 
 
 class Inapplicable(Exception):
@@ -55,12 +65,20 @@ class DeadLetter:
 
 
 @dataclass(frozen=True)
+class _Decoded:
+    record: ConsumerRecord[bytes, bytes]
+    envelope: Envelope
+    event: Event
+
+
+@dataclass(frozen=True)
 class Subscription:
     """What one consumer group reads and how it applies each event type."""
 
     name: str
     topics: tuple[str, ...]
     handlers: Mapping[type[Event], Handler]
+    settle: Settle | None = None
     max_records: int = 200
     retry_delay: float = field(default=0.2)
 
@@ -234,7 +252,7 @@ class EventConsumer:
 
     async def handle(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         """Apply a batch of records exactly once each; dead-letter what cannot be applied."""
-        decoded: list[tuple[ConsumerRecord[bytes, bytes], Envelope, Event]] = []
+        decoded: list[_Decoded] = []
         dead: list[DeadLetter] = []
         for record in records:
             try:
@@ -244,12 +262,11 @@ class EventConsumer:
             except UndecodableEvent as error:
                 dead.append(DeadLetter(record, error.kind, str(error)))
                 continue
-            decoded.append((record, envelope, event))
+            decoded.append(_Decoded(record, envelope, event))
         if decoded:
             try:
                 async with self._pool.acquire() as connection, connection.transaction():
-                    for record, envelope, event in decoded:
-                        await self._apply(connection, record, envelope, event)
+                    await self._apply(connection, decoded)
             except TRANSIENT_ERRORS:
                 raise
             except Exception:
@@ -257,54 +274,103 @@ class EventConsumer:
                     "a batch failed; applying its events one by one",
                     extra={"consumer": self.subscription.name},
                 )
-                for record, envelope, event in decoded:
-                    failure = await self._apply_alone(record, envelope, event)
+                for item in decoded:
+                    failure = await self._apply_alone(item)
                     if failure is not None:
                         dead.append(failure)
         for letter in dead:
             await self._dead_letter(letter)
 
-    async def _apply_alone(
-        self, record: ConsumerRecord[bytes, bytes], envelope: Envelope, event: Event
-    ) -> DeadLetter | None:
+    async def _apply_alone(self, item: _Decoded) -> DeadLetter | None:
         last: Exception | None = None
         for attempt in range(1, self._max_attempts + 1):
             try:
                 async with self._pool.acquire() as connection, connection.transaction():
-                    await self._apply(connection, record, envelope, event)
+                    await self._apply(connection, [item])
                 return None
             except TRANSIENT_ERRORS:
                 raise
             except Inapplicable as refused:
-                return DeadLetter(record, "handler", f"{type(refused).__name__}: {refused}")
+                return DeadLetter(item.record, "handler", f"{type(refused).__name__}: {refused}")
             except Exception as error:
                 last = error
                 log.warning(
                     "event handler failed",
                     extra={
                         "consumer": self.subscription.name,
-                        "event_id": str(envelope.id),
+                        "event_id": str(item.envelope.id),
                         "attempt": attempt,
                         "error": repr(error),
                     },
                 )
                 await asyncio.sleep(self.subscription.retry_delay * attempt)
-        return DeadLetter(record, "handler", f"{type(last).__name__}: {last}")
+        return DeadLetter(item.record, "handler", f"{type(last).__name__}: {last}")
 
-    async def _apply(
-        self,
-        connection: db.Connection,
-        record: ConsumerRecord[bytes, bytes],
-        envelope: Envelope,
-        event: Event,
-    ) -> None:
-        handler = self.subscription.handlers.get(type(event))
-        if handler is None:
-            return  # a known event this consumer has no use for
-        parent = telemetry.extract(header_map(record.headers))
-        with tracer.start_as_current_span(
+    async def _apply(self, connection: db.Connection, batch: Sequence[_Decoded]) -> None:
+        """Record the batch's events in the inbox, handle those recorded for the first time in
+        order, then settle what they named: all in the caller's transaction."""
+        handled = [item for item in batch if type(item.event) in self.subscription.handlers]
+        firsts = await self._first_times(connection, handled)
+        named: dict[Hashable, None] = {}
+        spans: list[trace.Span] = []
+        for item in handled:
+            first_time = item.envelope.id in firsts
+            firsts.discard(item.envelope.id)  # the same id twice in a batch: the first counts
+            with self._span(item) as span:
+                if not first_time:
+                    span.set_attribute("supervision.inbox.duplicate", True)
+                    continue
+                handler = self.subscription.handlers[type(item.event)]
+                named.update(
+                    dict.fromkeys(await handler(connection, item.envelope, item.event) or ())
+                )
+                spans.append(span)
+        settle = self.subscription.settle
+        if settle is not None and named:
+            # A batch's settling serves several journeys: a child of the last event's span,
+            # linked to the others'.
+            with tracer.start_as_current_span(
+                f"settle {self.subscription.name}",
+                context=trace.set_span_in_context(spans[-1]),
+                links=[trace.Link(span.get_span_context()) for span in spans[:-1]],
+                attributes={"supervision.settle.keys": len(named)},
+            ):
+                await settle(connection, list(named))
+
+    async def _first_times(self, connection: db.Connection, batch: Sequence[_Decoded]) -> set[Any]:
+        """Record the events' ids in the inbox with one statement; return those not recorded
+        before (nor at an offset below one whose id was pruned: ``prune_applied``)."""
+        if not batch:
+            return set()
+        unique = list({item.envelope.id: item for item in reversed(batch)}.values())
+        rows = await connection.fetch(
+            """
+            INSERT INTO inbox (consumer, event_id, event_type, topic, kafka_partition,
+                               kafka_offset)
+            SELECT $1, e.event_id, e.event_type, e.topic, e.kafka_partition, e.kafka_offset
+            FROM unnest($2::uuid[], $3::text[], $4::text[], $5::integer[], $6::bigint[])
+                AS e (event_id, event_type, topic, kafka_partition, kafka_offset)
+            WHERE NOT EXISTS (
+                SELECT FROM inbox_pruned p
+                WHERE p.consumer = $1 AND p.topic = e.topic
+                  AND p.kafka_partition = e.kafka_partition AND p.kafka_offset >= e.kafka_offset
+            )
+            ON CONFLICT DO NOTHING RETURNING event_id
+            """,
+            self.subscription.name,
+            [item.envelope.id for item in unique],
+            [item.envelope.type for item in unique],
+            [item.record.topic for item in unique],
+            [item.record.partition for item in unique],
+            [item.record.offset for item in unique],
+        )
+        return {row["event_id"] for row in rows}
+
+    def _span(self, item: _Decoded) -> contextlib.AbstractContextManager[trace.Span]:
+        record, envelope, event = item.record, item.envelope, item.event
+        span = tracer.start_as_current_span(
             f"process {record.topic}",
-            context=parent,
+            context=telemetry.extract(header_map(record.headers)),
             kind=trace.SpanKind.CONSUMER,
             attributes={
                 "messaging.system": "kafka",
@@ -316,35 +382,14 @@ class EventConsumer:
                 "messaging.message.id": str(envelope.id),
                 telemetry.ATTR_EVENT_TYPE: envelope.type,
                 "messaging.kafka.message.key": event.key,
+                **(
+                    {telemetry.ATTR_CRITIQUE_ID: str(event.critique_id)}
+                    if isinstance(event, CritiqueEvent)
+                    else {}
+                ),
             },
-        ) as span:
-            if isinstance(event, CritiqueEvent):
-                span.set_attribute(telemetry.ATTR_CRITIQUE_ID, str(event.critique_id))
-            # Not applied before: its id is not in the inbox, and its offset is above those
-            # whose ids were pruned from it (``prune_applied``).
-            first_time = await connection.fetchval(
-                """
-                INSERT INTO inbox (consumer, event_id, event_type, topic, kafka_partition,
-                                   kafka_offset)
-                SELECT $1, $2, $3, $4, $5, $6
-                WHERE NOT EXISTS (
-                    SELECT FROM inbox_pruned
-                    WHERE consumer = $1 AND topic = $4 AND kafka_partition = $5
-                      AND kafka_offset >= $6
-                )
-                ON CONFLICT DO NOTHING RETURNING true
-                """,
-                self.subscription.name,
-                envelope.id,
-                envelope.type,
-                record.topic,
-                record.partition,
-                record.offset,
-            )
-            if not first_time:
-                span.set_attribute("supervision.inbox.duplicate", True)
-                return
-            await handler(connection, envelope, event)
+        )
+        return span
 
     async def _dead_letter(self, letter: DeadLetter) -> None:
         record = letter.record

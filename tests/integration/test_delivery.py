@@ -30,6 +30,7 @@ from services.platform.consumer import EventConsumer, Handler, Subscription
 from services.platform.outbox import OutboxRelay, new_producer
 from tests.support.engines import Engines
 from tests.support.kafka import create_topics, message_count, produce, read, unique_topic
+from tests.support.plans import statement_calls
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -189,6 +190,60 @@ async def test_a_redelivered_batch_after_a_restart_changes_nothing(
 
     counts = [await applied(pool, e.critique_id) for e in events]
     assert counts == [1] * len(events)
+
+
+async def test_a_batch_takes_one_inbox_statement_and_is_settled_once_in_order(
+    engines: Engines, pool: db.Pool
+) -> None:
+    topic = unique_topic()
+    await create_topics(engines.kafka_bootstrap, topic)
+    one, two, three = submitted(), submitted(), submitted()
+    repeated = uuid.uuid4()  # one event id delivered twice in the same batch
+    sent: list[tuple[bytes, bytes | None, list[tuple[str, bytes]]]] = [
+        as_record(one, repeated),
+        as_record(two, uuid.uuid4()),
+        as_record(one, repeated),
+        as_record(three, uuid.uuid4()),
+        as_record(two, uuid.uuid4()),  # another event about the same critique
+    ]
+    await produce(engines.kafka_bootstrap, topic, sent)
+    records = await read(engines.kafka_bootstrap, topic, until=lambda got: len(got) >= len(sent))
+    settled: list[list[Any]] = []
+
+    async def named(connection: db.Connection, envelope: Envelope, event: Any) -> list[Any]:
+        await count_effect(connection, envelope, event)
+        return [event.critique_id]
+
+    async def settle(connection: db.Connection, keys: Any) -> None:
+        assert connection.is_in_transaction()
+        settled.append(list(keys))
+
+    producer = new_producer(engines.kafka_bootstrap)
+    await producer.start()
+    try:
+        consumer = EventConsumer(
+            Subscription(
+                name=f"batch-{uuid.uuid4().hex[:8]}",
+                topics=(topic,),
+                handlers={CritiqueSubmitted: named},
+                settle=settle,
+            ),
+            pool=pool,
+            producer=producer,
+            max_attempts=2,
+        )
+        before = await statement_calls(pool, "%INSERT INTO inbox%")
+        await consumer.handle(records)
+        inbox_statements = await statement_calls(pool, "%INSERT INTO inbox%") - before
+        await consumer.handle(records)  # redelivered whole: nothing handled, nothing settled
+    finally:
+        await producer.stop()
+
+    assert [await applied(pool, e.critique_id) for e in (one, two, three)] == [1, 2, 1]
+    assert inbox_statements == 1
+    # Each critique once, in the order the batch first named it (partitions interleave).
+    assert settled == [list(dict.fromkeys(uuid.UUID(r.key.decode()) for r in records if r.key))]
+    assert sorted(settled[0]) == sorted([one.critique_id, two.critique_id, three.critique_id])
 
 
 async def test_poison_goes_to_the_dead_letter_topic_and_the_consumer_carries_on(

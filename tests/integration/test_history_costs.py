@@ -131,9 +131,8 @@ async def test_taking_in_a_submission_reads_only_its_own_record_on_a_long_lived_
 
     async def take_in(connection: db.Connection) -> Plans:
         async with explained(connection) as plans, connection.transaction():
-            await disclosure.apply_event(
-                connection, uuid.uuid4(), submitted(), policy=policy, now=datetime.now(UTC)
-            )
+            touched = await disclosure.apply_event(connection, uuid.uuid4(), submitted())
+            await disclosure.publish(connection, [touched], policy=policy, now=datetime.now(UTC))
         return plans
 
     async with disclosure_pool.acquire() as connection:
