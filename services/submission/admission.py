@@ -5,9 +5,11 @@ A write the API accepts is a promise that it becomes public within the pipeline'
 builds a backlog that is published minutes later; past a bound on that backlog, the API refuses
 writes instead (``503`` with ``Retry-After``), so that what it does accept is still on time and
 the client knows to come back. Two backlogs are watched: submission's own outbox (events written
-but not yet on Kafka) and the lag of the consumers downstream of ``submission.critiques``
-(tracking's and disclosure's groups). :class:`services.submission.backlog.BacklogWatch` reads
-them; :func:`overload` decides.
+but not yet on Kafka) and the lag of the consumer groups on every topic of the pipeline behind a
+write: tracking's and disclosure's on ``submission.critiques``, and disclosure's on
+``tracking.cases``, which carries the agencies' answers a critique waits for before it is public.
+Each (group, topic) lag is bounded on its own. :class:`services.submission.backlog.BacklogWatch`
+reads them; :func:`overload` decides.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Bounds:
     outbox_rows: int = 0
     outbox_age_seconds: float = 0.0
     consumer_lag: int = 0
+    """Events each watched consumer group may be behind on each watched topic."""
     writes_in_flight: int = 0
     """Writes being handled at once: past it a write would wait for the others inside the
     service (its accept latency, and its accept → public, growing with the queue)."""
@@ -69,9 +72,10 @@ class Outbox:
 
 @dataclass(frozen=True)
 class Lag:
-    """How far one consumer group is behind on ``submission.critiques``, as last read."""
+    """How far one consumer group is behind on one topic, as last read."""
 
     group: str
+    topic: str
     events: int
     drain_per_second: float | None = None
     """Events the group consumed per second lately; None before two readings."""
@@ -97,6 +101,8 @@ class Overload:
     retry_after: int
     group: str | None = None
     """The consumer group behind, for :attr:`Bound.CONSUMER_LAG`."""
+    topic: str | None = None
+    """The topic it is behind on, for :attr:`Bound.CONSUMER_LAG`."""
 
     @property
     def detail(self) -> str:
@@ -115,7 +121,7 @@ class Overload:
         else:
             what = (
                 f"consumer group {self.group} is {self.measured:.0f} events behind on"
-                f" submission.critiques (bound {self.limit:.0f})"
+                f" {self.topic} (bound {self.limit:.0f})"
             )
         return f"{what}. Nothing was stored; retry in {self.retry_after} s."
 
@@ -132,7 +138,9 @@ def retry_after(excess: float, drain_per_second: float | None) -> int:
 def overload(load: Load, bounds: Bounds) -> Overload | None:
     """The bound ``load`` passes that will take longest to drain, or None: admit the write.
 
-    A backlog exactly at its bound is admitted. The outbox's age is passed by the rows older
+    A backlog exactly at its bound is admitted. The lag bound holds for each (group, topic)
+    apart: a group behind on the answers' topic refuses writes though it keeps up on the
+    critiques'. The outbox's age is passed by the rows older
     than the bound, taken as written evenly over the oldest one's age."""
     passed: list[Overload] = []
     outbox = load.outbox
@@ -156,7 +164,12 @@ def overload(load: Load, bounds: Bounds) -> Overload | None:
                 wait = retry_after(lag.events - bounds.consumer_lag, lag.drain_per_second)
                 passed.append(
                     Overload(
-                        Bound.CONSUMER_LAG, lag.events, bounds.consumer_lag, wait, group=lag.group
+                        Bound.CONSUMER_LAG,
+                        lag.events,
+                        bounds.consumer_lag,
+                        wait,
+                        group=lag.group,
+                        topic=lag.topic,
                     )
                 )
     if bounds.writes_in_flight and load.writes_in_flight >= bounds.writes_in_flight:

@@ -3,8 +3,9 @@ deciding whether to admit a write (:mod:`services.submission.admission`) costs n
 
 Every ``interval`` seconds: the outbox's pending rows and the age of the oldest (one query
 through ``outbox_pending``, and the outbox's highest id, to tell how fast it drains), and, per
-consumer group downstream, its committed offsets on ``submission.critiques`` against the
-partitions' end offsets (an admin client and a consumer of no group: nothing is committed). A
+topic of the pipeline behind a write (``submission.critiques``, then ``tracking.cases`` with the
+agencies' answers) and consumer group downstream on it, the group's committed offsets against
+the partitions' end offsets (an admin client and a consumer of no group: nothing is committed). A
 reading that fails is logged when that starts and stops; a part not read for
 ``STALE_AFTER_INTERVALS`` intervals (at least ``MIN_STALE_SECONDS``) is left out of the load,
 so a watch that cannot see never refuses anything: a database that is away answers 503 by
@@ -46,7 +47,19 @@ MIN_STALE_SECONDS: Final = 5.0
 KAFKA_RETRY_SECONDS: Final = 5.0
 """How long the lag goes unread after Kafka did not answer."""
 PARTITIONS_TTL_SECONDS: Final = 60.0
-"""How long the topic's partitions are reused before they are asked again (they may be added)."""
+"""How long the topics' partitions are reused before they are asked again (they may be added)."""
+
+PIPELINE: Final[Mapping[str, Sequence[str]]] = {
+    Topic.CRITIQUES: ("tracking", "disclosure"),
+    Topic.CASES: ("disclosure",),
+}
+"""Per topic a write's events pass through on their way to the public record, the consumer
+groups downstream on it (the services' own group names): tracking opens the case from the
+critique, the agency answers it over gRPC, and disclosure publishes the critique once it has the
+answer from ``tracking.cases``."""
+
+GroupTopic = tuple[str, str]
+"""A consumer group and a topic it consumes."""
 
 
 @dataclass(frozen=True)
@@ -71,16 +84,17 @@ class BacklogWatch:
         bounds: Bounds,
         *,
         bootstrap_servers: str,
-        groups: Sequence[str],
+        groups: Mapping[str, Sequence[str]],
         interval: float,
-        topic: str = Topic.CRITIQUES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bounds = bounds
         self.writes_in_flight = 0
         """Writes admitted and not yet answered."""
-        self.groups = tuple(groups)
-        self.topic = topic
+        self.watched: tuple[GroupTopic, ...] = tuple(
+            (group, topic) for topic, named in groups.items() for group in dict.fromkeys(named)
+        )
+        """Each (group, topic) whose lag is bounded: ``groups`` names the groups per topic."""
         self._bootstrap = bootstrap_servers
         self._interval = interval
         self._clock = clock
@@ -88,12 +102,12 @@ class BacklogWatch:
         self._outbox: _Reading | None = None
         self._lags: _Reading | None = None
         self._published = DrainRate()
-        self._consumed: dict[str, DrainRate] = {}
+        self._consumed: dict[GroupTopic, DrainRate] = {}
         self._failing: set[str] = set()
 
     @property
     def lag_checked(self) -> bool:
-        return self.bounds.lag_checked and bool(self.groups)
+        return self.bounds.lag_checked and bool(self.watched)
 
     def load(self) -> Load:
         """The backlogs as last read, without the parts not read lately."""
@@ -122,7 +136,8 @@ class BacklogWatch:
         if not self.bounds.any:
             yield
             return
-        kafka = _Kafka(self._bootstrap, self.topic) if self.lag_checked else None
+        topics = list(dict.fromkeys(topic for _, topic in self.watched))
+        kafka = _Kafka(self._bootstrap, topics) if self.lag_checked else None
         task = asyncio.create_task(self._run(pool, kafka), name="submission-backlog-watch")
         try:
             yield
@@ -153,13 +168,15 @@ class BacklogWatch:
         outbox = Outbox(rows, oldest_age_seconds, self._published.per_second())
         self._outbox = _Reading(at, outbox=outbox)
 
-    def note_lags(self, found: Mapping[str, tuple[int, int]]) -> None:
-        """Note a reading of the groups' lag: per group, events behind and events consumed."""
+    def note_lags(self, found: Mapping[GroupTopic, tuple[int, int]]) -> None:
+        """Note a reading of the groups' lag: per (group, topic), events behind and events
+        consumed."""
         at = self._clock()
         lags = []
-        for group, (behind, consumed) in found.items():
-            self._consumed.setdefault(group, DrainRate()).add(at, consumed)
-            lags.append(Lag(group, behind, self._consumed[group].per_second()))
+        for (group, topic), (behind, consumed) in found.items():
+            rate = self._consumed.setdefault((group, topic), DrainRate())
+            rate.add(at, consumed)
+            lags.append(Lag(group, topic, behind, rate.per_second()))
         self._lags = _Reading(at, lags=tuple(lags))
 
     async def _read_outbox(self, pool: db.Pool) -> None:
@@ -175,7 +192,7 @@ class BacklogWatch:
 
     async def _read_lags(self, kafka: _Kafka) -> None:
         async def read() -> None:
-            self.note_lags(await kafka.lags(self.groups))
+            self.note_lags(await kafka.lags(self.watched))
 
         await self._attempt("consumer lag", read)
 
@@ -209,14 +226,16 @@ class BacklogWatch:
         }
         if found.group is not None:
             shedding["group"] = found.group
+        if found.topic is not None:
+            shedding["topic"] = found.topic
         return {"shedding": shedding}
 
 
 class _Kafka:
-    """Downstream groups' progress on one topic, from outside them."""
+    """Downstream groups' progress on the pipeline's topics, from outside them."""
 
-    def __init__(self, bootstrap_servers: str, topic: str) -> None:
-        self.topic = topic
+    def __init__(self, bootstrap_servers: str, topics: Sequence[str]) -> None:
+        self.topics = tuple(topics)
         timeout_ms = int(READ_TIMEOUT_SECONDS * 1000)
         self._admin = AIOKafkaAdminClient(
             bootstrap_servers=bootstrap_servers,
@@ -230,7 +249,7 @@ class _Kafka:
             request_timeout_ms=timeout_ms,
         )
         self._started: set[str] = set()
-        self._partitions: list[TopicPartition] = []
+        self._partitions: dict[str, list[TopicPartition]] = {}
         self._partitions_at = float("-inf")
         self._coordinators: dict[str, int] = {}
 
@@ -243,13 +262,19 @@ class _Kafka:
             await self._consumer.start()
             self._started.add("consumer")
 
-    async def _topic_partitions(self) -> list[TopicPartition]:
-        if time.monotonic() - self._partitions_at > PARTITIONS_TTL_SECONDS or not self._partitions:
-            (described,) = await self._admin.describe_topics([self.topic])
-            self._partitions = sorted(
-                TopicPartition(self.topic, partition["partition"])
-                for partition in described["partitions"]
-            )
+    async def _topic_partitions(self) -> dict[str, list[TopicPartition]]:
+        """Per topic that exists, its partitions (asked again sooner while one is missing)."""
+        stale = time.monotonic() - self._partitions_at > PARTITIONS_TTL_SECONDS
+        if stale or len(self._partitions) < len(self.topics):
+            described = await self._admin.describe_topics(list(self.topics))
+            self._partitions = {
+                topic["topic"]: sorted(
+                    TopicPartition(topic["topic"], partition["partition"])
+                    for partition in topic["partitions"]
+                )
+                for topic in described
+                if not topic["error_code"] and topic["partitions"]
+            }
             self._partitions_at = time.monotonic()
         return self._partitions
 
@@ -277,34 +302,54 @@ class _Kafka:
         described = response.to_object()["groups"][0]
         return not described["error_code"] and bool(described["members"])
 
-    async def lags(self, groups: Sequence[str]) -> dict[str, tuple[int, int]]:
-        """Per group: the events it has yet to consume on the topic, and how many it has
-        consumed. A group that has committed nothing there counts from the beginning while it
-        has members (it is running, and has not finished a batch of the topic yet), and is left
-        out otherwise: it is not this deployment's, or has never run (such a name would look
-        behind by the whole topic and refuse every write)."""
+    async def lags(self, watched: Sequence[GroupTopic]) -> dict[GroupTopic, tuple[int, int]]:
+        """Per (group, topic): the events the group has yet to consume on the topic, and how
+        many it has consumed. A group that has committed nothing on a topic counts from the
+        beginning there while it has members (it is running, and has not finished a batch of
+        the topic yet), and is left out otherwise: it is not this deployment's, or has never run
+        (such a name would look behind by the whole topic and refuse every write). A topic that
+        does not exist yet is left out."""
         await self._start()
         partitions = await self._topic_partitions()
-        if not partitions:
+        watched = [(group, topic) for group, topic in watched if topic in partitions]
+        if not watched:
             return {}
-        # All at once: one round trip's wait, however many groups.
+        every = [tp for topic in partitions for tp in partitions[topic]]
+        groups = list(dict.fromkeys(group for group, _ in watched))
+        theirs = {
+            group: [
+                tp
+                for watched_group, topic in watched
+                if watched_group == group
+                for tp in partitions[topic]
+            ]
+            for group in groups
+        }
+        # All at once: one round trip's wait, however many groups and topics.
         (ends, begins), committed = await asyncio.gather(
             asyncio.gather(
-                self._consumer.end_offsets(partitions),
-                self._consumer.beginning_offsets(partitions),
+                self._consumer.end_offsets(every),
+                self._consumer.beginning_offsets(every),
             ),
-            asyncio.gather(*(self._committed(group, partitions) for group in groups)),
+            asyncio.gather(*(self._committed(group, theirs[group]) for group in groups)),
         )
+        done_by = dict(zip(groups, committed, strict=True))
+        members: dict[str, bool] = {}
         found = {}
-        for group, done in zip(groups, committed, strict=True):
-            if not done and not await self._has_members(group):
-                continue
+        for group, topic in watched:
+            done = done_by[group]
+            on_topic = partitions[topic]
+            if not any(tp in done for tp in on_topic):
+                if group not in members:
+                    members[group] = await self._has_members(group)
+                if not members[group]:
+                    continue
             behind = [
                 unread(end=ends[tp], beginning=begins[tp], committed=done.get(tp))
-                for tp in partitions
+                for tp in on_topic
             ]
-            consumed = sum(ends[tp] for tp in partitions) - sum(behind)
-            found[group] = (sum(behind), consumed)
+            consumed = sum(ends[tp] for tp in on_topic) - sum(behind)
+            found[group, topic] = (sum(behind), consumed)
         return found
 
     async def close(self) -> None:

@@ -19,7 +19,7 @@ from services.platform.serve import serve_http
 from services.submission import consumers
 from services.submission.admission import Bounds
 from services.submission.api import build_app
-from services.submission.backlog import BacklogWatch
+from services.submission.backlog import PIPELINE, BacklogWatch
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -56,8 +56,9 @@ class SubmissionSettings(settings.CommonSettings):
         default=10_000,
         ge=0,
         description="… or while a consumer group of SUPERVISION_SUBMISSION_SHED_CONSUMER_GROUPS"
-        " is more events than this behind on submission.critiques; 0: no bound (and no lag read"
-        " from Kafka).",
+        " is more events than this behind on submission.critiques, or one of"
+        " SUPERVISION_SUBMISSION_SHED_CASE_CONSUMER_GROUPS on tracking.cases (each group on each"
+        " topic bounded apart); 0: no bound (and no lag read from Kafka).",
     )
     submission_shed_writes_in_flight: int = Field(
         default=256,
@@ -67,10 +68,16 @@ class SubmissionSettings(settings.CommonSettings):
         " 0: no bound.",
     )
     submission_shed_consumer_groups: str = Field(
-        default="tracking,disclosure",
+        default=",".join(PIPELINE[Topic.CRITIQUES]),
         description="The consumer groups downstream of submission.critiques whose lag is bounded,"
         " comma-separated (tracking's, and disclosure's SUPERVISION_DISCLOSURE_CONSUMER_GROUP);"
-        " a group that has committed nothing on the topic is not counted.",
+        " a group that has committed nothing on the topic and has no members is not counted.",
+    )
+    submission_shed_case_consumer_groups: str = Field(
+        default=",".join(PIPELINE[Topic.CASES]),
+        description="The consumer groups downstream of tracking.cases (the agencies' answers a"
+        " critique waits for before it is public) whose lag is bounded, comma-separated"
+        " (disclosure's SUPERVISION_DISCLOSURE_CONSUMER_GROUP); likewise.",
     )
     submission_shed_check_interval_seconds: float = Field(
         default=0.5,
@@ -90,9 +97,16 @@ class SubmissionSettings(settings.CommonSettings):
         )
 
     @property
-    def shed_consumer_groups(self) -> list[str]:
-        groups = self.submission_shed_consumer_groups.split(",")
-        return [group.strip() for group in groups if group.strip()]
+    def shed_consumer_groups(self) -> dict[str, list[str]]:
+        """Per topic of the pipeline behind a write, the groups whose lag on it is bounded."""
+        return {
+            Topic.CRITIQUES: _names(self.submission_shed_consumer_groups),
+            Topic.CASES: _names(self.submission_shed_case_consumer_groups),
+        }
+
+
+def _names(listed: str) -> list[str]:
+    return [name.strip() for name in listed.split(",") if name.strip()]
 
 
 def subscription(config: SubmissionSettings) -> Subscription:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from contracts.events import Topic
 from services.submission.admission import (
     MAX_RETRY_AFTER,
     Bound,
@@ -15,18 +16,22 @@ from services.submission.admission import (
     overload,
     retry_after,
 )
-from services.submission.backlog import BacklogWatch
+from services.submission.backlog import PIPELINE, BacklogWatch
 
+CRITIQUES, CASES = Topic.CRITIQUES.value, Topic.CASES.value
 BOUNDS = Bounds(outbox_rows=1000, outbox_age_seconds=10, consumer_lag=500)
 
 
 def test_a_backlog_under_every_bound_is_admitted() -> None:
-    load = Load(Outbox(999, 9.9, 50.0), (Lag("tracking", 499, 40.0), Lag("disclosure", 0, 40.0)))
+    load = Load(
+        Outbox(999, 9.9, 50.0),
+        (Lag("tracking", CRITIQUES, 499, 40.0), Lag("disclosure", CRITIQUES, 0, 40.0)),
+    )
     assert overload(load, BOUNDS) is None
 
 
 def test_a_backlog_exactly_at_its_bound_is_admitted() -> None:
-    load = Load(Outbox(1000, 10.0, 50.0), (Lag("tracking", 500, 40.0),))
+    load = Load(Outbox(1000, 10.0, 50.0), (Lag("tracking", CRITIQUES, 500, 40.0),))
     assert overload(load, BOUNDS) is None
 
 
@@ -50,7 +55,10 @@ def test_an_outbox_older_than_its_bound_is_refused_for_the_rows_past_it() -> Non
 
 
 def test_a_consumer_group_behind_is_refused_and_named() -> None:
-    load = Load(Outbox(0, 0.0, 0.0), (Lag("disclosure", 10, 40.0), Lag("tracking", 800, 30.0)))
+    load = Load(
+        Outbox(0, 0.0, 0.0),
+        (Lag("disclosure", CRITIQUES, 10, 40.0), Lag("tracking", CRITIQUES, 800, 30.0)),
+    )
     refused = overload(load, BOUNDS)
     assert refused is not None
     assert (refused.bound, refused.group) == (Bound.CONSUMER_LAG, "tracking")
@@ -58,16 +66,39 @@ def test_a_consumer_group_behind_is_refused_and_named() -> None:
     assert "consumer group tracking is 800 events behind on submission.critiques" in refused.detail
 
 
+def test_a_group_behind_on_the_answers_topic_alone_is_refused_and_named() -> None:
+    # Disclosure keeps up with the critiques but not with the agencies' answers, which a
+    # critique waits for before it is public: each (group, topic) is bounded apart.
+    load = Load(
+        Outbox(0, 0.0, 0.0),
+        (
+            Lag("tracking", CRITIQUES, 10, 40.0),
+            Lag("disclosure", CRITIQUES, 10, 40.0),
+            Lag("disclosure", CASES, 700, 20.0),
+        ),
+    )
+    refused = overload(load, BOUNDS)
+    assert refused is not None
+    assert (refused.bound, refused.group, refused.topic) == (
+        Bound.CONSUMER_LAG,
+        "disclosure",
+        "tracking.cases",
+    )
+    assert refused.retry_after == 10  # 200 events over, 20 consumed a second
+    assert "consumer group disclosure is 700 events behind on tracking.cases" in refused.detail
+    assert "(bound 500)" in refused.detail
+
+
 def test_a_backlog_that_is_not_draining_asks_for_the_longest_wait() -> None:
-    stopped = overload(Load(lags=(Lag("tracking", 501, 0.0),)), BOUNDS)
-    unknown = overload(Load(lags=(Lag("tracking", 501, None),)), BOUNDS)
+    stopped = overload(Load(lags=(Lag("tracking", CRITIQUES, 501, 0.0),)), BOUNDS)
+    unknown = overload(Load(lags=(Lag("tracking", CRITIQUES, 501, None),)), BOUNDS)
     assert stopped is not None
     assert unknown is not None
     assert stopped.retry_after == unknown.retry_after == MAX_RETRY_AFTER
 
 
 def test_of_several_bounds_passed_the_slowest_to_drain_is_the_one_answered() -> None:
-    load = Load(Outbox(2000, 1.0, 1000.0), (Lag("tracking", 600, 10.0),))
+    load = Load(Outbox(2000, 1.0, 1000.0), (Lag("tracking", CRITIQUES, 600, 10.0),))
     refused = overload(load, BOUNDS)
     assert refused is not None
     assert (refused.bound, refused.retry_after) == (Bound.CONSUMER_LAG, 10)
@@ -84,7 +115,7 @@ def test_retry_after_is_the_time_to_drain_within_1_to_30_s(
 
 
 def test_a_bound_of_zero_is_no_bound() -> None:
-    load = Load(Outbox(10**9, 10**6, 0.0), (Lag("tracking", 10**9, 0.0),))
+    load = Load(Outbox(10**9, 10**6, 0.0), (Lag("tracking", CRITIQUES, 10**9, 0.0),))
     assert overload(load, Bounds()) is None
     assert not Bounds().any
     assert Bounds(outbox_age_seconds=1).outbox_checked
@@ -122,15 +153,15 @@ def test_a_watch_decides_on_its_last_readings_and_forgets_stale_ones() -> None:
     watch = BacklogWatch(
         BOUNDS,
         bootstrap_servers="unused.invalid:9092",
-        groups=["tracking"],
+        groups={CRITIQUES: ["tracking"]},
         interval=0.5,
         clock=lambda: now[0],
     )
     assert watch.overload() is None
     assert watch.warnings() == {}
-    watch.note_lags({"tracking": (400, 1000)})
+    watch.note_lags({("tracking", CRITIQUES): (400, 1000)})
     now[0] += 1
-    watch.note_lags({"tracking": (600, 1020)})  # behind by 600, consuming 20 a second
+    watch.note_lags({("tracking", CRITIQUES): (600, 1020)})  # behind by 600, consuming 20 a second
     watch.note_outbox(rows=3, oldest_age_seconds=0.1, written=5000)
     refused = watch.overload()
     assert refused is not None
@@ -143,6 +174,7 @@ def test_a_watch_decides_on_its_last_readings_and_forgets_stale_ones() -> None:
         "shedding": {
             "bound": "consumer_lag",
             "group": "tracking",
+            "topic": "submission.critiques",
             "retry_after": 5,
             "detail": refused.detail,
         }
@@ -165,7 +197,7 @@ def test_a_write_past_the_writes_in_flight_is_refused_for_a_second() -> None:
 
 def test_the_watch_counts_the_writes_in_flight_until_they_are_answered() -> None:
     watch = BacklogWatch(
-        Bounds(writes_in_flight=2), bootstrap_servers="127.0.0.1:1", groups=[], interval=1.0
+        Bounds(writes_in_flight=2), bootstrap_servers="127.0.0.1:1", groups={}, interval=1.0
     )
     with watch.admitted():
         assert watch.overload() is None
@@ -177,3 +209,63 @@ def test_the_watch_counts_the_writes_in_flight_until_they_are_answered() -> None
     with pytest.raises(RuntimeError), watch.admitted():
         raise RuntimeError  # a failed write is no longer in flight either
     assert watch.writes_in_flight == 0
+
+
+def test_the_watch_reads_every_topic_of_the_pipeline_and_drains_each_apart() -> None:
+    now = [100.0]
+    watch = BacklogWatch(
+        BOUNDS,
+        bootstrap_servers="unused.invalid:9092",
+        groups=PIPELINE,
+        interval=0.5,
+        clock=lambda: now[0],
+    )
+    assert watch.watched == (
+        ("tracking", CRITIQUES),
+        ("disclosure", CRITIQUES),
+        ("disclosure", CASES),
+    )
+    watch.note_lags({("disclosure", CRITIQUES): (0, 1000), ("disclosure", CASES): (450, 2000)})
+    now[0] += 1
+    # Disclosure consumes 100 critiques' events a second but only 10 answers' events: the wait
+    # asked is the answers' backlog at the answers' rate.
+    watch.note_lags({("disclosure", CRITIQUES): (0, 1100), ("disclosure", CASES): (600, 2010)})
+    refused = watch.overload()
+    assert refused is not None
+    assert (refused.group, refused.topic, refused.retry_after) == ("disclosure", CASES, 10)
+    assert watch.warnings()["shedding"] == {
+        "bound": "consumer_lag",
+        "group": "disclosure",
+        "topic": "tracking.cases",
+        "retry_after": 10,
+        "detail": refused.detail,
+    }
+
+
+def test_the_pipeline_watched_by_default_is_the_services_own_groups_and_topics() -> None:
+    from services.disclosure import main as disclosure
+    from services.submission import main as submission
+    from services.tracking import main as tracking
+
+    unused = "postgresql://unused.invalid/unused"
+    consumed = {
+        subscription.name: set(subscription.topics)
+        for subscription in (
+            tracking.subscription(tracking.TrackingSettings(tracking_database_url=unused)),
+            disclosure.subscription(disclosure.DisclosureSettings(disclosure_database_url=unused)),
+        )
+    }
+    # Every topic between an accepted write and the public record, every group downstream on it
+    # (submission's own group reads tracking.cases too, for the organisations, not the public).
+    expected = {
+        CRITIQUES: [g for g, topics in consumed.items() if CRITIQUES in topics],
+        CASES: [g for g, topics in consumed.items() if CASES in topics],
+    }
+    assert {topic: list(groups) for topic, groups in PIPELINE.items()} == expected
+    settings = submission.SubmissionSettings(submission_database_url=unused)
+    assert settings.shed_consumer_groups == expected
+    assert submission.backlog_watch(settings).watched == (
+        ("tracking", CRITIQUES),
+        ("disclosure", CRITIQUES),
+        ("disclosure", CASES),
+    )
