@@ -3,7 +3,10 @@
 serves on), submission answers writes ``503`` problems with ``Retry-After`` and stores nothing
 of them, serves reads on, says so at ``/readyz`` (still ready) and in its metrics; resumed,
 tracking catches up, writes are accepted again (a refused Idempotency-Key creates its critique
-then, as new), and every accepted critique opens its case. The SDK waits a refusal out as its
+then, as new), and every accepted critique opens its case. The agencies' answers count too:
+disclosure paused, a few critiques under the bound whose cases are acknowledged and answered
+put disclosure more than the bound behind on ``tracking.cases`` alone, and writes are refused
+naming that topic until it catches up and publishes them. The SDK waits a refusal out as its
 Retry-After says and makes the critique once."""
 
 from __future__ import annotations
@@ -26,13 +29,22 @@ from services.platform.http import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
 from services.submission.client import SubmissionClient
 from tests.support.directory import Directory, register
 from tests.support.engines import Engines
-from tests.support.journeys import agency_metadata, critique_body, eventually
+from tests.support.journeys import (
+    agency_metadata,
+    answer,
+    case_of,
+    critique_body,
+    eventually,
+    public_record,
+    submit,
+)
 from tests.support.prometheus import scrape, total
 from tests.support.services import Deployment, deployed
 
 LAG_BOUND = 3
 IN_FLIGHT_BOUND = 2
 SHED = "supervision_requests_shed_total"
+LAG = "supervision_consumer_lag"
 
 
 @pytest.fixture(scope="module")
@@ -52,16 +64,23 @@ async def deployment(engines: Engines) -> AsyncIterator[Deployment]:
 @contextmanager
 def tracking_paused(deployment: Deployment) -> Iterator[None]:
     """Tracking's consumers take nothing (its gRPC API serves on) until the block ends."""
-    process = deployment.processes["tracking"].popen
+    with paused(deployment, "tracking"):
+        yield
+
+
+@contextmanager
+def paused(deployment: Deployment, service: str) -> Iterator[None]:
+    """The service's consumers take nothing (its APIs serve on) until the block ends."""
+    process = deployment.processes[service].popen
     process.send_signal(signal.SIGUSR1)
     try:
         yield
     finally:
-        resume(deployment)
+        resume(deployment, service)
 
 
-def resume(deployment: Deployment) -> None:
-    deployment.processes["tracking"].popen.send_signal(signal.SIGUSR2)
+def resume(deployment: Deployment, service: str = "tracking") -> None:
+    deployment.processes[service].popen.send_signal(signal.SIGUSR2)
 
 
 def headers(directory: Directory, key: str) -> dict[str, str]:
@@ -111,6 +130,11 @@ async def cases_opened(deployment: Deployment, directory: Directory) -> set[str]
 async def readiness(deployment: Deployment) -> httpx.Response:
     async with deployment.http_client(timeout=5) as http:
         return await http.get(f"{deployment.submission_url}/readyz")
+
+
+async def not_shedding(deployment: Deployment) -> bool:
+    ready = await readiness(deployment)
+    return ready.status_code == 200 and "warnings" not in ready.json()
 
 
 async def test_writes_are_refused_while_tracking_is_behind_and_nothing_accepted_is_lost(
@@ -173,12 +197,63 @@ async def test_writes_are_refused_while_tracking_is_behind_and_nothing_accepted_
         return set(accepted) <= await cases_opened(deployment, directory)
 
     await eventually(every_case_opened, timeout=60)
+    await eventually(lambda: not_shedding(deployment), timeout=30)
 
-    async def not_shedding() -> bool:
-        ready = await readiness(deployment)
-        return ready.status_code == 200 and "warnings" not in ready.json()
 
-    await eventually(not_shedding, timeout=30)
+async def test_writes_are_refused_while_disclosure_is_behind_on_the_answers_alone(
+    deployment: Deployment,
+) -> None:
+    """Two critiques keep disclosure under the bound on submission.critiques; their cases
+    opened, acknowledged and answered are six events on tracking.cases, past it: the answers'
+    lag alone refuses writes, and the refusal names it."""
+    directory = await register(deployment)
+
+    async def disclosure_caught_up() -> bool:
+        samples = await scrape(deployment.disclosure_url)
+        behind = total(samples, LAG, messaging_consumer_group_name="disclosure")
+        return behind == 0 and await not_shedding(deployment)
+
+    await eventually(disclosure_caught_up, timeout=30)
+    with paused(deployment, "disclosure"):
+        await asyncio.sleep(0.5)  # the batch in hand, if any, finished
+        critiques = [await submit(deployment, directory, title=f"Kiến nghị {n}") for n in (1, 2)]
+        async with deployment.channel() as channel:
+            agency = pb_grpc.AgencyServiceStub(channel)
+            for critique_id in critiques:
+                case = await case_of(deployment, directory, critique_id)
+                acknowledged = await agency.AcknowledgeCase(
+                    pb.AcknowledgeCaseRequest(case_id=case.case_id),
+                    metadata=agency_metadata(directory),
+                )
+                await answer(deployment, directory, acknowledged)
+
+        async def shedding() -> dict[str, Any] | None:
+            found: dict[str, Any] | None = (await readiness(deployment)).json().get("warnings")
+            return found["shedding"] if found else None
+
+        reason = await eventually(shedding, timeout=15)
+        assert (reason["bound"], reason["group"], reason["topic"]) == (
+            "consumer_lag",
+            "disclosure",
+            "tracking.cases",
+        )
+        async with deployment.http_client(base_url=deployment.submission_url) as http:
+            refused = await post(http, directory, "Kiến nghị bị từ chối", str(uuid.uuid4()))
+        assert refused.status_code == 503, refused.text
+        assert "consumer group disclosure is" in refused.json()["detail"]
+        assert "events behind on tracking.cases (bound 3)" in refused.json()["detail"]
+        assert 1 <= int(refused.headers["retry-after"]) <= 30
+        for critique_id in critiques:
+            assert await public_record(deployment, critique_id) is None
+
+    # Resumed, disclosure publishes the answered critiques and writes are accepted again.
+    async def published() -> bool:
+        records = [await public_record(deployment, c) for c in critiques]
+        return all(record is not None for record in records)
+
+    await eventually(published, timeout=30)
+    await eventually(lambda: not_shedding(deployment), timeout=30)
+    await submit(deployment, directory, title="Kiến nghị sau khi công bố")
 
 
 async def test_the_sdk_waits_out_a_refusal_and_makes_the_critique_once(
