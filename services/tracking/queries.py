@@ -43,8 +43,8 @@ async def list_cases(
     """Newest first, keyset-paginated on (opened_at, id)."""
     async with pool.acquire() as connection:
         rows = await connection.fetch(
-            """
-            SELECT * FROM cases
+            store.SELECT_CASES
+            + """
             WHERE agency_id = $1
               AND ($2::text IS NULL OR status = $2)
               AND ($3::timestamptz IS NULL OR (opened_at, id) < ($3, $4::uuid))

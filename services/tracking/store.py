@@ -11,7 +11,8 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import Any
 
 from contracts.events import (
     AgencyKind,
@@ -252,12 +253,24 @@ async def insert_case(
     return True
 
 
-def _case(
-    row: db.Record,
-    points: list[db.Record],
-    extensions: list[db.Record],
-    history: list[db.Record] | None = None,
-) -> Case:
+_CHILDREN = (
+    "coalesce((SELECT json_agg(p ORDER BY p.number) FROM case_points p"
+    " WHERE p.case_id = {case}), '[]') AS point_rows,"
+    " coalesce((SELECT json_agg(e ORDER BY e.requested_at) FROM extensions e"
+    " WHERE e.case_id = {case}), '[]') AS extension_rows"
+)
+
+SELECT_CASES = "SELECT c.*, " + _CHILDREN.format(case="c.id") + " FROM cases c"
+"""Cases with their points and extensions, one statement for any number of them: add the
+``WHERE`` (on ``c``), and give the rows to :func:`load`. Not for a lock (``FOR UPDATE``): a
+statement that waited for the row's lock would read the children as they were before."""
+
+
+def _case(row: db.Record, children: db.Record, history: list[db.Record] | None = None) -> Case:
+    """A case from its row and, in ``children``, its points and extensions as :data:`_CHILDREN`
+    reads them (JSON arrays of their rows)."""
+    points: list[dict[str, Any]] = json.loads(children["point_rows"])
+    extensions: list[dict[str, Any]] = json.loads(children["extension_rows"])
     answers = tuple(
         PointAnswer(
             point_number=p["number"],
@@ -296,11 +309,11 @@ def _case(
         },
         extensions=tuple(
             Extension(
-                id=e["id"],
+                id=uuid.UUID(e["id"]),
                 request_id=e["request_id"],
                 reason=e["reason"],
-                requested_due_date=e["requested_due_date"],
-                requested_at=e["requested_at"],
+                requested_due_date=date.fromisoformat(e["requested_due_date"]),
+                requested_at=datetime.fromisoformat(e["requested_at"]).astimezone(UTC),
                 status=ExtensionStatus(e["status"]),
                 decision_note=e["decision_note"],
             )
@@ -316,21 +329,27 @@ def _case(
 async def load(
     executor: db.Executor, rows: Sequence[db.Record], *, with_history: bool = False
 ) -> list[Case]:
-    """The cases of ``rows`` (of ``cases``) with their points and extensions (and history):
-    three queries for any number of cases."""
-    ids = [row["id"] for row in rows]
-    points = await db.children(executor, "case_points", parent="case_id", order="number", ids=ids)
-    extensions = await db.children(
-        executor, "extensions", parent="case_id", order="requested_at", ids=ids
-    )
+    """The cases of ``rows``, read with :data:`SELECT_CASES` (so holding their points and
+    extensions), with their history too if asked (one more query for any number of cases)."""
     history = (
-        await db.children(executor, "case_history", parent="case_id", order="id", ids=ids)
+        await db.children(
+            executor, "case_history", parent="case_id", order="id", ids=[r["id"] for r in rows]
+        )
         if with_history
         else {}
     )
-    return [
-        _case(row, points[row["id"]], extensions[row["id"]], history.get(row["id"])) for row in rows
-    ]
+    return [_case(row, row, history.get(row["id"])) for row in rows]
+
+
+async def _locked(connection: db.Executor, where: str, key: uuid.UUID) -> Case | None:
+    """The case ``where`` says, locked for the caller's transaction: the row first, then its
+    points and extensions as they are once the lock is held (two statements)."""
+    row = await connection.fetchrow(f"SELECT * FROM cases WHERE {where} FOR UPDATE", key)
+    if row is None:
+        return None
+    children = await connection.fetchrow("SELECT " + _CHILDREN.format(case="$1::uuid"), row["id"])
+    assert children is not None
+    return _case(row, children)
 
 
 async def get_case(
@@ -341,9 +360,13 @@ async def get_case(
     with_history: bool = False,
 ) -> Case:
     """The case (locked for the caller's transaction with ``for_update``), or NotFound."""
-    row = await executor.fetchrow(
-        "SELECT * FROM cases WHERE id = $1" + (" FOR UPDATE" if for_update else ""), case_id
-    )
+    if for_update:
+        assert not with_history, "a locked case is read to be changed, without its history"
+        case = await _locked(executor, "id = $1", case_id)
+        if case is None:
+            raise NotFound(case_id)
+        return case
+    row = await executor.fetchrow(SELECT_CASES + " WHERE c.id = $1", case_id)
     if row is None:
         raise NotFound(case_id)
     return (await load(executor, [row], with_history=with_history))[0]
@@ -352,17 +375,14 @@ async def get_case(
 async def cases_by_id(
     executor: db.Executor, case_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, Case]:
-    """The cases of ``case_ids`` by id, with their points and extensions: three queries for any
+    """The cases of ``case_ids`` by id, with their points and extensions: one query for any
     number of cases (those that do not exist are left out)."""
-    rows = await executor.fetch("SELECT * FROM cases WHERE id = ANY($1::uuid[])", list(case_ids))
+    rows = await executor.fetch(SELECT_CASES + " WHERE c.id = ANY($1::uuid[])", list(case_ids))
     return {case.id: case for case in await load(executor, rows)}
 
 
 async def lock_case_of_critique(connection: db.Connection, critique_id: uuid.UUID) -> Case | None:
-    row = await connection.fetchrow(
-        "SELECT * FROM cases WHERE critique_id = $1 FOR UPDATE", critique_id
-    )
-    return None if row is None else (await load(connection, [row]))[0]
+    return await _locked(connection, "critique_id = $1", critique_id)
 
 
 async def record_history(
