@@ -151,6 +151,17 @@ async def children(
     return grouped
 
 
+def child_rows(table: str, *, parent: str, key: str, order: str, alias: str) -> str:
+    """A select-list item: the rows of ``table`` whose ``parent`` column is ``key`` (an
+    expression of the outer query), in ``order``, as a JSON array named ``alias`` (``[]`` when
+    none), so that parents and their children are read with one statement. Read it back with
+    ``json.loads``: numbers and strings as they are, dates and moments as ISO 8601 text."""
+    return (
+        f"coalesce((SELECT json_agg(child ORDER BY child.{order}) FROM {table} child"
+        f" WHERE child.{parent} = {key}), '[]') AS {alias}"
+    )
+
+
 async def insert_rows(
     connection: Connection,
     table: str,

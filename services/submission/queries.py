@@ -84,7 +84,7 @@ def critique_out(critique: store.Critique, pending: list[store.ChangeRequest]) -
 async def _views(
     executor: db.Executor, rows: list[db.Record], *, new: bool = False
 ) -> list[CritiqueOut]:
-    critiques = await store.load(executor, rows)
+    critiques = store.load(rows)
     pending = (
         {c.id: [] for c in critiques}
         if new
@@ -99,7 +99,7 @@ async def critique(
     """The organisation's critique with its pending requests (none yet, when ``new``: one
     query less for the answer to a submission)."""
     row = await executor.fetchrow(
-        "SELECT * FROM critiques WHERE id = $1 AND organisation_id = $2",
+        store.SELECT_CRITIQUES + " WHERE c.id = $1 AND c.organisation_id = $2",
         critique_id,
         organisation_id,
     )
@@ -118,8 +118,8 @@ async def critiques(
 ) -> list[CritiqueOut]:
     """The organisation's critiques, newest first, keyset-paginated on (submitted_at, id)."""
     rows = await executor.fetch(
-        """
-        SELECT * FROM critiques
+        store.SELECT_CRITIQUES
+        + """
         WHERE organisation_id = $1
           AND ($2::text IS NULL OR status = $2)
           AND ($3::timestamptz IS NULL OR (submitted_at, id) < ($3, $4::uuid))

@@ -212,18 +212,50 @@ async def replace_content(
     await _replace_points(connection, critique_id, content.points)
 
 
+def _children(critique: str) -> str:
+    return ", ".join(
+        (
+            db.child_rows(
+                "critique_points",
+                parent="critique_id",
+                key=critique,
+                order="number",
+                alias="point_rows",
+            ),
+            db.child_rows(
+                "critique_answers",
+                parent="critique_id",
+                key=critique,
+                order="point_number",
+                alias="answer_rows",
+            ),
+        )
+    )
+
+
+SELECT_CRITIQUES = "SELECT c.*, " + _children("c.id") + " FROM critiques c"
+"""Critiques with their points and answers, one statement for any number of them: add the
+``WHERE`` (on ``c``), and give the rows to :func:`load`. Not for a lock (``FOR UPDATE``): a
+statement that waited for the row's lock would read the children as they were before."""
+
+
 async def lock(
     connection: db.Connection, critique_id: uuid.UUID, organisation_id: str | None = None
 ) -> Critique | None:
     """The critique, locked for the caller's transaction (only the organisation's own, given
-    ``organisation_id``); None if there is none."""
+    ``organisation_id``); None if there is none. The row first, then its points and answers as
+    they are once the lock is held (two statements)."""
     row = await connection.fetchrow(
         "SELECT * FROM critiques WHERE id = $1 AND ($2::text IS NULL OR organisation_id = $2)"
         " FOR UPDATE",
         critique_id,
         organisation_id,
     )
-    return None if row is None else (await load(connection, [row]))[0]
+    if row is None:
+        return None
+    children = await connection.fetchrow("SELECT " + _children("$1::uuid"), critique_id)
+    assert children is not None
+    return _critique(row, children)
 
 
 async def update(connection: db.Connection, critique_id: uuid.UUID, **columns: Any) -> None:
@@ -234,7 +266,11 @@ async def update(connection: db.Connection, critique_id: uuid.UUID, **columns: A
     )
 
 
-def _critique(row: db.Record, points: list[db.Record], answers: list[db.Record]) -> Critique:
+def _critique(row: db.Record, children: db.Record) -> Critique:
+    """A critique from its row and, in ``children``, its points and answers as
+    :func:`_children` reads them (JSON arrays of their rows)."""
+    points: list[dict[str, Any]] = json.loads(children["point_rows"])
+    answers: list[dict[str, Any]] = json.loads(children["answer_rows"])
     return Critique(
         id=row["id"],
         organisation_id=row["organisation_id"],
@@ -271,16 +307,10 @@ def _critique(row: db.Record, points: list[db.Record], answers: list[db.Record])
     )
 
 
-async def load(executor: db.Executor, rows: Sequence[db.Record]) -> list[Critique]:
-    """The critiques of ``rows`` with their points and answers: two queries for any number."""
-    ids = [row["id"] for row in rows]
-    points = await db.children(
-        executor, "critique_points", parent="critique_id", order="number", ids=ids
-    )
-    answers = await db.children(
-        executor, "critique_answers", parent="critique_id", order="point_number", ids=ids
-    )
-    return [_critique(row, points[row["id"]], answers[row["id"]]) for row in rows]
+def load(rows: Sequence[db.Record]) -> list[Critique]:
+    """The critiques of ``rows``, read with :data:`SELECT_CRITIQUES` (so holding their points
+    and answers)."""
+    return [_critique(row, row) for row in rows]
 
 
 async def record_history(

@@ -253,21 +253,31 @@ async def insert_case(
     return True
 
 
-_CHILDREN = (
-    "coalesce((SELECT json_agg(p ORDER BY p.number) FROM case_points p"
-    " WHERE p.case_id = {case}), '[]') AS point_rows,"
-    " coalesce((SELECT json_agg(e ORDER BY e.requested_at) FROM extensions e"
-    " WHERE e.case_id = {case}), '[]') AS extension_rows"
-)
+def _children(case: str) -> str:
+    return ", ".join(
+        (
+            db.child_rows(
+                "case_points", parent="case_id", key=case, order="number", alias="point_rows"
+            ),
+            db.child_rows(
+                "extensions",
+                parent="case_id",
+                key=case,
+                order="requested_at",
+                alias="extension_rows",
+            ),
+        )
+    )
 
-SELECT_CASES = "SELECT c.*, " + _CHILDREN.format(case="c.id") + " FROM cases c"
+
+SELECT_CASES = "SELECT c.*, " + _children("c.id") + " FROM cases c"
 """Cases with their points and extensions, one statement for any number of them: add the
 ``WHERE`` (on ``c``), and give the rows to :func:`load`. Not for a lock (``FOR UPDATE``): a
 statement that waited for the row's lock would read the children as they were before."""
 
 
 def _case(row: db.Record, children: db.Record, history: list[db.Record] | None = None) -> Case:
-    """A case from its row and, in ``children``, its points and extensions as :data:`_CHILDREN`
+    """A case from its row and, in ``children``, its points and extensions as :func:`_children`
     reads them (JSON arrays of their rows)."""
     points: list[dict[str, Any]] = json.loads(children["point_rows"])
     extensions: list[dict[str, Any]] = json.loads(children["extension_rows"])
@@ -347,7 +357,7 @@ async def _locked(connection: db.Executor, where: str, key: uuid.UUID) -> Case |
     row = await connection.fetchrow(f"SELECT * FROM cases WHERE {where} FOR UPDATE", key)
     if row is None:
         return None
-    children = await connection.fetchrow("SELECT " + _CHILDREN.format(case="$1::uuid"), row["id"])
+    children = await connection.fetchrow("SELECT " + _children("$1::uuid"), row["id"])
     assert children is not None
     return _case(row, children)
 
