@@ -26,7 +26,8 @@ unit appended: ``http_server_request_duration_seconds``). What is measured:
   consumer group, topic and error kind.
 * ``supervision.requests.shed`` (counter, submission only): writes refused with ``503`` because
   a bound on the backlog behind the API was passed (``services.submission.admission``), by the
-  bound (``outbox_rows``, ``outbox_age``, ``consumer_lag``).
+  bound (``outbox_rows``, ``outbox_age``, ``consumer_lag``, ``consumer_lag_age``,
+  ``writes_in_flight``).
 * ``supervision.cases.open`` and ``supervision.cases.overdue`` (gauges, tracking only): cases
   awaiting an answer, and those of them past their due date, by the organisation's level.
 

@@ -8,14 +8,17 @@ the client knows to come back. Two backlogs are watched: submission's own outbox
 but not yet on Kafka) and the lag of the consumer groups on every topic of the pipeline behind a
 write: tracking's and disclosure's on ``submission.critiques``, and disclosure's on
 ``tracking.cases``, which carries the agencies' answers a critique waits for before it is public.
-Each (group, topic) lag is bounded on its own. :class:`services.submission.backlog.BacklogWatch`
-reads them; :func:`overload` decides.
+Each (group, topic) lag is bounded on its own, in events and in seconds: how long ago the oldest
+event the group has not consumed there reached Kafka, which is what a write accepted now will wait
+behind on that hop (:class:`Arrivals` tells it from the end offsets read anyway, no record
+fetched). :class:`services.submission.backlog.BacklogWatch` reads them; :func:`overload` decides.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -32,6 +35,7 @@ class Bound(StrEnum):
     OUTBOX_ROWS = "outbox_rows"
     OUTBOX_AGE = "outbox_age"
     CONSUMER_LAG = "consumer_lag"
+    CONSUMER_LAG_AGE = "consumer_lag_age"
     WRITES_IN_FLIGHT = "writes_in_flight"
 
 
@@ -43,6 +47,9 @@ class Bounds:
     outbox_age_seconds: float = 0.0
     consumer_lag: int = 0
     """Events each watched consumer group may be behind on each watched topic."""
+    consumer_lag_seconds: float = 0.0
+    """How long ago the oldest event each watched group has not consumed on each watched topic
+    may have reached Kafka."""
     writes_in_flight: int = 0
     """Writes being handled at once: past it a write would wait for the others inside the
     service (its accept latency, and its accept → public, growing with the queue)."""
@@ -53,7 +60,7 @@ class Bounds:
 
     @property
     def lag_checked(self) -> bool:
-        return self.consumer_lag > 0
+        return self.consumer_lag > 0 or self.consumer_lag_seconds > 0
 
     @property
     def any(self) -> bool:
@@ -79,6 +86,9 @@ class Lag:
     events: int
     drain_per_second: float | None = None
     """Events the group consumed per second lately; None before two readings."""
+    oldest_age_seconds: float = 0.0
+    """How long ago the oldest of the ``events`` reached Kafka, as far as the watch has seen
+    (never more than it is: an event older than the watch's readings counts from the first)."""
 
 
 @dataclass(frozen=True)
@@ -100,9 +110,9 @@ class Overload:
     limit: float
     retry_after: int
     group: str | None = None
-    """The consumer group behind, for :attr:`Bound.CONSUMER_LAG`."""
+    """The consumer group behind, for :attr:`Bound.CONSUMER_LAG` and ``CONSUMER_LAG_AGE``."""
     topic: str | None = None
-    """The topic it is behind on, for :attr:`Bound.CONSUMER_LAG`."""
+    """The topic it is behind on, likewise."""
 
     @property
     def detail(self) -> str:
@@ -115,6 +125,11 @@ class Overload:
             what = (
                 f"the oldest event waiting to be published was written {self.measured:.1f} s ago"
                 f" (bound {self.limit:g} s)"
+            )
+        elif self.bound is Bound.CONSUMER_LAG_AGE:
+            what = (
+                f"the oldest event consumer group {self.group} has not consumed on {self.topic}"
+                f" was published {self.measured:.1f} s ago (bound {self.limit:g} s)"
             )
         elif self.bound is Bound.WRITES_IN_FLIGHT:
             what = f"{self.measured:.0f} writes are being handled already (bound {self.limit:.0f})"
@@ -138,10 +153,10 @@ def retry_after(excess: float, drain_per_second: float | None) -> int:
 def overload(load: Load, bounds: Bounds) -> Overload | None:
     """The bound ``load`` passes that will take longest to drain, or None: admit the write.
 
-    A backlog exactly at its bound is admitted. The lag bound holds for each (group, topic)
+    A backlog exactly at its bound is admitted. The lag bounds hold for each (group, topic)
     apart: a group behind on the answers' topic refuses writes though it keeps up on the
-    critiques'. The outbox's age is passed by the rows older
-    than the bound, taken as written evenly over the oldest one's age."""
+    critiques'. An age (the outbox's, a lag's) is passed by the events older than the bound,
+    taken as written evenly over the oldest one's age."""
     passed: list[Overload] = []
     outbox = load.outbox
     if outbox is not None and bounds.outbox_rows and outbox.rows > bounds.outbox_rows:
@@ -158,6 +173,23 @@ def overload(load: Load, bounds: Bounds) -> Overload | None:
         passed.append(
             Overload(Bound.OUTBOX_AGE, outbox.oldest_age_seconds, bounds.outbox_age_seconds, wait)
         )
+    for lag in load.lags:
+        if (
+            bounds.consumer_lag_seconds
+            and lag.events > 0
+            and lag.oldest_age_seconds > bounds.consumer_lag_seconds
+        ):
+            share = (lag.oldest_age_seconds - bounds.consumer_lag_seconds) / lag.oldest_age_seconds
+            passed.append(
+                Overload(
+                    Bound.CONSUMER_LAG_AGE,
+                    lag.oldest_age_seconds,
+                    bounds.consumer_lag_seconds,
+                    retry_after(lag.events * share, lag.drain_per_second),
+                    group=lag.group,
+                    topic=lag.topic,
+                )
+            )
     if bounds.consumer_lag:
         for lag in load.lags:
             if lag.events > bounds.consumer_lag:
@@ -209,3 +241,36 @@ class DrainRate:
         if last_at <= first_at:
             return None
         return (last - first) / (last_at - first_at)
+
+
+class Arrivals:
+    """When each partition's end offset passed each value, as the watch's readings saw it: so
+    that the age of a group's oldest unconsumed event, the one at its committed offset, is known
+    without fetching it (to within one reading, and never more than it is).
+
+    Only readings that moved an end offset are kept, over ``horizon`` seconds and one before:
+    an event older than that counts as old as the oldest kept, which is past any bound shorter
+    than ``horizon``."""
+
+    def __init__(self, horizon: float) -> None:
+        self._horizon = horizon
+        self._ends: dict[tuple[str, int], deque[tuple[float, int]]] = {}
+
+    def add(self, at: float, ends: Mapping[tuple[str, int], int]) -> None:
+        """Note the end offsets read at ``at`` (seconds, monotonic), per (topic, partition)."""
+        for partition, end in ends.items():
+            seen = self._ends.setdefault(partition, deque())
+            if seen and end < seen[-1][1]:
+                seen.clear()  # the partition recreated: counted afresh
+            if not seen or end > seen[-1][1]:
+                seen.append((at, end))
+            while len(seen) > 2 and at - seen[1][0] >= self._horizon:
+                seen.popleft()
+
+    def age(self, at: float, partition: tuple[str, int], start: int) -> float:
+        """How long before ``at`` the record at offset ``start`` reached the partition, as far
+        as the readings tell (0: not there yet, or nothing read)."""
+        for seen_at, end in self._ends.get(partition, ()):
+            if end > start:
+                return max(0.0, at - seen_at)
+        return 0.0

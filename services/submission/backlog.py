@@ -5,7 +5,9 @@ Every ``interval`` seconds: the outbox's pending rows and the age of the oldest 
 through ``outbox_pending``, and the outbox's highest id, to tell how fast it drains), and, per
 topic of the pipeline behind a write (``submission.critiques``, then ``tracking.cases`` with the
 agencies' answers) and consumer group downstream on it, the group's committed offsets against
-the partitions' end offsets (an admin client and a consumer of no group: nothing is committed). A
+the partitions' end offsets (an admin client and a consumer of no group: nothing is committed),
+and how long ago the oldest event it has not consumed reached Kafka (from when the readings saw
+the end offsets pass its committed offset: no record is fetched). A
 reading that fails is logged when that starts and stops; a part not read for
 ``STALE_AFTER_INTERVALS`` intervals (at least ``MIN_STALE_SECONDS``) is left out of the load,
 so a watch that cannot see never refuses anything: a database that is away answers 503 by
@@ -20,7 +22,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -30,6 +32,7 @@ from services.platform import db
 from services.platform.kafka import unread
 from services.platform.outbox import read_backlog
 from services.submission.admission import (
+    Arrivals,
     Bounds,
     DrainRate,
     Lag,
@@ -60,6 +63,20 @@ answer from ``tracking.cases``."""
 
 GroupTopic = tuple[str, str]
 """A consumer group and a topic it consumes."""
+
+MIN_ARRIVALS_HORIZON_SECONDS: Final = 10.0
+"""The end offsets' history is kept at least this long, and twice the lag's age bound."""
+
+
+class Behind(NamedTuple):
+    """One group's progress on one topic, as one reading found it."""
+
+    events: int
+    """Events it has yet to consume."""
+    consumed: int
+    """Events it has consumed (to tell how fast it drains)."""
+    oldest_age_seconds: float = 0.0
+    """How long ago the oldest of ``events`` reached Kafka, as far as the readings saw."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +154,8 @@ class BacklogWatch:
             yield
             return
         topics = list(dict.fromkeys(topic for _, topic in self.watched))
-        kafka = _Kafka(self._bootstrap, topics) if self.lag_checked else None
+        horizon = max(MIN_ARRIVALS_HORIZON_SECONDS, 2 * self.bounds.consumer_lag_seconds)
+        kafka = _Kafka(self._bootstrap, topics, horizon) if self.lag_checked else None
         task = asyncio.create_task(self._run(pool, kafka), name="submission-backlog-watch")
         try:
             yield
@@ -168,15 +186,15 @@ class BacklogWatch:
         outbox = Outbox(rows, oldest_age_seconds, self._published.per_second())
         self._outbox = _Reading(at, outbox=outbox)
 
-    def note_lags(self, found: Mapping[GroupTopic, tuple[int, int]]) -> None:
-        """Note a reading of the groups' lag: per (group, topic), events behind and events
-        consumed."""
+    def note_lags(self, found: Mapping[GroupTopic, Behind]) -> None:
+        """Note a reading of the groups' lag, per (group, topic)."""
         at = self._clock()
         lags = []
-        for (group, topic), (behind, consumed) in found.items():
+        for (group, topic), behind in found.items():
             rate = self._consumed.setdefault((group, topic), DrainRate())
-            rate.add(at, consumed)
-            lags.append(Lag(group, topic, behind, rate.per_second()))
+            rate.add(at, behind.consumed)
+            lag = Lag(group, topic, behind.events, rate.per_second(), behind.oldest_age_seconds)
+            lags.append(lag)
         self._lags = _Reading(at, lags=tuple(lags))
 
     async def _read_outbox(self, pool: db.Pool) -> None:
@@ -234,8 +252,9 @@ class BacklogWatch:
 class _Kafka:
     """Downstream groups' progress on the pipeline's topics, from outside them."""
 
-    def __init__(self, bootstrap_servers: str, topics: Sequence[str]) -> None:
+    def __init__(self, bootstrap_servers: str, topics: Sequence[str], horizon: float) -> None:
         self.topics = tuple(topics)
+        self._arrivals = Arrivals(horizon)
         timeout_ms = int(READ_TIMEOUT_SECONDS * 1000)
         self._admin = AIOKafkaAdminClient(
             bootstrap_servers=bootstrap_servers,
@@ -302,13 +321,14 @@ class _Kafka:
         described = response.to_object()["groups"][0]
         return not described["error_code"] and bool(described["members"])
 
-    async def lags(self, watched: Sequence[GroupTopic]) -> dict[GroupTopic, tuple[int, int]]:
-        """Per (group, topic): the events the group has yet to consume on the topic, and how
-        many it has consumed. A group that has committed nothing on a topic counts from the
-        beginning there while it has members (it is running, and has not finished a batch of
-        the topic yet), and is left out otherwise: it is not this deployment's, or has never run
-        (such a name would look behind by the whole topic and refuse every write). A topic that
-        does not exist yet is left out."""
+    async def lags(self, watched: Sequence[GroupTopic]) -> dict[GroupTopic, Behind]:
+        """Per (group, topic): the events the group has yet to consume on the topic, how many
+        it has consumed, and how long ago the oldest it has yet to consume arrived. A group
+        that has committed nothing on a topic counts from the beginning there while it has
+        members (it is running, and has not finished a batch of the topic yet), and is left out
+        otherwise: it is not this deployment's, or has never run (such a name would look behind
+        by the whole topic and refuse every write). A topic that does not exist yet is left
+        out."""
         await self._start()
         partitions = await self._topic_partitions()
         watched = [(group, topic) for group, topic in watched if topic in partitions]
@@ -333,6 +353,8 @@ class _Kafka:
             ),
             asyncio.gather(*(self._committed(group, theirs[group]) for group in groups)),
         )
+        now = time.monotonic()
+        self._arrivals.add(now, {(tp.topic, tp.partition): end for tp, end in ends.items()})
         done_by = dict(zip(groups, committed, strict=True))
         members: dict[str, bool] = {}
         found = {}
@@ -344,12 +366,21 @@ class _Kafka:
                     members[group] = await self._has_members(group)
                 if not members[group]:
                     continue
-            behind = [
-                unread(end=ends[tp], beginning=begins[tp], committed=done.get(tp))
+            behind = {
+                tp: unread(end=ends[tp], beginning=begins[tp], committed=done.get(tp))
                 for tp in on_topic
-            ]
-            consumed = sum(ends[tp] for tp in on_topic) - sum(behind)
-            found[group, topic] = (sum(behind), consumed)
+            }
+            oldest = max(
+                (
+                    self._arrivals.age(now, (tp.topic, tp.partition), ends[tp] - count)
+                    for tp, count in behind.items()
+                    if count
+                ),
+                default=0.0,
+            )
+            events = sum(behind.values())
+            consumed = sum(ends[tp] for tp in on_topic) - events
+            found[group, topic] = Behind(events, consumed, oldest)
         return found
 
     async def close(self) -> None:

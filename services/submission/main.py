@@ -58,7 +58,15 @@ class SubmissionSettings(settings.CommonSettings):
         description="… or while a consumer group of SUPERVISION_SUBMISSION_SHED_CONSUMER_GROUPS"
         " is more events than this behind on submission.critiques, or one of"
         " SUPERVISION_SUBMISSION_SHED_CASE_CONSUMER_GROUPS on tracking.cases (each group on each"
-        " topic bounded apart); 0: no bound (and no lag read from Kafka).",
+        " topic bounded apart); 0: no bound (and, with _SHED_CONSUMER_LAG_SECONDS 0 too, no lag"
+        " read from Kafka).",
+    )
+    submission_shed_consumer_lag_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        description="… or while the oldest event one of those groups has not consumed on its"
+        " topic reached Kafka longer ago than this (what a write accepted now waits behind on"
+        " that hop); 0: no bound.",
     )
     submission_shed_writes_in_flight: int = Field(
         default=256,
@@ -93,6 +101,7 @@ class SubmissionSettings(settings.CommonSettings):
             outbox_rows=self.submission_shed_outbox_rows,
             outbox_age_seconds=self.submission_shed_outbox_age_seconds,
             consumer_lag=self.submission_shed_consumer_lag,
+            consumer_lag_seconds=self.submission_shed_consumer_lag_seconds,
             writes_in_flight=self.submission_shed_writes_in_flight,
         )
 

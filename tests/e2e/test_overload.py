@@ -6,12 +6,14 @@ tracking catches up, writes are accepted again (a refused Idempotency-Key create
 then, as new), and every accepted critique opens its case. The agencies' answers count too:
 disclosure paused, a few critiques under the bound whose cases are acknowledged and answered
 put disclosure more than the bound behind on ``tracking.cases`` alone, and writes are refused
-naming that topic until it catches up and publishes them. The SDK waits a refusal out as its
+naming that topic until it catches up and publishes them; and one event waiting longer than the
+bound in seconds is refused for as well. The SDK waits a refusal out as its
 Retry-After says and makes the critique once."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import time
 import uuid
@@ -42,6 +44,8 @@ from tests.support.prometheus import scrape, total
 from tests.support.services import Deployment, deployed
 
 LAG_BOUND = 3
+AGE_BOUND = 10
+"""Seconds: longer than the other tests keep a consumer paused before they check what is shed."""
 IN_FLIGHT_BOUND = 2
 SHED = "supervision_requests_shed_total"
 LAG = "supervision_consumer_lag"
@@ -54,6 +58,7 @@ async def deployment(engines: Engines) -> AsyncIterator[Deployment]:
         "overload",
         extra_env={
             "SUPERVISION_SUBMISSION_SHED_CONSUMER_LAG": str(LAG_BOUND),
+            "SUPERVISION_SUBMISSION_SHED_CONSUMER_LAG_SECONDS": str(AGE_BOUND),
             "SUPERVISION_SUBMISSION_SHED_CHECK_INTERVAL_SECONDS": "0.2",
             "SUPERVISION_SUBMISSION_SHED_WRITES_IN_FLIGHT": str(IN_FLIGHT_BOUND),
         },
@@ -137,6 +142,19 @@ async def not_shedding(deployment: Deployment) -> bool:
     return ready.status_code == 200 and "warnings" not in ready.json()
 
 
+async def shedding(deployment: Deployment) -> dict[str, Any] | None:
+    """The bound passed, as ``/readyz`` says, or None."""
+    found: dict[str, Any] | None = (await readiness(deployment)).json().get("warnings")
+    return found["shedding"] if found else None
+
+
+async def caught_up(deployment: Deployment, service: str) -> bool:
+    """The service's consumer group has consumed everything, and nothing is shed."""
+    url = deployment.tracking_metrics_url if service == "tracking" else deployment.disclosure_url
+    behind = total(await scrape(url), LAG, messaging_consumer_group_name=service)
+    return behind == 0 and await not_shedding(deployment)
+
+
 async def test_writes_are_refused_while_tracking_is_behind_and_nothing_accepted_is_lost(
     deployment: Deployment,
 ) -> None:
@@ -207,13 +225,7 @@ async def test_writes_are_refused_while_disclosure_is_behind_on_the_answers_alon
     opened, acknowledged and answered are six events on tracking.cases, past it: the answers'
     lag alone refuses writes, and the refusal names it."""
     directory = await register(deployment)
-
-    async def disclosure_caught_up() -> bool:
-        samples = await scrape(deployment.disclosure_url)
-        behind = total(samples, LAG, messaging_consumer_group_name="disclosure")
-        return behind == 0 and await not_shedding(deployment)
-
-    await eventually(disclosure_caught_up, timeout=30)
+    await eventually(lambda: caught_up(deployment, "disclosure"), timeout=30)
     with paused(deployment, "disclosure"):
         await asyncio.sleep(0.5)  # the batch in hand, if any, finished
         critiques = [await submit(deployment, directory, title=f"Kiến nghị {n}") for n in (1, 2)]
@@ -227,11 +239,7 @@ async def test_writes_are_refused_while_disclosure_is_behind_on_the_answers_alon
                 )
                 await answer(deployment, directory, acknowledged)
 
-        async def shedding() -> dict[str, Any] | None:
-            found: dict[str, Any] | None = (await readiness(deployment)).json().get("warnings")
-            return found["shedding"] if found else None
-
-        reason = await eventually(shedding, timeout=15)
+        reason = await eventually(lambda: shedding(deployment), timeout=15)
         assert (reason["bound"], reason["group"], reason["topic"]) == (
             "consumer_lag",
             "disclosure",
@@ -254,6 +262,39 @@ async def test_writes_are_refused_while_disclosure_is_behind_on_the_answers_alon
     await eventually(published, timeout=30)
     await eventually(lambda: not_shedding(deployment), timeout=30)
     await submit(deployment, directory, title="Kiến nghị sau khi công bố")
+
+
+async def test_writes_are_refused_once_an_event_has_waited_longer_than_the_age_bound(
+    deployment: Deployment,
+) -> None:
+    """Tracking paused, one critique is under the lag bound in events, but it waits: once it
+    has waited longer than the bound in seconds, writes are refused naming it."""
+    directory = await register(deployment)
+    await eventually(lambda: caught_up(deployment, "tracking"), timeout=30)
+    with tracking_paused(deployment):
+        await asyncio.sleep(0.5)  # the batch in hand, if any, finished
+        await submit(deployment, directory, title="Kiến nghị chờ xử lý")
+        accepted_at = time.monotonic()
+        reason = await eventually(lambda: shedding(deployment), timeout=AGE_BOUND + 15)
+        # Counted from when it reached Kafka (after the 201) as the watch saw it: never sooner.
+        assert time.monotonic() - accepted_at > AGE_BOUND
+        assert (reason["bound"], reason["group"], reason["topic"]) == (
+            "consumer_lag_age",
+            "tracking",
+            "submission.critiques",
+        )
+        async with deployment.http_client(base_url=deployment.submission_url) as http:
+            refused = await post(http, directory, "Kiến nghị bị từ chối", str(uuid.uuid4()))
+        assert refused.status_code == 503, refused.text
+        detail = refused.json()["detail"]
+        waited = re.search(
+            r"the oldest event consumer group tracking has not consumed on submission.critiques"
+            rf" was published ([0-9.]+) s ago \(bound {AGE_BOUND} s\)",
+            detail,
+        )
+        assert waited is not None, detail
+        assert float(waited[1]) > AGE_BOUND
+    await eventually(lambda: not_shedding(deployment), timeout=30)
 
 
 async def test_the_sdk_waits_out_a_refusal_and_makes_the_critique_once(

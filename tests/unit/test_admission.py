@@ -7,6 +7,7 @@ import pytest
 from contracts.events import Topic
 from services.submission.admission import (
     MAX_RETRY_AFTER,
+    Arrivals,
     Bound,
     Bounds,
     DrainRate,
@@ -16,7 +17,7 @@ from services.submission.admission import (
     overload,
     retry_after,
 )
-from services.submission.backlog import PIPELINE, BacklogWatch
+from services.submission.backlog import PIPELINE, BacklogWatch, Behind
 
 CRITIQUES, CASES = Topic.CRITIQUES.value, Topic.CASES.value
 BOUNDS = Bounds(outbox_rows=1000, outbox_age_seconds=10, consumer_lag=500)
@@ -89,6 +90,51 @@ def test_a_group_behind_on_the_answers_topic_alone_is_refused_and_named() -> Non
     assert "(bound 500)" in refused.detail
 
 
+def test_a_group_whose_oldest_unconsumed_event_is_older_than_its_bound_is_refused() -> None:
+    bounds = Bounds(consumer_lag_seconds=2)
+    # 100 events over 4 s: half of them arrived more than 2 s ago, 10 consumed a second.
+    late = Lag("disclosure", CASES, 100, 10.0, oldest_age_seconds=4.0)
+    refused = overload(Load(lags=(Lag("tracking", CRITIQUES, 5, 10.0, 0.3), late)), bounds)
+    assert refused is not None
+    assert (refused.bound, refused.group, refused.topic) == (
+        Bound.CONSUMER_LAG_AGE,
+        "disclosure",
+        "tracking.cases",
+    )
+    assert (refused.measured, refused.limit, refused.retry_after) == (4.0, 2, 5)
+    assert (
+        "the oldest event consumer group disclosure has not consumed on tracking.cases was"
+        " published 4.0 s ago (bound 2 s)"
+    ) in refused.detail
+    assert bounds.lag_checked
+    # At the bound, or with nothing left to consume, it is admitted.
+    assert overload(Load(lags=(Lag("disclosure", CASES, 100, 10.0, 2.0),)), bounds) is None
+    assert overload(Load(lags=(Lag("disclosure", CASES, 0, 10.0, 60.0),)), bounds) is None
+    assert overload(Load(lags=(late,)), Bounds(consumer_lag=500)) is None  # no age bound
+
+
+def test_arrivals_tell_when_the_record_at_an_offset_reached_kafka() -> None:
+    arrivals = Arrivals(horizon=10)
+    partition = (CASES, 0)
+    assert arrivals.age(5.0, partition, 0) == 0  # nothing read yet
+    arrivals.add(100.0, {partition: 40})  # 0..39 there when the watch first looked
+    arrivals.add(100.5, {partition: 40})
+    arrivals.add(101.0, {partition: 45})  # 40..44 arrived in (100.5, 101]
+    arrivals.add(102.0, {partition: 50})
+    assert arrivals.age(103.0, partition, 10) == 3  # at least as old as the first reading
+    assert arrivals.age(103.0, partition, 40) == 2  # counted from the reading that saw it
+    assert arrivals.age(103.0, partition, 44) == 2
+    assert arrivals.age(103.0, partition, 45) == 1
+    assert arrivals.age(103.0, partition, 50) == 0  # not there yet: nothing unconsumed
+    # Readings older than the horizon go, all but one: what is older counts from that one.
+    for second in range(103, 130):
+        arrivals.add(float(second), {partition: 50 + second})
+    assert arrivals.age(130.0, partition, 40) >= 10
+    assert arrivals.age(130.0, partition, 50 + 125) == 4
+    arrivals.add(131.0, {partition: 3})  # the partition recreated: counted afresh
+    assert arrivals.age(132.0, partition, 0) == 1
+
+
 def test_a_backlog_that_is_not_draining_asks_for_the_longest_wait() -> None:
     stopped = overload(Load(lags=(Lag("tracking", CRITIQUES, 501, 0.0),)), BOUNDS)
     unknown = overload(Load(lags=(Lag("tracking", CRITIQUES, 501, None),)), BOUNDS)
@@ -159,9 +205,11 @@ def test_a_watch_decides_on_its_last_readings_and_forgets_stale_ones() -> None:
     )
     assert watch.overload() is None
     assert watch.warnings() == {}
-    watch.note_lags({("tracking", CRITIQUES): (400, 1000)})
+    watch.note_lags({("tracking", CRITIQUES): Behind(400, 1000)})
     now[0] += 1
-    watch.note_lags({("tracking", CRITIQUES): (600, 1020)})  # behind by 600, consuming 20 a second
+    watch.note_lags(
+        {("tracking", CRITIQUES): Behind(600, 1020)}
+    )  # behind by 600, consuming 20 a second
     watch.note_outbox(rows=3, oldest_age_seconds=0.1, written=5000)
     refused = watch.overload()
     assert refused is not None
@@ -225,11 +273,15 @@ def test_the_watch_reads_every_topic_of_the_pipeline_and_drains_each_apart() -> 
         ("disclosure", CRITIQUES),
         ("disclosure", CASES),
     )
-    watch.note_lags({("disclosure", CRITIQUES): (0, 1000), ("disclosure", CASES): (450, 2000)})
+    watch.note_lags(
+        {("disclosure", CRITIQUES): Behind(0, 1000), ("disclosure", CASES): Behind(450, 2000)}
+    )
     now[0] += 1
     # Disclosure consumes 100 critiques' events a second but only 10 answers' events: the wait
     # asked is the answers' backlog at the answers' rate.
-    watch.note_lags({("disclosure", CRITIQUES): (0, 1100), ("disclosure", CASES): (600, 2010)})
+    watch.note_lags(
+        {("disclosure", CRITIQUES): Behind(0, 1100), ("disclosure", CASES): Behind(600, 2010)}
+    )
     refused = watch.overload()
     assert refused is not None
     assert (refused.group, refused.topic, refused.retry_after) == ("disclosure", CASES, 10)
@@ -240,6 +292,15 @@ def test_the_watch_reads_every_topic_of_the_pipeline_and_drains_each_apart() -> 
         "retry_after": 10,
         "detail": refused.detail,
     }
+    watch.bounds = Bounds(consumer_lag_seconds=1)
+    watch.note_lags({("disclosure", CASES): Behind(600, 2020, oldest_age_seconds=3.0)})
+    refused = watch.overload()
+    assert refused is not None
+    assert (refused.bound, refused.topic, refused.measured) == (
+        Bound.CONSUMER_LAG_AGE,
+        CASES,
+        3.0,
+    )
 
 
 def test_the_pipeline_watched_by_default_is_the_services_own_groups_and_topics() -> None:
