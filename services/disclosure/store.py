@@ -27,35 +27,36 @@ from contracts.events import (
 )
 from services.platform import db
 
+_TIMELINE = (
+    "INSERT INTO record_timeline (event_id, critique_id, at, step) VALUES ($2, $1, $3, $4)"
+    " ON CONFLICT (event_id) DO NOTHING"
+)
+"""The step an event adds to its record's timeline, once however often the event is heard: a
+``WITH`` beside the statement that changes the record ($1 the critique, $2 the event, $3 its
+moment, $4 the step)."""
 
-async def _timeline(
-    connection: db.Connection,
-    *,
-    event_id: uuid.UUID,
-    critique_id: uuid.UUID,
-    at: datetime,
-    step: TimelineStep,
-) -> None:
-    await connection.execute(
-        "INSERT INTO record_timeline (event_id, critique_id, at, step) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (event_id) DO NOTHING",
-        event_id,
+
+async def _lock_or_create(connection: db.Connection, critique_id: uuid.UUID) -> int:
+    """The record, created if new, locked for the caller's transaction; its version (0 before
+    any content was taken)."""
+    version: int = await connection.fetchval(
+        "INSERT INTO records (critique_id) VALUES ($1)"
+        " ON CONFLICT (critique_id) DO UPDATE SET updated_at = now() RETURNING version",
         critique_id,
-        at,
-        step.value,
     )
-
-
-async def _ensure(connection: db.Connection, critique_id: uuid.UUID) -> None:
-    await connection.execute(
-        "INSERT INTO records (critique_id) VALUES ($1) ON CONFLICT DO NOTHING", critique_id
-    )
+    return version
 
 
 async def _replace_points(
-    connection: db.Connection, critique_id: uuid.UUID, points: tuple[Point, ...]
+    connection: db.Connection,
+    critique_id: uuid.UUID,
+    points: tuple[Point, ...],
+    *,
+    first: bool = False,
 ) -> None:
-    await connection.execute("DELETE FROM record_points WHERE critique_id = $1", critique_id)
+    """The record's points are now ``points``; ``first``: it had none (no content taken)."""
+    if not first:
+        await connection.execute("DELETE FROM record_points WHERE critique_id = $1", critique_id)
     await db.insert_rows(
         connection,
         "record_points",
@@ -67,66 +68,58 @@ async def _replace_points(
 async def apply_submitted(
     connection: db.Connection, event_id: uuid.UUID, event: CritiqueSubmitted
 ) -> None:
-    await _ensure(connection, event.critique_id)
     # Who submitted it, to whom and when, always; its content only if neither an amendment
     # (tracking's decisions, on the other topic: they may be heard before) nor this submission
     # was taken before, which the record's version says: points are only ever written with a
     # version of 1 or more. Asked of the record, not of record_points: a probe there for points
     # that a new submission never has was planned, on a young table, as a scan that read all
     # of record_points per submission once the table had grown.
-    taken: int = await connection.fetchval(
-        "SELECT version FROM records WHERE critique_id = $1 FOR UPDATE", event.critique_id
-    )
+    taken = await _lock_or_create(connection, event.critique_id)
     await connection.execute(
-        """
-        UPDATE records SET organisation_id = $2, organisation_name = $3, organisation_level = $4,
-            agency_id = $5, kind = $6, submitted_at = $7, updated_at = now(),
-            title = CASE WHEN version < 1 THEN $8 ELSE title END,
-            redact_names = CASE WHEN version < 1 THEN $9 ELSE redact_names END,
+        f"""
+        WITH step AS ({_TIMELINE})
+        UPDATE records SET organisation_id = $5, organisation_name = $6, organisation_level = $7,
+            agency_id = $8, kind = $9, submitted_at = $3, updated_at = now(),
+            title = CASE WHEN version < 1 THEN $10 ELSE title END,
+            redact_names = CASE WHEN version < 1 THEN $11 ELSE redact_names END,
             version = greatest(version, 1)
         WHERE critique_id = $1
         """,
         event.critique_id,
+        event_id,
+        event.submitted_at,
+        TimelineStep.SUBMITTED.value,
         event.organisation.id,
         event.organisation.name,
         event.organisation.level.value,
         event.agency_id,
         event.kind.value,
-        event.submitted_at,
         event.title,
         list(event.redact_names),
     )
     if taken < 1:
-        await _replace_points(connection, event.critique_id, event.points)
-    await _timeline(
-        connection,
-        event_id=event_id,
-        critique_id=event.critique_id,
-        at=event.submitted_at,
-        step=TimelineStep.SUBMITTED,
-    )
+        await _replace_points(connection, event.critique_id, event.points, first=True)
 
 
 async def apply_amended(connection: db.Connection, event_id: uuid.UUID, event: CaseAmended) -> None:
     """Take the newer content only: amendments may be re-delivered after a later one."""
-    await _ensure(connection, event.critique_id)
-    newer = await connection.fetchval(
-        "UPDATE records SET title = $2, version = $3, redact_names = $4, updated_at = now()"
-        " WHERE critique_id = $1 AND version < $3 RETURNING true",
+    taken = await _lock_or_create(connection, event.critique_id)
+    await connection.execute(
+        f"""
+        WITH step AS ({_TIMELINE})
+        UPDATE records SET title = $5, version = $6, redact_names = $7, updated_at = now()
+        WHERE critique_id = $1 AND version < $6
+        """,
         event.critique_id,
+        event_id,
+        event.amended_at,
+        TimelineStep.AMENDED.value,
         event.content.title,
         event.version,
         list(event.content.redact_names),
     )
-    if newer:
-        await _replace_points(connection, event.critique_id, event.content.points)
-    await _timeline(
-        connection,
-        event_id=event_id,
-        critique_id=event.critique_id,
-        at=event.amended_at,
-        step=TimelineStep.AMENDED,
-    )
+    if taken < event.version:
+        await _replace_points(connection, event.critique_id, event.content.points, first=taken < 1)
 
 
 async def _set(
@@ -138,15 +131,21 @@ async def _set(
     at: datetime,
     **columns: object,
 ) -> None:
-    await _ensure(connection, critique_id)
-    if columns:
-        assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))
-        await connection.execute(
-            f"UPDATE records SET {assignments}, updated_at = now() WHERE critique_id = $1",
-            critique_id,
-            *columns.values(),
-        )
-    await _timeline(connection, event_id=event_id, critique_id=critique_id, at=at, step=step)
+    """Set the record's columns named (creating the record if this is the first heard of it)
+    and add the step to its timeline: one statement."""
+    names = ", ".join(columns)
+    values = ", ".join(f"${i}" for i in range(5, 5 + len(columns)))
+    assignments = ", ".join(f"{name} = excluded.{name}" for name in columns)
+    await connection.execute(
+        f"WITH step AS ({_TIMELINE})"
+        f" INSERT INTO records (critique_id, {names}) VALUES ($1, {values})"
+        f" ON CONFLICT (critique_id) DO UPDATE SET {assignments}, updated_at = now()",
+        critique_id,
+        event_id,
+        at,
+        step.value,
+        *columns.values(),
+    )
 
 
 async def apply_withdrawn(
