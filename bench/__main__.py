@@ -8,6 +8,7 @@ import asyncio
 import shlex
 import sys
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +30,7 @@ TARGETS = {
     "cpu_per_journey_ms": at_most(4),
     "round_trips_per_journey": at_most(15),
     "lost": at_most(0),
+    "history_cpu_ratio": at_most(1.25),
 }
 
 
@@ -63,6 +65,14 @@ def arguments(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--in-flight", type=int, default=128, help="concurrent HTTP clients")
     parser.add_argument("--organisations", type=int, default=4)
     parser.add_argument("--readers", type=int, default=2, help="concurrent public readers")
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the sustained phase again after preloading N critiques into the three"
+        " databases (bench.history), and compare the CPU per journey with the empty run's",
+    )
     parser.add_argument(
         "--only",
         choices=("baselines", "system", "overload", "tracing"),
@@ -122,9 +132,33 @@ async def measure_baselines(seconds: float, results: Results) -> float:
     return bare.per_second
 
 
+def cpu_per_journey_ms(outcome: system.Outcome) -> float:
+    """The five processes together: three services, PostgreSQL and Kafka."""
+    processes = (*outcome.services.values(), *outcome.engines.values())
+    return share(sum(p.cpu_seconds for p in processes) * 1000, len(outcome.public))
+
+
+def round_trips_per_journey(outcome: system.Outcome) -> float:
+    """The three databases together."""
+    return share(sum(c.top for c in outcome.statements.values()), len(outcome.public))
+
+
+def system_section(load: system.Load) -> str:
+    stored = f", {load.history:,} critiques stored" if load.history else ""
+    return f"system ({load.seconds:.0f} s at {load.rate:.0f}/s offered{stored})"
+
+
 def system_measures(outcome: system.Outcome, bare: float | None) -> list[Measure]:
-    section = f"system ({outcome.load.seconds:.0f} s at {outcome.load.rate:.0f}/s offered)"
+    load = outcome.load
+    section = system_section(load)
     measures = [
+        Measure(
+            section,
+            "critiques stored before the run (--history)",
+            load.history,
+            "",
+            note=f"preloaded in {outcome.history_seconds:.0f} s" if load.history else "",
+        ),
         Measure(section, "submissions accepted (201)", outcome.accepted_per_second, "/s"),
         Measure(
             section,
@@ -215,11 +249,7 @@ def system_measures(outcome: system.Outcome, bare: float | None) -> list[Measure
         Measure(
             section,
             "CPU per journey, the five processes together",
-            share(
-                sum(p.cpu_seconds for p in (*outcome.services.values(), *outcome.engines.values()))
-                * 1000,
-                public,
-            ),
+            cpu_per_journey_ms(outcome),
             "ms",
             TARGETS["cpu_per_journey_ms"],
             note="three services, PostgreSQL and Kafka; window and drain",
@@ -256,12 +286,39 @@ def system_measures(outcome: system.Outcome, bare: float | None) -> list[Measure
         Measure(
             section,
             "database round trips per journey, the three databases together",
-            share(sum(c.top for c in outcome.statements.values()), public),
+            round_trips_per_journey(outcome),
             "",
             TARGETS["round_trips_per_journey"],
         )
     )
     return measures
+
+
+def history_measures(empty: system.Outcome, stored: system.Outcome) -> list[Measure]:
+    """The same load on the empty system and on one holding ``--history`` critiques: what
+    the stored history costs a journey (in the stored run's section)."""
+    section = system_section(stored.load)
+    history = f"{stored.load.history:,}"
+    return [
+        Measure(
+            section,
+            f"CPU per journey with {history} stored / empty",
+            share(cpu_per_journey_ms(stored), cpu_per_journey_ms(empty)),
+            "x",
+            TARGETS["history_cpu_ratio"],
+            note=f"{cpu_per_journey_ms(stored):.1f} ms / {cpu_per_journey_ms(empty):.1f} ms,"
+            " the five processes together",
+        ),
+        Measure(
+            section, "database round trips per journey, empty", round_trips_per_journey(empty), ""
+        ),
+        Measure(
+            section,
+            f"database round trips per journey with {history} stored",
+            round_trips_per_journey(stored),
+            "",
+        ),
+    ]
 
 
 def overload_measures(outcome: system.Outcome) -> list[Measure]:
@@ -321,6 +378,10 @@ async def main(argv: list[str]) -> int:
             "overload run": f"{options.overload_seconds:.0f} s at twice the sustained rate (or"
             " --overload-rate), submission shedding past "
             + " ".join(f"{k}={v}" for k, v in system.SHEDDING.items()),
+            "history": f"{options.history:,} critiques preloaded (bench.history) before a second"
+            " sustained run"
+            if options.history
+            else "none (--history N runs the sustained phase again on N stored critiques)",
             "tracing comparison": f"{options.compare_seconds:.0f} s each, closed loop"
             f" ({options.in_flight} clients as fast as answered), tracing on vs off",
             "baselines": f"{options.baseline_seconds:.0f} s each",
@@ -336,20 +397,32 @@ async def main(argv: list[str]) -> int:
     sustained: system.Outcome | None = None
     if "system" in options.only:
         print(f"system: {options.seconds:.0f} s at {options.rate:.0f}/s …", file=sys.stderr)
-        sustained = await system.run(
-            system.Load(
-                seconds=options.seconds,
-                rate=options.rate,
-                in_flight=options.in_flight,
-                organisations=options.organisations,
-                readers=options.readers,
-                profile=options.profile,
-            ),
-            log=options.logs / "sustained" if options.logs else None,
+        load = system.Load(
+            seconds=options.seconds,
+            rate=options.rate,
+            in_flight=options.in_flight,
+            organisations=options.organisations,
+            readers=options.readers,
+            profile=options.profile,
         )
+        sustained = await system.run(load, log=options.logs / "sustained" if options.logs else None)
         results.machine.update(sustained.versions)
         results.measures += system_measures(sustained, bare)
         results.notes += outcome_notes("sustained", sustained)
+        if options.history:
+            print(
+                f"system with {options.history:,} critiques stored: preloading, then"
+                f" {options.seconds:.0f} s at {options.rate:.0f}/s …",
+                file=sys.stderr,
+            )
+            stored = await system.run(
+                replace(load, history=options.history, profile=None),
+                log=options.logs / "history" if options.logs else None,
+            )
+            print(f"history preloaded in {stored.history_seconds:.0f} s", file=sys.stderr)
+            results.measures += system_measures(stored, bare)
+            results.measures += history_measures(sustained, stored)
+            results.notes += outcome_notes(f"sustained, {options.history:,} stored", stored)
     if "overload" in options.only:
         offered = options.overload_rate or (
             2 * sustained.journeys_per_second if sustained else 200.0

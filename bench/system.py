@@ -27,10 +27,12 @@ from pathlib import Path
 
 import grpc
 
+from bench import history
 from bench.http1 import Connection
 from bench.report import percentile
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
+from services.disclosure import queries
 from tests.support.directory import Directory, register
 from tests.support.engines import Engines, start_engines
 from tests.support.journeys import agency_metadata, critique_body
@@ -79,6 +81,8 @@ class Load:
     shedding: bool = False
     """Submission refuses writes past tight bounds on its backlogs (:data:`SHEDDING`); a
     refused submission is counted and not offered again (open loop: the load goes on)."""
+    history: int = 0
+    """Critiques preloaded into the three databases before the load (:mod:`bench.history`)."""
 
 
 @dataclass
@@ -175,6 +179,8 @@ class Outcome:
     versions: dict[str, str] = field(default_factory=dict)
     statements: dict[str, Statements] = field(default_factory=dict)
     """Per service, what its database ran over the window and the drain."""
+    history_seconds: float = 0.0
+    """How long preloading ``load.history`` critiques took (before the run, not in it)."""
 
     def _in_window(self, moments: list[float]) -> int:
         start, end = self.window
@@ -319,7 +325,8 @@ def _own_cpu_seconds() -> float:
 
 
 async def run(load: Load, *, log: Path | None = None) -> Outcome:
-    """Start fresh engines and the services, apply ``load``, and measure."""
+    """Start fresh engines and the services, preload ``load.history`` critiques, apply ``load``,
+    and measure."""
     with ExitStack() as stack:
         engines = start_engines(stack)
         env = {
@@ -328,7 +335,12 @@ async def run(load: Load, *, log: Path | None = None) -> Outcome:
             **(SHEDDING if load.shedding else {}),
         }
         async with deployed(engines, "bench", extra_env=env) as deployment:
-            outcome = await _measure(engines, deployment, load)
+            outcome = Outcome(load)
+            if load.history:
+                begun = time.perf_counter()
+                await history.preload(deployment.database_urls, load.history)
+                outcome.history_seconds = time.perf_counter() - begun
+            await _measure(engines, deployment, outcome)
             if log is not None:
                 _keep_logs(deployment, log)
             return outcome
@@ -351,8 +363,19 @@ async def versions(engines: Engines, deployment: Deployment) -> dict[str, str]:
     return {"postgresql": postgres}
 
 
-async def _measure(engines: Engines, deployment: Deployment, load: Load) -> Outcome:
-    outcome = Outcome(load)
+async def last_change(deployment: Deployment) -> int:
+    """Disclosure's latest change number: the load's records are those published after it."""
+    import asyncpg
+
+    connection = await asyncpg.connect(deployment.database_urls["disclosure"])
+    try:
+        return await queries.last_change(connection)
+    finally:
+        await connection.close()
+
+
+async def _measure(engines: Engines, deployment: Deployment, outcome: Outcome) -> None:
+    load = outcome.load
     outcome.versions = await versions(engines, deployment)
     directories = [await register(deployment) for _ in range(load.organisations)]
     stop_submitting = asyncio.Event()
@@ -370,7 +393,8 @@ async def _measure(engines: Engines, deployment: Deployment, load: Load) -> Outc
         for _ in range(load.answerers):
             tasks.append(asyncio.create_task(_answer(agency, cases, outcome, stop_all)))
         await asyncio.wait_for(asyncio.gather(*(ready.wait() for ready in watching)), 30)
-        tasks.append(asyncio.create_task(_follow_public(deployment, outcome, stop_all)))
+        since = await last_change(deployment)
+        tasks.append(asyncio.create_task(_follow_public(deployment, outcome, stop_all, since)))
         for _ in range(load.readers):
             tasks.append(asyncio.create_task(_read_public(deployment, outcome, stop_submitting)))
         processes = {name: p.popen.pid for name, p in deployment.processes.items()}
@@ -427,7 +451,6 @@ async def _measure(engines: Engines, deployment: Deployment, load: Load) -> Outc
         for result in results:
             if isinstance(result, Exception):
                 outcome.errors[f"task: {result!r}"[:200]] += 1
-    return outcome
 
 
 # -- organisations ---------------------------------------------------------------------------------
@@ -600,10 +623,11 @@ async def _answer(
 # -- the public ------------------------------------------------------------------------------------
 
 
-async def _follow_public(deployment: Deployment, outcome: Outcome, stop: asyncio.Event) -> None:
-    """Note when each critique first appears in disclosure's change feed."""
+async def _follow_public(
+    deployment: Deployment, outcome: Outcome, stop: asyncio.Event, since: int
+) -> None:
+    """Note when each critique first appears in disclosure's change feed, after ``since``."""
     connection = Connection.to(deployment.disclosure_url)
-    since = 0
     try:
         while not stop.is_set():
             reply = await connection.request("GET", f"/v1/changes?since={since}&limit=1000")
