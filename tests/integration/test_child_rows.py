@@ -26,7 +26,7 @@ async def pool(engines: Engines) -> AsyncIterator[db.Pool]:
 
 
 async def statements(pool: db.Pool) -> int:
-    return await statement_calls(pool, "%")
+    return await statement_calls(pool, "%", top_level=True)
 
 
 async def test_cases_come_with_their_points_and_extensions_in_one_statement(

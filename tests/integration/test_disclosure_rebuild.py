@@ -34,12 +34,13 @@ from contracts.events import (
     Point,
     PointAnswer,
 )
-from services.disclosure import consumers
+from services.disclosure import commands, consumers
 from services.disclosure.domain import DisclosurePolicy
 from services.disclosure.main import MIGRATIONS
 from services.platform import db
 from services.platform.cloudevents import Envelope
 from tests.support.engines import Engines
+from tests.support.plans import statement_calls
 
 AGENCY = "ubnd-phuong-kinh-bac-bac-ninh"
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -262,3 +263,40 @@ def _moment(event: CritiqueEvent) -> datetime:
         if isinstance(moment := getattr(event, name, None), datetime):
             return moment
     raise AssertionError(event)
+
+
+async def test_a_case_step_is_one_statement_and_a_first_submission_three(pool: db.Pool) -> None:
+    """Applying an event costs its record a fixed handful of statements (pg_stat_statements,
+    counted once each transaction is over), not an insert, an update and a timeline apiece."""
+    critique_id, case_id = uuid.uuid4(), uuid.uuid4()
+
+    async def statements(event: CritiqueEvent) -> int:
+        before = await statement_calls(pool, "%", top_level=True)
+        async with pool.acquire() as connection, connection.transaction():
+            await commands.apply_event(connection, uuid.uuid4(), event)
+        return await statement_calls(pool, "%", top_level=True) - before - 2  # BEGIN and COMMIT
+
+    # Once before, on another record: the driver's first use of a type costs it a query.
+    warm, warm_case = uuid.uuid4(), uuid.uuid4()
+    for event in (opened(warm, warm_case), submitted(warm), overdue(warm, warm_case)):
+        await statements(event)
+    # Heard before its submission (the topics interleave): the record is made by the step.
+    assert await statements(opened(critique_id, case_id)) == 1
+    # Lock (or create) the record, take the content, its points.
+    assert await statements(submitted(critique_id)) == 3
+    assert await statements(overdue(critique_id, case_id)) == 1
+    stored = await pool.fetchrow(
+        "SELECT case_id, due_date, overdue_at, title, version FROM records WHERE critique_id = $1",
+        critique_id,
+    )
+    assert stored is not None
+    assert (stored["case_id"], stored["due_date"], stored["version"]) == (
+        case_id,
+        date(2026, 4, 1),
+        1,
+    )
+    assert stored["overdue_at"] is not None
+    steps = await pool.fetch(
+        "SELECT step FROM record_timeline WHERE critique_id = $1 ORDER BY at", critique_id
+    )
+    assert [row["step"] for row in steps] == ["submitted", "case_opened", "overdue"]

@@ -117,15 +117,17 @@ async def explained(connection: db.Connection) -> AsyncIterator[Plans]:
         await connection.execute("RESET auto_explain.log_min_duration")
 
 
-async def statement_calls(executor: db.Executor, like: str) -> int:
+async def statement_calls(executor: db.Executor, like: str, *, top_level: bool = False) -> int:
     """How many times the current database has run statements whose text is ``LIKE`` ``like``
     (``pg_stat_statements``, which every PostgreSQL the project starts loads; the extension is
-    created here if need be)."""
+    created here if need be); ``top_level``: only those a client sent (its round trips), not
+    those run inside triggers and foreign-key checks."""
     await executor.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
     calls: int = await executor.fetchval(
         "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
         " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        " AND query LIKE $1 AND query NOT LIKE '%pg_stat_statements%'",
+        " AND query LIKE $1 AND query NOT LIKE '%pg_stat_statements%' AND (toplevel OR NOT $2)",
         like,
+        top_level,
     )
     return calls
