@@ -258,6 +258,57 @@ async def lock(
     return _critique(row, children)
 
 
+@dataclass(frozen=True)
+class Standing:
+    """What a step tracking reported is applied against: the critique's row alone."""
+
+    id: uuid.UUID
+    status: CritiqueStatus
+    version: int
+    title: str
+
+
+async def lock_standing(connection: db.Connection, critique_id: uuid.UUID) -> Standing | None:
+    """The critique's standing, its row locked for the caller's transaction; None if there is
+    none. One statement: neither points nor answers are read."""
+    row = await connection.fetchrow(
+        "SELECT id, status, version, title FROM critiques WHERE id = $1 FOR UPDATE", critique_id
+    )
+    if row is None:
+        return None
+    return Standing(
+        id=row["id"],
+        status=CritiqueStatus(row["status"]),
+        version=row["version"],
+        title=row["title"],
+    )
+
+
+async def update_with_history(
+    connection: db.Connection,
+    critique_id: uuid.UUID,
+    step: HistoryStep,
+    *,
+    at: datetime,
+    version: int,
+    detail: dict[str, Any],
+    **columns: Any,
+) -> None:
+    """Set the columns named and add the step to the critique's history: one statement."""
+    assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=6))
+    await connection.execute(
+        "WITH step AS (INSERT INTO critique_history (critique_id, at, step, version, detail)"
+        " VALUES ($1, $2, $3, $4, $5))"
+        f" UPDATE critiques SET {assignments} WHERE id = $1",
+        critique_id,
+        at,
+        step.value,
+        version,
+        json.dumps(detail, ensure_ascii=False),
+        *columns.values(),
+    )
+
+
 async def update(connection: db.Connection, critique_id: uuid.UUID, **columns: Any) -> None:
     """Set the columns named (tracking's report of a step: status, due date, moments)."""
     assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(columns, start=2))

@@ -46,17 +46,21 @@ async def _report(
     at: datetime,
     detail: dict[str, Any],
     **columns: Any,
-) -> store.Critique | None:
+) -> store.Standing | None:
     """Apply a step tracking reported: history always, status only forwards. None when the
-    critique is not this deployment's."""
-    critique = await store.lock(connection, critique_id)
+    critique is not this deployment's. Two statements: the lock, then the change."""
+    critique = await store.lock_standing(connection, critique_id)
     if critique is None:
         return None
-    await store.update(
-        connection, critique_id, status=advance(critique.status, reported).value, **columns
-    )
-    await store.record_history(
-        connection, critique_id, step, at=at, version=critique.version, detail=detail
+    await store.update_with_history(
+        connection,
+        critique_id,
+        step,
+        at=at,
+        version=critique.version,
+        detail=detail,
+        status=advance(critique.status, reported).value,
+        **columns,
     )
     return critique
 
@@ -278,7 +282,7 @@ async def escalated(connection: db.Connection, event: CaseEscalated) -> None:
                 critique_id=event.critique_id,
                 organisation_id=event.organisation_id,
                 agency_id=event.agency_id,
-                title=critique.content.title if critique else "",
+                title=critique.title if critique else "",
                 due_date=event.due_date,
                 at=event.at,
             ),
