@@ -7,6 +7,7 @@ agencies' change feed) and, by the caller, its event.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Iterable, Sequence
@@ -450,9 +451,17 @@ async def mark_answered(
     answers: Sequence[PointAnswer],
     answered_at: datetime,
     late: bool,
-) -> None:
+) -> Case:
+    """Store the answer to every point and the case as answered, with one statement; return
+    the case as stored (no read-back)."""
     await connection.execute(
         """
+        WITH points AS (
+            UPDATE case_points p SET disposition = a.disposition, explanation = a.explanation
+            FROM unnest($6::integer[], $7::text[], $8::text[]) AS a (number, disposition,
+                                                                    explanation)
+            WHERE p.case_id = $1 AND p.number = a.number
+        )
         UPDATE cases SET status = $2, answer_request_id = $3, answered_at = $4,
                          answered_late = $5, answered_version = version
         WHERE id = $1
@@ -462,15 +471,19 @@ async def mark_answered(
         request_id,
         answered_at,
         late,
-    )
-    await connection.execute(
-        "UPDATE case_points p SET disposition = a.disposition, explanation = a.explanation"
-        " FROM unnest($2::integer[], $3::text[], $4::text[]) AS a(number, disposition, explanation)"
-        " WHERE p.case_id = $1 AND p.number = a.number",
-        case.id,
         [a.point_number for a in answers],
         [a.disposition.value for a in answers],
         [a.explanation for a in answers],
+    )
+    by_point = {a.point_number: a for a in answers}
+    return dataclasses.replace(
+        case,
+        status=CaseStatus.ANSWERED,
+        answer_request_id=request_id,
+        answered_at=answered_at,
+        answered_late=late,
+        answered_version=case.version,
+        answers=tuple(by_point[p.number] for p in case.points if p.number in by_point),
     )
 
 

@@ -77,3 +77,22 @@ async def test_cases_come_with_their_points_and_extensions_in_one_statement(
         locked = await store.get_case(connection, cases[0].id, for_update=True)
     assert await statements(pool) - before == 2 + 2  # BEGIN and COMMIT
     assert locked == first
+
+
+async def test_an_answer_is_one_statement_and_the_case_it_returns_is_the_one_stored(
+    pool: db.Pool,
+) -> None:
+    case = await tracking.open_case(pool)
+    answer = PointAnswer(point_number=1, disposition=Disposition.PARTLY_ACCEPTED, explanation="")
+    before = await statements(pool)
+    async with pool.acquire() as connection, connection.transaction():
+        answered = await store.mark_answered(
+            connection,
+            case,
+            request_id="answer-1",
+            answers=[answer],
+            answered_at=datetime.now(UTC),
+            late=False,
+        )
+    assert await statements(pool) - before == 1 + 2  # BEGIN and COMMIT
+    assert answered == await store.get_case(pool, case.id)

@@ -217,7 +217,7 @@ async def answer(
         late = is_late(now, case.due_date)
         ordered = tuple(sorted(answers, key=lambda a: a.point_number))
         with _journey("answer case", case):
-            await store.mark_answered(
+            answered = await store.mark_answered(
                 connection, case, request_id=request_id, answers=ordered, answered_at=now, late=late
             )
             await store.cancel_steps(connection, case.id)
@@ -246,4 +246,4 @@ async def answer(
                 "late": late,
             },
         )
-        return await store.get_case(connection, case.id)
+        return answered
