@@ -319,9 +319,11 @@ async def store_publication(
     search_text: str,
     redactions: Sequence[RedactionView],
 ) -> None:
-    """Store the record's public document with a new change number, and its redaction log."""
+    """Store the record's public document with a new change number, and its redaction log
+    (the last one's replaced in the same statement)."""
     await connection.execute(
         """
+        WITH replaced AS (DELETE FROM redactions WHERE critique_id = $1)
         UPDATE records SET published_at = $2, publication_reason = $3, public_status = $4,
             public_document = $5, search_text = $6, change_seq = nextval('record_changes')
         WHERE critique_id = $1
@@ -333,7 +335,6 @@ async def store_publication(
         document,
         search_text,
     )
-    await connection.execute("DELETE FROM redactions WHERE critique_id = $1", critique_id)
     await db.insert_rows(
         connection,
         "redactions",
