@@ -122,3 +122,19 @@ def test_the_overload_run_counts_refusals_and_what_accepted_never_became_public(
     assert lost.value == 1
     assert lost.verdict == "MISSED"
     assert measures["accept → public p99 (of those accepted)"].value == 0.5
+
+
+def test_the_latency_targets_are_judged_on_the_paced_run_not_the_saturated_one() -> None:
+    from bench.__main__ import paced_measures, system_measures
+    from bench.system import Load, Outcome
+
+    outcome = Outcome(Load(seconds=10, rate=40), seconds=10.0)
+    outcome.accepted = {"a": 1.0, "b": 2.0, "c": 3.0}
+    outcome.public = {"a": 1.5, "b": 2.5, "c": 6.5}
+    paced = {m.name: m for m in paced_measures(outcome)}
+    assert paced["accept → public p99"].value == 3.5
+    assert paced["accept → public p99"].verdict == "MISSED"
+    assert paced["accepted and not made public"].verdict == "met"
+    saturated = {m.name: m for m in system_measures(outcome, None)}
+    assert saturated["accept → public p99"].target is None
+    assert saturated["accept p99"].target is None
