@@ -79,55 +79,77 @@ async def publish(
     policy: DisclosurePolicy,
     now: datetime,
 ) -> int:
-    """Refresh each record (:func:`refresh`), then append the new documents to the log in one
-    go; return how many were published."""
-    published = [
-        (critique_id, document)
-        for critique_id in critique_ids
-        if (document := await refresh(connection, critique_id, policy=policy, now=now)) is not None
-    ]
+    """Publish each record the policy now allows, and republish each whose public document has
+    changed, then append the new documents to the log in one go, in the order the records were
+    named; return how many were published. The records are locked with one statement (in key
+    order, so that two publishers never wait for each other's), and the points and timelines of
+    those to publish are read with one statement each, however many they are."""
+    ids = list(dict.fromkeys(critique_ids))
+    if not ids:
+        return 0
+    rows = await store.records_for_update(connection, ids)
+    due = {
+        critique_id: (rows[critique_id], decided)
+        for critique_id in ids
+        if critique_id in rows and (decided := _publication(rows[critique_id], policy))
+    }
+    if not due:
+        return 0
+    points = await store.points_with_answers(connection, list(due))
+    timelines = await store.timelines(connection, list(due))
+    published = []
+    for critique_id, (row, (published_at, reason)) in due.items():
+        document = await _store_if_changed(
+            connection,
+            row,
+            points=points[critique_id],
+            timeline=timelines[critique_id],
+            published_at=published_at,
+            reason=reason,
+        )
+        if document is not None:
+            published.append((critique_id, document))
     # Last: the log's appends are serialised until this transaction commits.
     await transparency.append_many(connection, published, at=now)
     return len(published)
 
 
-async def refresh(
-    connection: db.Connection,
-    critique_id: uuid.UUID,
-    *,
-    policy: DisclosurePolicy,
-    now: datetime,
-) -> bytes | None:
-    """Publish the record if the policy now allows it, and republish it if what the public sees
-    has changed; return the new document, for the transparency log (:func:`publish` appends
-    it), or None when nothing new was published."""
-    row = await store.record_for_update(connection, critique_id)
-    if row is None:
-        return None
+def _publication(row: db.Record, policy: DisclosurePolicy) -> tuple[datetime, str] | None:
+    """When the record is (or became) public and why; None while it is not to be."""
     published_at, reason = row["published_at"], row["publication_reason"]
-    if published_at is None:
-        # The moment it became publishable, not the moment we heard of it: rebuilding the read
-        # model from the topics then gives the same documents. It first fell overdue at its
-        # first 'overdue' step: a later extension clears overdue_at, not what was published.
-        publication = policy.publication(
-            has_content=row["title"] is not None and row["submitted_at"] is not None,
-            answered_at=shown_answer(
-                answered_at=row["answered_at"],
-                answered_version=row["answered_version"],
-                version=row["version"],
-            ),
-            overdue_at=row["first_overdue_at"],
-            withdrawn_at=row["withdrawn_at"],
-        )
-        if publication is None:
-            return None
-        published_at, reason = publication
-    elif row["title"] is None:
-        return None
+    if published_at is not None:
+        return None if row["title"] is None else (published_at, reason)
+    # The moment it became publishable, not the moment we heard of it: rebuilding the read
+    # model from the topics then gives the same documents. It first fell overdue at its
+    # first 'overdue' step: a later extension clears overdue_at, not what was published.
+    return policy.publication(
+        has_content=row["title"] is not None and row["submitted_at"] is not None,
+        answered_at=shown_answer(
+            answered_at=row["answered_at"],
+            answered_version=row["answered_version"],
+            version=row["version"],
+        ),
+        overdue_at=row["first_overdue_at"],
+        withdrawn_at=row["withdrawn_at"],
+    )
+
+
+async def _store_if_changed(
+    connection: db.Connection,
+    row: db.Record,
+    *,
+    points: list[db.Record],
+    timeline: list[db.Record],
+    published_at: datetime,
+    reason: str,
+) -> bytes | None:
+    """Store the record's public document if it differs from the one last published; return
+    it, for the log, or None when nothing changed."""
+    critique_id = row["critique_id"]
     record, search_text = public_document(
         row,
-        points=await store.points_with_answers(connection, critique_id),
-        timeline=await store.timeline(connection, critique_id),
+        points=points,
+        timeline=timeline,
         agency=(
             {"name": row["agency_name"], "level": row["agency_level"]}
             if row["agency_name"] is not None

@@ -271,41 +271,64 @@ async def apply_agency(connection: db.Connection, event: AgencyRegistered) -> li
 # -- publication: what the public document is built from, and where it is stored -------------
 
 
-async def record_for_update(connection: db.Connection, critique_id: uuid.UUID) -> db.Record | None:
-    """The raw record, locked until the caller's transaction ends, with what publishing it
-    needs besides, in the same statement: ``first_overdue_at`` (the moment of its first
-    'overdue' step, if any) and its agency's ``agency_name`` and ``agency_level``."""
-    return await connection.fetchrow(
+async def records_for_update(
+    connection: db.Connection, critique_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, db.Record]:
+    """The raw records, locked until the caller's transaction ends (in key order: two
+    transactions locking some of the same records never wait for each other), with what
+    publishing them needs besides, in the same statement: ``first_overdue_at`` (the moment of
+    the first 'overdue' step, if any) and the agency's ``agency_name`` and ``agency_level``."""
+    rows = await connection.fetch(
         """
         SELECT r.*, a.name AS agency_name, a.level AS agency_level,
                (SELECT min(t.at) FROM record_timeline t
                 WHERE t.critique_id = r.critique_id AND t.step = $2) AS first_overdue_at
         FROM records r LEFT JOIN agencies a ON a.id = r.agency_id
-        WHERE r.critique_id = $1
+        WHERE r.critique_id = ANY($1::uuid[])
+        ORDER BY r.critique_id
         FOR UPDATE OF r
         """,
-        critique_id,
+        list(critique_ids),
         TimelineStep.OVERDUE.value,
     )
+    return {row["critique_id"]: row for row in rows}
 
 
-async def points_with_answers(connection: db.Connection, critique_id: uuid.UUID) -> list[db.Record]:
-    return await connection.fetch(
+def _by_record(
+    critique_ids: Sequence[uuid.UUID], rows: Sequence[db.Record]
+) -> dict[uuid.UUID, list[db.Record]]:
+    grouped: dict[uuid.UUID, list[db.Record]] = {critique_id: [] for critique_id in critique_ids}
+    for row in rows:
+        grouped[row["critique_id"]].append(row)
+    return grouped
+
+
+async def points_with_answers(
+    connection: db.Connection, critique_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[db.Record]]:
+    """Each record's points, in order, with their answers: one statement for any number."""
+    rows = await connection.fetch(
         """
-        SELECT p.number, p.text, p.citation, a.disposition, a.explanation
+        SELECT p.critique_id, p.number, p.text, p.citation, a.disposition, a.explanation
         FROM record_points p
         LEFT JOIN record_answers a ON a.critique_id = p.critique_id AND a.point_number = p.number
-        WHERE p.critique_id = $1 ORDER BY p.number
+        WHERE p.critique_id = ANY($1::uuid[]) ORDER BY p.critique_id, p.number
         """,
-        critique_id,
+        list(critique_ids),
     )
+    return _by_record(critique_ids, rows)
 
 
-async def timeline(connection: db.Connection, critique_id: uuid.UUID) -> list[db.Record]:
-    return await connection.fetch(
-        "SELECT at, step FROM record_timeline WHERE critique_id = $1 ORDER BY at, step",
-        critique_id,
+async def timelines(
+    connection: db.Connection, critique_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[db.Record]]:
+    """Each record's timeline, in order: one statement for any number."""
+    rows = await connection.fetch(
+        "SELECT critique_id, at, step FROM record_timeline WHERE critique_id = ANY($1::uuid[])"
+        " ORDER BY critique_id, at, step",
+        list(critique_ids),
     )
+    return _by_record(critique_ids, rows)
 
 
 async def store_publication(

@@ -139,8 +139,8 @@ async def test_each_document_is_the_one_disclosure_would_publish(
             assert json.loads(leaf.document) == json.loads(row["public_document"])
             # Rebuilt from the raw read model, the same: nothing to publish again.
             async with connection.transaction():
-                assert not await disclosure_commands.refresh(
-                    connection, row["critique_id"], policy=DisclosurePolicy(), now=NOW
+                assert not await disclosure_commands.publish(
+                    connection, [row["critique_id"]], policy=DisclosurePolicy(), now=NOW
                 )
 
 

@@ -300,3 +300,30 @@ async def test_a_case_step_is_one_statement_and_a_first_submission_three(pool: d
         "SELECT step FROM record_timeline WHERE critique_id = $1 ORDER BY at", critique_id
     )
     assert [row["step"] for row in steps] == ["submitted", "case_opened", "overdue"]
+
+
+async def test_a_batch_of_records_is_published_with_statements_per_table_not_per_record(
+    pool: db.Pool,
+) -> None:
+    """Five records answered in one batch: locked with one statement, their points and timelines
+    read with one each, each stored with one, and appended to the log together (four)."""
+    policy = DisclosurePolicy()
+
+    async def heard(count: int) -> list[uuid.UUID]:
+        ids = [uuid.uuid4() for _ in range(count)]
+        async with pool.acquire() as connection, connection.transaction():
+            for critique_id in ids:
+                critiques, cases = answered_late(critique_id)
+                for event in sorted([*critiques, *cases], key=_moment):
+                    await commands.apply_event(connection, uuid.uuid4(), event)
+        return ids
+
+    async def publish(ids: list[uuid.UUID]) -> tuple[int, int]:
+        before = await statement_calls(pool, "%", top_level=True)
+        async with pool.acquire() as connection, connection.transaction():
+            published = await commands.publish(connection, ids, policy=policy, now=at(10))
+        return published, await statement_calls(pool, "%", top_level=True) - before - 2
+
+    await publish(await heard(2))  # the log's first leaves, and the driver's first use of types
+    assert await publish(await heard(5)) == (5, 3 + 5 + 4)
+    assert await publish(await heard(1)) == (1, 3 + 1 + 4)
