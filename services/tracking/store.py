@@ -217,15 +217,22 @@ async def insert_case(
     due_date: date,
     due_rule: DueDateRule,
     journey: dict[str, str],
+    detail: str,
 ) -> bool:
-    """Insert the case and its points; False when the critique has a case already."""
+    """Insert the case with its 'opened' history entry (``detail``), then its points; False
+    when the critique has a case already."""
     opened = await connection.fetchval(
         """
-        INSERT INTO cases (id, critique_id, agency_id, organisation_id, organisation_name,
-                           organisation_level, organisation_parent_id, kind, title, opened_at,
-                           due_date, due_rule, status, traceparent, tracestate)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-        ON CONFLICT (critique_id) DO NOTHING RETURNING true
+        WITH opened AS (
+            INSERT INTO cases (id, critique_id, agency_id, organisation_id, organisation_name,
+                               organisation_level, organisation_parent_id, kind, title,
+                               opened_at, due_date, due_rule, status, traceparent, tracestate)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+            ON CONFLICT (critique_id) DO NOTHING RETURNING id, agency_id, opened_at
+        )
+        INSERT INTO case_history (case_id, agency_id, at, change, detail)
+        SELECT id, agency_id, opened_at, $16, $17 FROM opened
+        RETURNING true
         """,
         case_id,
         submitted.critique_id,
@@ -242,6 +249,8 @@ async def insert_case(
         CaseStatus.AWAITING_ANSWER.value,
         journey.get("traceparent"),
         journey.get("tracestate"),
+        Change.OPENED.value,
+        detail,
     )
     if not opened:
         return False

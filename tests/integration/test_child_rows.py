@@ -10,9 +10,12 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from contracts.events import Disposition, PointAnswer
+from contracts.events import CritiqueSubmitted, Disposition, Level, OrganisationRef, PointAnswer
+from contracts.lifecycle import Change
 from services.platform import db
-from services.tracking import store
+from services.tracking import commands, store
+from services.tracking.deadlines import DeadlinePolicy
+from services.tracking.domain import SchedulePolicy
 from services.tracking.main import MIGRATIONS as TRACKING
 from tests.support import tracking
 from tests.support.engines import Engines
@@ -96,3 +99,34 @@ async def test_an_answer_is_one_statement_and_the_case_it_returns_is_the_one_sto
         )
     assert await statements(pool) - before == 1 + 2  # BEGIN and COMMIT
     assert answered == await store.get_case(pool, case.id)
+
+
+async def test_opening_a_case_is_five_statements(pool: db.Pool) -> None:
+    """The agency known, the case with its 'opened' entry, its points, its deadline steps, its
+    event: no read-back."""
+    first = await tracking.open_case(pool)  # the agency saved, the driver's types used
+    submitted = CritiqueSubmitted(
+        critique_id=uuid.uuid4(),
+        organisation=OrganisationRef(
+            id=first.organisation_id, name=first.organisation_name, level=Level.COMMUNE
+        ),
+        agency_id=first.agency_id,
+        kind=first.kind,
+        title=first.title,
+        points=first.points,
+        submitted_at=datetime.now(UTC),
+    )
+    before = await statements(pool)
+    async with pool.acquire() as connection, connection.transaction():
+        case_id = await commands.open_case(
+            connection,
+            submitted,
+            policy=DeadlinePolicy(),
+            steps=SchedulePolicy(),
+            now=datetime.now(UTC),
+        )
+    assert await statements(pool) - before == 5 + 2  # BEGIN and COMMIT
+    assert case_id is not None
+    case = await store.get_case(pool, case_id, with_history=True)
+    assert [entry.change for entry in case.history] == [Change.OPENED]
+    assert case.points == first.points

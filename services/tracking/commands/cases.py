@@ -15,7 +15,6 @@ from contracts.events import (
     CritiqueSubmitted,
     Level,
 )
-from contracts.lifecycle import Change
 from services.platform import db, outbox, telemetry
 from services.tracking import store
 from services.tracking.deadlines import DeadlinePolicy, compute_due
@@ -74,11 +73,10 @@ async def open_case(
         due_date=due.due_date,
         due_rule=due.rule_record,
         journey=telemetry.inject_current(),
+        detail=due.explanation,
     )
     if not opened:
         return None  # the same critique heard again through another event id
-    case = await store.get_case(connection, case_id)
-    await store.record_history(connection, case, Change.OPENED, at=now, detail=due.explanation)
     await store.plan_steps(connection, case_id, due.due_date, steps.steps(due.due_date, after=now))
     span = trace.get_current_span()
     span.set_attribute(telemetry.ATTR_CASE_ID, str(case_id))
