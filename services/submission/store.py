@@ -130,14 +130,24 @@ async def insert_critique(
     kind: CritiqueKind,
     content: CritiqueContent,
     at: datetime,
-) -> Critique:
-    """Store a new critique (version 1, submitted at ``at``) and return it as stored: no read
-    back."""
-    await connection.execute(
+) -> Critique | None:
+    """Store a new critique (version 1, submitted at ``at``) with its 'submitted' history entry
+    and return it as stored, no read back; None, storing nothing, if the agency addressed is
+    not in the directory tracking announced."""
+    stored = await connection.fetchval(
         """
-        INSERT INTO critiques (id, organisation_id, agency_id, kind, title, status, submitted_at,
-                               updated_at, draft, legal_basis, redact_names)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $10)
+        WITH stored AS (
+            INSERT INTO critiques (id, organisation_id, agency_id, kind, title, status,
+                                   submitted_at, updated_at, draft, legal_basis, redact_names)
+            SELECT $1::uuid, $2::text, $3::text, $4::text, $5::text, $6::text, $7::timestamptz,
+                   $7::timestamptz, $8::jsonb, $9::text, $10::text[]
+            WHERE EXISTS (SELECT FROM known_agencies WHERE id = $3::text)
+            RETURNING id
+        ), history AS (
+            INSERT INTO critique_history (critique_id, at, step, version)
+            SELECT id, $7::timestamptz, $11::text, 1 FROM stored
+        )
+        SELECT count(*) FROM stored
         """,
         critique_id,
         organisation_id,
@@ -149,7 +159,10 @@ async def insert_critique(
         _draft_json(content.draft),
         content.legal_basis,
         list(content.redact_names),
+        HistoryStep.SUBMITTED.value,
     )
+    if not stored:
+        return None
     await _insert_points(connection, critique_id, content.points)
     return Critique(
         id=critique_id,

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from contracts.events import (
+    AgencyKind,
+    AgencyRegistered,
     CaseAnswered,
     CaseOpened,
     CaseOverdue,
@@ -49,6 +51,16 @@ async def pool(engines: Engines) -> AsyncIterator[db.Pool]:
         level=Level.COMMUNE,
         kind=OrganisationKind.FRONT_COMMITTEE,
     )
+    async with pool.acquire() as connection:
+        await directory.remember_agency(
+            connection,
+            AgencyRegistered(
+                agency_id=AGENCY,
+                name="Ủy ban nhân dân xã Tân Lập",
+                level=Level.COMMUNE,
+                kind=AgencyKind.PEOPLES_COMMITTEE,
+            ),
+        )
     yield pool
     await pool.close()
 
@@ -56,7 +68,7 @@ async def pool(engines: Engines) -> AsyncIterator[db.Pool]:
 async def submitted(pool: db.Pool) -> uuid.UUID:
     critique_id = uuid.uuid4()
     async with pool.acquire() as connection, connection.transaction():
-        await store.insert_critique(
+        stored = await store.insert_critique(
             connection,
             critique_id=critique_id,
             organisation_id=ORGANISATION,
@@ -67,6 +79,7 @@ async def submitted(pool: db.Pool) -> uuid.UUID:
             ),
             at=AT,
         )
+    assert stored is not None
     return critique_id
 
 
@@ -127,3 +140,24 @@ async def test_each_step_tracking_reports_is_two_statements(pool: db.Pool) -> No
         ("overdue", 1),
         ("answered", 1),
     ]
+
+
+async def test_a_critique_to_an_agency_not_in_the_directory_is_not_stored(pool: db.Pool) -> None:
+    """The directory is asked in the statement that stores the critique (and its first history
+    entry): nothing is stored for an agency tracking never announced."""
+    critique_id = uuid.uuid4()
+    async with pool.acquire() as connection, connection.transaction():
+        stored = await store.insert_critique(
+            connection,
+            critique_id=critique_id,
+            organisation_id=ORGANISATION,
+            agency_id="ubnd-xa-khong-co",
+            kind=CritiqueKind.SUPERVISION_RECOMMENDATION,
+            content=CritiqueContent(title="Kiến nghị", points=(Point(number=1, text="Một."),)),
+            at=AT,
+        )
+    assert stored is None
+    assert not await pool.fetchval("SELECT count(*) FROM critiques WHERE id = $1", critique_id)
+    assert not await pool.fetchval(
+        "SELECT count(*) FROM critique_history WHERE critique_id = $1", critique_id
+    )

@@ -26,7 +26,7 @@ from contracts.submission_api import (
     HistoryStep,
 )
 from services.platform import db, idempotency, outbox
-from services.submission import directory, domain, queries, store
+from services.submission import domain, queries, store
 from services.submission.commands.requests import Settled, own_critique, pending_of_kind
 from services.submission.directory import Organisation
 
@@ -47,8 +47,6 @@ async def submit(
     """Store the critique with its history entry and ``critique.submitted``; return it, and
     whether this was a retry answered with the first result."""
     content = domain.content(critique, critique.kind)
-    if await directory.agency(pool, critique.agency_id) is None:
-        raise UnknownAgency(critique.agency_id)
 
     async def work(connection: db.Connection) -> idempotency.Response:
         now, critique_id = datetime.now(UTC), uuid.uuid4()
@@ -61,9 +59,8 @@ async def submit(
             content=content,
             at=now,
         )
-        await store.record_history(
-            connection, critique_id, HistoryStep.SUBMITTED, at=now, version=1
-        )
+        if stored is None:
+            raise UnknownAgency(critique.agency_id)
         await outbox.record(
             connection,
             CritiqueSubmitted(
