@@ -74,6 +74,22 @@ class Tracked:
     accepted ones get their version once decided)."""
 
 
+class _Patient(httpx.AsyncHTTPTransport):
+    """Waits out a 429 and sends the request again, as the SDK does: the organisation's rate
+    limit refuses before anything is done, and the model's organisation, reading every critique
+    of a batch once a second while it settles, may exceed it. What the model claims is then
+    what the services decided, never the limit's refusal."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        async with asyncio.timeout(120):
+            while True:
+                response = await super().handle_async_request(request)
+                if response.status_code != 429:
+                    return response
+                await response.aclose()
+                await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+
+
 @dataclass
 class Model:
     deployment: Deployment
@@ -95,6 +111,7 @@ class Model:
             base_url=self.deployment.submission_url,
             headers={"Authorization": f"Bearer {self.directory.organisation_token}"},
             timeout=30,
+            transport=_Patient(),
         )
 
     async def submit(self, number: int) -> Tracked:
