@@ -15,6 +15,7 @@ import itertools
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -350,9 +351,12 @@ async def run(load: Load, *, log: Path | None = None) -> Outcome:
 
 
 def _keep_logs(deployment: Deployment, log: Path) -> None:
+    """Each process's last log lines, and the spans the services exported (OTLP/JSON lines)."""
     log.mkdir(parents=True, exist_ok=True)
     for name, process in deployment.processes.items():
         (log / f"{name}.log").write_text(process.log_tail(200))
+    for traces in deployment.traces_dir.glob("*.jsonl"):
+        shutil.copyfile(traces, log / f"{traces.stem}.traces.jsonl")
 
 
 async def versions(engines: Engines, deployment: Deployment) -> dict[str, str]:
