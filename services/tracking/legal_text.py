@@ -393,3 +393,54 @@ class _Parser:
 def parse_text(text: str) -> Structure:
     """:func:`parse` of a whole text (plain or Markdown)."""
     return parse(text.splitlines())
+
+
+class Change(enum.StrEnum):
+    ADDED = "added"
+    REMOVED = "removed"
+    CHANGED = "changed"
+
+
+@dataclass(frozen=True)
+class PartChange:
+    """How one part differs between two versions: its own heading and text, not its children's
+    (a changed point is one change, not one of its clause and article too)."""
+
+    id: str
+    change: Change
+    before: str | None
+    after: str | None
+
+
+def own_text(part: Part) -> str:
+    """A part's heading and its own paragraphs, as one comparable text."""
+    return "\n".join([part.title, *part.text]).strip()
+
+
+def diff(before: Structure, after: Structure) -> list[PartChange]:
+    """The parts added, removed or changed from ``before`` to ``after``, in the order of
+    ``after`` with the removed ones where they stood in ``before``."""
+    old, new = before.index(), after.index()
+    changes: list[PartChange] = []
+    old_ids = list(old)
+    position = 0
+    for part_id, part in new.items():
+        if part_id in old:
+            while position < len(old_ids) and old_ids[position] != part_id:
+                gone = old_ids[position]
+                if gone not in new:
+                    changes.append(PartChange(gone, Change.REMOVED, own_text(old[gone]), None))
+                position += 1
+            position += 1
+            if own_text(old[part_id]) != own_text(part):
+                changes.append(
+                    PartChange(part_id, Change.CHANGED, own_text(old[part_id]), own_text(part))
+                )
+        else:
+            changes.append(PartChange(part_id, Change.ADDED, None, own_text(part)))
+    changes.extend(
+        PartChange(gone, Change.REMOVED, own_text(old[gone]), None)
+        for gone in old_ids[position:]
+        if gone not in new
+    )
+    return changes

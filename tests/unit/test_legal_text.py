@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from services.tracking.legal_text import PartKind, TextRefused, citation, parse_text
+from services.tracking.legal_text import Change, PartKind, TextRefused, citation, diff, parse_text
 
 DECREE = """\
 CHÍNH PHỦ
@@ -195,3 +195,29 @@ def test_lines_that_only_look_like_numbering_are_text() -> None:
     assert article.children == []
     assert article.text[1] == "2027. Bãi bỏ các quy định trái."
     assert article.text[2].startswith("Chương trình")
+
+
+def test_the_diff_between_versions_names_each_part_added_removed_or_changed() -> None:
+    after = (
+        DECREE.replace("chậm nhất 15 ngày.", "chậm nhất 20 ngày.")
+        .replace(
+            "d) Đơn vị sự nghiệp công lập;\nđ) Doanh nghiệp nhà nước.\n",
+            "d) Doanh nghiệp nhà nước.\n",
+        )
+        .replace(
+            "2. Nêu rõ nội dung tiếp thu.\n",
+            "2. Nêu rõ nội dung tiếp thu.\n3. Giải trình nội dung không tiếp thu.\n",
+        )
+    )
+    changes = diff(parse_text(DECREE), parse_text(after))
+    assert [(c.id, c.change) for c in changes] == [
+        ("dieu-2.khoan-2.diem-d", Change.CHANGED),
+        ("dieu-2.khoan-2.diem-dd", Change.REMOVED),
+        ("dieu-3", Change.CHANGED),
+        ("dieu-4.khoan-3", Change.ADDED),
+    ]
+    assert changes[0].before == "Đơn vị sự nghiệp công lập;"
+    assert changes[0].after == "Doanh nghiệp nhà nước.\nCác cơ quan trên có trách nhiệm phối hợp."
+    assert changes[2].after == "Gửi dự thảo\nCơ quan chủ trì soạn thảo gửi hồ sơ chậm nhất 20 ngày."
+    assert changes[3].before is None
+    assert diff(parse_text(DECREE), parse_text(DECREE)) == []
