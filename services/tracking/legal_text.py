@@ -132,6 +132,21 @@ _ARTICLE = re.compile(r"^(?:Điều|ĐIỀU)\s+(\d+)([a-zđ]?)\s*[.:]\s*(.*)$")
 _CLAUSE = re.compile(r"^(\d+)\.\s+(\S.*)$")
 _POINT = re.compile(r"^([a-zđ])\)\s+(\S.*)$")
 _ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100}
+_ROMAN_DIGITS = (
+    (1000, "M"),
+    (900, "CM"),
+    (500, "D"),
+    (400, "CD"),
+    (100, "C"),
+    (90, "XC"),
+    (50, "L"),
+    (40, "XL"),
+    (10, "X"),
+    (9, "IX"),
+    (5, "V"),
+    (4, "IV"),
+    (1, "I"),
+)
 
 
 def _roman(numeral: str) -> int | None:
@@ -143,22 +158,13 @@ def _roman(numeral: str) -> int | None:
         value = _ROMAN[digit]
         following = _ROMAN[numeral[i + 1]] if i + 1 < len(numeral) else 0
         total += -value if value < following else value
-    return total if _to_roman(total) == numeral else None
+    return total if to_roman(total) == numeral else None
 
 
-def _to_roman(number: int) -> str:
+def to_roman(number: int) -> str:
+    """``number`` in Roman numerals, as chapters are numbered."""
     out = []
-    for value, digits in (
-        (100, "C"),
-        (90, "XC"),
-        (50, "L"),
-        (40, "XL"),
-        (10, "X"),
-        (9, "IX"),
-        (5, "V"),
-        (4, "IV"),
-        (1, "I"),
-    ):
+    for value, digits in _ROMAN_DIGITS:
         while number >= value:
             out.append(digits)
             number -= value
@@ -237,7 +243,7 @@ class _Parser:
                 f"Chương {numeral} follows articles that are in no chapter",
             )
         if value != expected:
-            self.out_of_order(line, f"Chương {numeral}", previous, f"Chương {_to_roman(expected)}")
+            self.out_of_order(line, f"Chương {numeral}", previous, f"Chương {to_roman(expected)}")
         part = Part(
             id=f"chuong-{value}",
             kind=PartKind.CHAPTER,
