@@ -6,7 +6,16 @@ import unicodedata
 
 import pytest
 
-from services.tracking.legal_text import Change, PartKind, TextRefused, citation, diff, parse_text
+from services.tracking.legal_text import (
+    Change,
+    PartKind,
+    TextRefused,
+    UnknownParts,
+    citation,
+    cite,
+    diff,
+    parse_text,
+)
 
 DECREE = """\
 CHÍNH PHỦ
@@ -221,3 +230,29 @@ def test_the_diff_between_versions_names_each_part_added_removed_or_changed() ->
     assert changes[2].after == "Gửi dự thảo\nCơ quan chủ trì soạn thảo gửi hồ sơ chậm nhất 20 ngày."
     assert changes[3].before is None
     assert diff(parse_text(DECREE), parse_text(DECREE)) == []
+
+
+def test_a_citation_shows_the_cited_text_and_names_every_unknown_part() -> None:
+    structure = parse_text(DECREE)
+    cited = cite(structure, ["dieu-2.khoan-2", "dieu-4.khoan-1", "dieu-2.khoan-2"])
+    assert [(c.id, c.citation) for c in cited] == [
+        ("dieu-2.khoan-2", "khoản 2 Điều 2"),
+        ("dieu-4.khoan-1", "khoản 1 Điều 4"),
+    ]
+    assert cited[0].text.splitlines() == [
+        "Cơ quan, tổ chức có liên quan, gồm:",
+        "a) Cơ quan nhà nước ở trung ương;",
+        "b) Ủy ban nhân dân cấp tỉnh;",
+        "c) Ủy ban nhân dân cấp xã;",
+        "d) Đơn vị sự nghiệp công lập;",
+        "đ) Doanh nghiệp nhà nước.",
+        "Các cơ quan trên có trách nhiệm phối hợp.",
+    ]
+    assert cite(structure, ["chuong-2.muc-2"])[0].text.splitlines()[:2] == [
+        "TRẢ LỜI",
+        "Điều 4. Văn bản trả lời",
+    ]
+    with pytest.raises(UnknownParts) as refused:
+        cite(structure, ["dieu-1", "dieu-9", "dieu-2.khoan-3"])
+    assert refused.value.unknown == ["dieu-9", "dieu-2.khoan-3"]
+    assert "the draft version has no part dieu-9, dieu-2.khoan-3" in str(refused.value)
