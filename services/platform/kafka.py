@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
     KafkaConnectionError,
+    KafkaError,
     TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
     for_code,
@@ -157,6 +158,7 @@ async def reconcile(
             for error_code, message, _type, name in response.resources:
                 if error_code:
                     raise for_code(error_code)(f"setting the retention of {name}: {message}")
+        await _until_applied(admin, {name: policies[name] for name in changed})
         for name, before in changed.items():
             log.warning(
                 "topic settings reconciled with their policy",
@@ -167,6 +169,34 @@ async def reconcile(
                 },
             )
     return changed
+
+
+async def _until_applied(
+    admin: AIOKafkaAdminClient, policies: Mapping[str, Retention], *, wait_seconds: float = 10.0
+) -> None:
+    """Wait until the broker serves the settings just altered: under KRaft the controller
+    answers AlterConfigs once the change is in the metadata log, and a broker applies it a
+    moment later, so a DescribeConfigs right after may still read the old values."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_seconds
+    while True:
+        found = await _describe(admin, sorted(policies))
+        pending = [
+            name
+            for name, configs in found.items()
+            if any(
+                configs.get(key, ("", False)) != (value, True)
+                for key, value in policies[name].configs().items()
+            )
+        ]
+        if not pending:
+            return
+        if loop.time() > deadline:
+            raise KafkaError(
+                f"Kafka accepted the retention of {', '.join(pending)} but did not apply it"
+                f" within {wait_seconds:g} s"
+            )
+        await asyncio.sleep(0.1)
 
 
 @dataclass(frozen=True)
