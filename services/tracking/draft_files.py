@@ -154,11 +154,10 @@ class _Numbering:
         if fmt == "bullet":
             return "- "
         for level in range(ilvl + 1):
+            level_start, level_format, _ = levels.get(level, (1, "decimal", ""))
             value = counters[level]
-            if value is None:
-                value = levels.get(level, (1, "decimal", ""))[0]
             text = text.replace(
-                f"%{level + 1}", _format(value, levels.get(level, (1, "decimal", ""))[1])
+                f"%{level + 1}", _format(level_start if value is None else value, level_format)
             )
         return f"{text} " if text else ""
 

@@ -111,7 +111,10 @@ class Structure:
 
 def citation(structure: Structure, part_id: str) -> str:
     """How people cite a part, smallest first: "điểm a khoản 2 Điều 5"; KeyError if absent."""
-    index = structure.index()
+    return _citation(structure.index(), part_id)
+
+
+def _citation(index: dict[str, Part], part_id: str) -> str:
     part = index[part_id]
     if part.kind in {PartKind.CHAPTER, PartKind.SECTION}:
         return part.label
@@ -312,12 +315,6 @@ class _Parser:
             line=line,
         )
         parent = self.section or self.chapter
-        if parent is None and any(p.kind is PartKind.CHAPTER for p in self.structure.parts):
-            raise TextRefused(
-                line,
-                f"Điều {printed} nằm ngoài mọi chương",
-                f"Điều {printed} is outside any chapter",
-            )
         (parent.children if parent is not None else self.structure.parts).append(part)
         self.close_article()
         self.article = part
@@ -493,6 +490,6 @@ def cite(structure: Structure, part_ids: Iterable[str]) -> list[Cited]:
     if unknown := [part_id for part_id in wanted if part_id not in index]:
         raise UnknownParts(unknown)
     return [
-        Cited(id=part_id, citation=citation(structure, part_id), text=full_text(index[part_id]))
+        Cited(id=part_id, citation=_citation(index, part_id), text=full_text(index[part_id]))
         for part_id in wanted
     ]
