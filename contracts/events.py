@@ -6,8 +6,8 @@ the event and its version (``vn.mttq.supervision.<aggregate>.<event>.v<N>``); wi
 changes are additive only, and readers ignore fields they do not know.
 
 All events of one submission share its ``critique_id`` as the Kafka key, so they keep their order;
-directory events are keyed by the agency's id, and the transparency log's checkpoints by the log's
-origin.
+directory events are keyed by the agency's id, a draft's events by the draft's id (so its versions
+keep their order), and the transparency log's checkpoints by the log's origin.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ class Topic(enum.StrEnum):
     CRITIQUES = "submission.critiques"
     CASES = "tracking.cases"
     AGENCIES = "tracking.agencies"
+    DRAFTS = "tracking.drafts"
     CHECKPOINTS = "disclosure.checkpoints"
 
     @property
@@ -546,6 +547,163 @@ class CheckpointSigned(Event):
         return self.origin
 
 
+# --- drafts (dự thảo): registered by their drafting agency, decided by tracking ----------------
+
+
+class DraftType(enum.StrEnum):
+    """The kinds of document the Front criticises in draft (Law on Promulgation of Legal
+    Documents 2025 art. 4, and the plans of provinces)."""
+
+    LAW = "law"
+    ORDINANCE = "ordinance"
+    RESOLUTION = "resolution"
+    DECREE = "decree"
+    DECISION = "decision"
+    CIRCULAR = "circular"
+    PROVINCIAL_PLAN = "provincial_plan"
+    OTHER = "other"
+
+
+class DraftFormat(enum.StrEnum):
+    """The file a version came in, kept as received."""
+
+    DOCX = "docx"
+    TEXT = "text"
+    """Plain text or Markdown, UTF-8."""
+
+
+class PartKind(enum.StrEnum):
+    """The levels of Vietnamese legal numbering, outermost first."""
+
+    CHAPTER = "chapter"
+    SECTION = "section"
+    ARTICLE = "article"
+    CLAUSE = "clause"
+    POINT = "point"
+
+
+class TextChange(enum.StrEnum):
+    """How a part differs from the version before."""
+
+    ADDED = "added"
+    REMOVED = "removed"
+    CHANGED = "changed"
+
+
+PartId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[a-z0-9.\-]+$")]
+"""A part's stable id, built from its numbering: ``dieu-5.khoan-2.diem-dd``, ``chuong-2.muc-1``."""
+
+
+class DraftPart(BaseModel):
+    """One numbered part of a version's text (chương, mục, điều, khoản, điểm), in document
+    order; its place in the text is ``parent_id``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: PartId
+    kind: PartKind
+    number: str = Field(description='As printed: "II", "5a", "2", "đ".')
+    title: str = Field(description="A heading, or a clause's or point's first line.")
+    text: tuple[str, ...] = Field(default=(), description="Its own paragraphs after the first.")
+    parent_id: PartId | None = None
+    citation: str = Field(description='How a person names it: "điểm đ khoản 2 Điều 5".')
+
+
+class PartDifference(BaseModel):
+    """A part added, removed or changed since the version before (its own text, not its
+    children's)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    part_id: PartId
+    change: TextChange
+
+
+class WindowFacts(BaseModel):
+    """The criticism window a version gave the Front (VFF Law art. 36(1)): days counted from
+    the day after the Front received it, in Vietnam time, to the submission to the issuing
+    authority."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    received_on: date
+    planned_on: date = Field(description="When the draft goes (or went) to the issuing authority.")
+    closes_on: date = Field(description="The window's last day: the day before.")
+    latest_receipt_on: date = Field(description="The last day of receipt for a full window.")
+    days_given: int
+    minimum_days: int
+    sent_late: bool = Field(description="The Front had fewer days than the law requires.")
+    explanation: str = Field(description="In words, Vietnamese first.")
+
+
+class DraftEvent(Event):
+    """An event in the life of one draft."""
+
+    draft_id: UUID = Field(description="The draft; the Kafka key.")
+    agency_id: AgencyId = Field(description="The drafting agency (cơ quan chủ trì soạn thảo).")
+
+    @property
+    def key(self) -> str:
+        return str(self.draft_id)
+
+
+class DraftRegistered(DraftEvent):
+    """A drafting agency registered a draft; its text comes with its versions."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.draft.registered.v1"
+    topic: ClassVar[Topic] = Topic.DRAFTS
+
+    draft_type: DraftType
+    title: ShortText
+    issuing_authority: ShortText = Field(description="Who issues it, e.g. 'Quốc hội'.")
+    registered_at: datetime
+
+
+class DraftVersionRegistered(DraftEvent):
+    """The drafting agency sent the Front a version of the draft: its text structured into
+    parts, the window it gives, and what changed since the version before."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.draft.version_registered.v1"
+    topic: ClassVar[Topic] = Topic.DRAFTS
+
+    version: int = Field(ge=1, description="1 for the first version the Front received.")
+    received_at: datetime
+    file_format: DraftFormat
+    file_name: str
+    file_size: int
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Of the file as received.")
+    preamble: tuple[str, ...] = Field(
+        default=(), description="The lines before the first chapter or article."
+    )
+    parts: tuple[DraftPart, ...]
+    window: WindowFacts
+    changes: tuple[PartDifference, ...] = Field(
+        default=(), description="Since the version before; none for the first."
+    )
+
+
+class DraftSentToAuthority(DraftEvent):
+    """The drafting agency submitted the draft to the issuing authority. Its text is compared
+    with the last version the Front received: a text that differs was changed after the Front
+    received it without a new version."""
+
+    ce_type: ClassVar[str] = "vn.mttq.supervision.draft.sent_to_authority.v1"
+    topic: ClassVar[Topic] = Topic.DRAFTS
+
+    version: int = Field(ge=1, description="The last version the Front received.")
+    sent_on: date
+    recorded_at: datetime
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$", description="Of the file sent.")
+    changes: tuple[PartDifference, ...] = Field(
+        default=(), description="The parts of the text sent that differ from that version."
+    )
+    window: WindowFacts = Field(description="The window as it turned out, to the day sent.")
+
+    @property
+    def changed_without_new_version(self) -> bool:
+        return bool(self.changes)
+
+
 EVENT_TYPES: Final[dict[str, type[Event]]] = {
     model.ce_type: model
     for model in (
@@ -567,6 +725,9 @@ EVENT_TYPES: Final[dict[str, type[Event]]] = {
         CaseEscalated,
         CaseAnswered,
         AgencyRegistered,
+        DraftRegistered,
+        DraftVersionRegistered,
+        DraftSentToAuthority,
         CheckpointSigned,
     )
 }

@@ -30,6 +30,9 @@ from contracts.events import (
     CaseWithdrawn,
     CheckpointSigned,
     CritiqueSubmitted,
+    DraftRegistered,
+    DraftSentToAuthority,
+    DraftVersionRegistered,
     DueDateChanged,
     Event,
     ExtensionDecided,
@@ -158,6 +161,29 @@ TRANSITIONS: Final[tuple[Transition, ...]] = (
         Service.TRACKING,
         "the directory entry",
         (AgencyRegistered,),
+    ),
+    Transition(
+        "register a draft",
+        "drafting agency: `RegisterDraft`",
+        Service.TRACKING,
+        "the calling agency; the draft's type, title and issuing authority",
+        (DraftRegistered,),
+    ),
+    Transition(
+        "send the Front a version of a draft",
+        "drafting agency: `AddDraftVersion` naming the version it follows",
+        Service.TRACKING,
+        "its own draft at that version, not yet sent to the issuing authority; a file whose"
+        " numbering can be structured; a planned submission after today",
+        (DraftVersionRegistered,),
+    ),
+    Transition(
+        "send a draft to its issuing authority",
+        "drafting agency: `RecordSubmissionToAuthority` with the file sent",
+        Service.TRACKING,
+        "its own draft, once, after a version reached the Front; the text compared with that"
+        " version",
+        (DraftSentToAuthority,),
     ),
     Transition(
         "publish",

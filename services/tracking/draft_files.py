@@ -10,7 +10,6 @@ The original file is kept by its SHA-256, so anyone can check the text came from
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import io
 import zipfile
@@ -20,15 +19,10 @@ from typing import Any
 import docx
 from docx.opc.exceptions import PackageNotFoundError
 
+from contracts.events import DraftFormat
 from services.tracking.legal_text import POINT_LETTERS, Structure, TextRefused, parse, to_roman
 
 MAX_FILE_BYTES = 20 * 1024 * 1024
-
-
-class DraftFormat(enum.StrEnum):
-    DOCX = "docx"
-    TEXT = "text"
-    """Plain text or Markdown, UTF-8."""
 
 
 @dataclass(frozen=True)

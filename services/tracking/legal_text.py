@@ -17,25 +17,18 @@ cited, so it is never stored half-understood.
 
 from __future__ import annotations
 
-import enum
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+
+from contracts.events import DraftPart, PartKind, TextChange
 
 POINT_LETTERS = "abcdđeghiklmnopqrstuvxy"
 """The letters of điểm, in order: the Vietnamese alphabet without its accented vowels."""
 
 _MAX_CLAUSES = 200
 """A line "N." with N past this is text (a year, an amount), never a clause's number."""
-
-
-class PartKind(enum.StrEnum):
-    CHAPTER = "chapter"
-    SECTION = "section"
-    ARTICLE = "article"
-    CLAUSE = "clause"
-    POINT = "point"
 
 
 LABELS: dict[PartKind, str] = {
@@ -398,19 +391,13 @@ def parse_text(text: str) -> Structure:
     return parse(text.splitlines())
 
 
-class Change(enum.StrEnum):
-    ADDED = "added"
-    REMOVED = "removed"
-    CHANGED = "changed"
-
-
 @dataclass(frozen=True)
 class PartChange:
     """How one part differs between two versions: its own heading and text, not its children's
     (a changed point is one change, not one of its clause and article too)."""
 
     id: str
-    change: Change
+    change: TextChange
     before: str | None
     after: str | None
 
@@ -432,17 +419,17 @@ def diff(before: Structure, after: Structure) -> list[PartChange]:
             while position < len(old_ids) and old_ids[position] != part_id:
                 gone = old_ids[position]
                 if gone not in new:
-                    changes.append(PartChange(gone, Change.REMOVED, own_text(old[gone]), None))
+                    changes.append(PartChange(gone, TextChange.REMOVED, own_text(old[gone]), None))
                 position += 1
             position += 1
             if own_text(old[part_id]) != own_text(part):
                 changes.append(
-                    PartChange(part_id, Change.CHANGED, own_text(old[part_id]), own_text(part))
+                    PartChange(part_id, TextChange.CHANGED, own_text(old[part_id]), own_text(part))
                 )
         else:
-            changes.append(PartChange(part_id, Change.ADDED, None, own_text(part)))
+            changes.append(PartChange(part_id, TextChange.ADDED, None, own_text(part)))
     changes.extend(
-        PartChange(gone, Change.REMOVED, own_text(old[gone]), None)
+        PartChange(gone, TextChange.REMOVED, own_text(old[gone]), None)
         for gone in old_ids[position:]
         if gone not in new
     )
@@ -493,3 +480,46 @@ def cite(structure: Structure, part_ids: Iterable[str]) -> list[Cited]:
         Cited(id=part_id, citation=_citation(index, part_id), text=full_text(index[part_id]))
         for part_id in wanted
     ]
+
+
+def to_parts(structure: Structure) -> tuple[DraftPart, ...]:
+    """The structure as the wire carries it: every part in document order, each placed by its
+    parent's id and named as people cite it."""
+    index = structure.index()
+    return tuple(
+        DraftPart(
+            id=part.id,
+            kind=part.kind,
+            number=part.number,
+            title=part.title,
+            text=tuple(part.text),
+            parent_id=parent,
+            citation=_citation(index, part.id),
+        )
+        for part, parent in _placed(structure.parts, None)
+    )
+
+
+def _placed(parts: list[Part], parent: str | None) -> Iterator[tuple[Part, str | None]]:
+    for part in parts:
+        yield part, parent
+        yield from _placed(part.children, part.id)
+
+
+def from_parts(preamble: Iterable[str], parts: Iterable[DraftPart]) -> Structure:
+    """The structure :func:`to_parts` carried (source lines are not carried: ``line`` is 0)."""
+    structure = Structure(preamble=list(preamble), parts=[])
+    placed: dict[str, Part] = {}
+    for wire in parts:
+        part = Part(
+            id=wire.id,
+            kind=wire.kind,
+            number=wire.number,
+            title=wire.title,
+            line=0,
+            text=list(wire.text),
+        )
+        placed[part.id] = part
+        siblings = structure.parts if wire.parent_id is None else placed[wire.parent_id].children
+        siblings.append(part)
+    return structure

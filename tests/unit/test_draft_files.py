@@ -10,7 +10,8 @@ import docx
 import pytest
 from docx.oxml import parse_xml
 
-from services.tracking.draft_files import DraftFormat, FileRefused, read
+from contracts.events import DraftFormat
+from services.tracking.draft_files import FileRefused, read
 from services.tracking.legal_text import TextRefused
 
 W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'

@@ -6,15 +6,16 @@ import unicodedata
 
 import pytest
 
+from contracts.events import PartKind, TextChange
 from services.tracking.legal_text import (
-    Change,
-    PartKind,
     TextRefused,
     UnknownParts,
     citation,
     cite,
     diff,
+    from_parts,
     parse_text,
+    to_parts,
 )
 
 DECREE = """\
@@ -220,10 +221,10 @@ def test_the_diff_between_versions_names_each_part_added_removed_or_changed() ->
     )
     changes = diff(parse_text(DECREE), parse_text(after))
     assert [(c.id, c.change) for c in changes] == [
-        ("dieu-2.khoan-2.diem-d", Change.CHANGED),
-        ("dieu-2.khoan-2.diem-dd", Change.REMOVED),
-        ("dieu-3", Change.CHANGED),
-        ("dieu-4.khoan-3", Change.ADDED),
+        ("dieu-2.khoan-2.diem-d", TextChange.CHANGED),
+        ("dieu-2.khoan-2.diem-dd", TextChange.REMOVED),
+        ("dieu-3", TextChange.CHANGED),
+        ("dieu-4.khoan-3", TextChange.ADDED),
     ]
     assert changes[0].before == "Đơn vị sự nghiệp công lập;"
     assert changes[0].after == "Doanh nghiệp nhà nước.\nCác cơ quan trên có trách nhiệm phối hợp."
@@ -256,3 +257,17 @@ def test_a_citation_shows_the_cited_text_and_names_every_unknown_part() -> None:
         cite(structure, ["dieu-1", "dieu-9", "dieu-2.khoan-3"])
     assert refused.value.unknown == ["dieu-9", "dieu-2.khoan-3"]
     assert "the draft version has no part dieu-9, dieu-2.khoan-3" in str(refused.value)
+
+
+def test_the_structure_travels_as_parts_in_document_order_and_comes_back_whole() -> None:
+    structure = parse_text(DECREE)
+    parts = to_parts(structure)
+    assert [p.id for p in parts] == [p.id for p in structure.walk()]
+    by_id = {p.id: p for p in parts}
+    assert by_id["dieu-2.khoan-2.diem-dd"].parent_id == "dieu-2.khoan-2"
+    assert by_id["dieu-2.khoan-2.diem-dd"].citation == "điểm đ khoản 2 Điều 2"
+    back = from_parts(structure.preamble, parts)
+    assert back.preamble == structure.preamble
+    assert diff(structure, back) == []
+    assert [p.id for p in back.walk()] == [p.id for p in structure.walk()]
+    assert cite(back, ["dieu-2"]) == cite(structure, ["dieu-2"])

@@ -32,6 +32,108 @@ else:
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class _DraftType:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DraftTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DraftType.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DRAFT_TYPE_UNSPECIFIED: _DraftType.ValueType  # 0
+    DRAFT_TYPE_LAW: _DraftType.ValueType  # 1
+    DRAFT_TYPE_ORDINANCE: _DraftType.ValueType  # 2
+    DRAFT_TYPE_RESOLUTION: _DraftType.ValueType  # 3
+    DRAFT_TYPE_DECREE: _DraftType.ValueType  # 4
+    DRAFT_TYPE_DECISION: _DraftType.ValueType  # 5
+    DRAFT_TYPE_CIRCULAR: _DraftType.ValueType  # 6
+    DRAFT_TYPE_PROVINCIAL_PLAN: _DraftType.ValueType  # 7
+    DRAFT_TYPE_OTHER: _DraftType.ValueType  # 8
+
+class DraftType(_DraftType, metaclass=_DraftTypeEnumTypeWrapper): ...
+
+DRAFT_TYPE_UNSPECIFIED: DraftType.ValueType  # 0
+DRAFT_TYPE_LAW: DraftType.ValueType  # 1
+DRAFT_TYPE_ORDINANCE: DraftType.ValueType  # 2
+DRAFT_TYPE_RESOLUTION: DraftType.ValueType  # 3
+DRAFT_TYPE_DECREE: DraftType.ValueType  # 4
+DRAFT_TYPE_DECISION: DraftType.ValueType  # 5
+DRAFT_TYPE_CIRCULAR: DraftType.ValueType  # 6
+DRAFT_TYPE_PROVINCIAL_PLAN: DraftType.ValueType  # 7
+DRAFT_TYPE_OTHER: DraftType.ValueType  # 8
+Global___DraftType: _TypeAlias = DraftType  # noqa: Y015
+
+class _DraftFormat:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DraftFormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DraftFormat.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DRAFT_FORMAT_UNSPECIFIED: _DraftFormat.ValueType  # 0
+    DRAFT_FORMAT_DOCX: _DraftFormat.ValueType  # 1
+    """Word (.docx); automatic numbering is read as printed."""
+    DRAFT_FORMAT_TEXT: _DraftFormat.ValueType  # 2
+    """Plain text or Markdown, UTF-8."""
+
+class DraftFormat(_DraftFormat, metaclass=_DraftFormatEnumTypeWrapper): ...
+
+DRAFT_FORMAT_UNSPECIFIED: DraftFormat.ValueType  # 0
+DRAFT_FORMAT_DOCX: DraftFormat.ValueType  # 1
+"""Word (.docx); automatic numbering is read as printed."""
+DRAFT_FORMAT_TEXT: DraftFormat.ValueType  # 2
+"""Plain text or Markdown, UTF-8."""
+Global___DraftFormat: _TypeAlias = DraftFormat  # noqa: Y015
+
+class _PartKind:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PartKindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_PartKind.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PART_KIND_UNSPECIFIED: _PartKind.ValueType  # 0
+    PART_KIND_CHAPTER: _PartKind.ValueType  # 1
+    """Chương"""
+    PART_KIND_SECTION: _PartKind.ValueType  # 2
+    """Mục"""
+    PART_KIND_ARTICLE: _PartKind.ValueType  # 3
+    """Điều"""
+    PART_KIND_CLAUSE: _PartKind.ValueType  # 4
+    """khoản"""
+    PART_KIND_POINT: _PartKind.ValueType  # 5
+    """điểm"""
+
+class PartKind(_PartKind, metaclass=_PartKindEnumTypeWrapper): ...
+
+PART_KIND_UNSPECIFIED: PartKind.ValueType  # 0
+PART_KIND_CHAPTER: PartKind.ValueType  # 1
+"""Chương"""
+PART_KIND_SECTION: PartKind.ValueType  # 2
+"""Mục"""
+PART_KIND_ARTICLE: PartKind.ValueType  # 3
+"""Điều"""
+PART_KIND_CLAUSE: PartKind.ValueType  # 4
+"""khoản"""
+PART_KIND_POINT: PartKind.ValueType  # 5
+"""điểm"""
+Global___PartKind: _TypeAlias = PartKind  # noqa: Y015
+
+class _TextChange:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TextChangeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TextChange.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TEXT_CHANGE_UNSPECIFIED: _TextChange.ValueType  # 0
+    TEXT_CHANGE_ADDED: _TextChange.ValueType  # 1
+    TEXT_CHANGE_REMOVED: _TextChange.ValueType  # 2
+    TEXT_CHANGE_CHANGED: _TextChange.ValueType  # 3
+
+class TextChange(_TextChange, metaclass=_TextChangeEnumTypeWrapper): ...
+
+TEXT_CHANGE_UNSPECIFIED: TextChange.ValueType  # 0
+TEXT_CHANGE_ADDED: TextChange.ValueType  # 1
+TEXT_CHANGE_REMOVED: TextChange.ValueType  # 2
+TEXT_CHANGE_CHANGED: TextChange.ValueType  # 3
+Global___TextChange: _TypeAlias = TextChange  # noqa: Y015
+
 class _CritiqueKind:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -160,6 +262,450 @@ EXTENSION_STATUS_PENDING: ExtensionStatus.ValueType  # 1
 EXTENSION_STATUS_GRANTED: ExtensionStatus.ValueType  # 2
 EXTENSION_STATUS_REFUSED: ExtensionStatus.ValueType  # 3
 Global___ExtensionStatus: _TypeAlias = ExtensionStatus  # noqa: Y015
+
+@_typing.final
+class DraftPart(_message.Message):
+    """One numbered part of a version's text. Parts come in document order; parent_id places each."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    TEXT_FIELD_NUMBER: _builtins.int
+    PARENT_ID_FIELD_NUMBER: _builtins.int
+    CITATION_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """Stable while the numbering is: "dieu-5.khoan-2.diem-dd". Critiques cite parts by it."""
+    kind: Global___PartKind.ValueType
+    number: _builtins.str
+    """As printed: "II", "5a", "2", "đ"."""
+    title: _builtins.str
+    """A heading, or a clause's or point's first line."""
+    parent_id: _builtins.str
+    """Empty at the top."""
+    citation: _builtins.str
+    """"điểm đ khoản 2 Điều 5"."""
+    @_builtins.property
+    def text(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Its own paragraphs after the first line (not its children's)."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        kind: Global___PartKind.ValueType = ...,
+        number: _builtins.str = ...,
+        title: _builtins.str = ...,
+        text: _abc.Iterable[_builtins.str] | None = ...,
+        parent_id: _builtins.str = ...,
+        citation: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["citation", b"citation", "id", b"id", "kind", b"kind", "number", b"number", "parent_id", b"parent_id", "text", b"text", "title", b"title"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DraftPart: _TypeAlias = DraftPart  # noqa: Y015
+
+@_typing.final
+class PartDifference(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PART_ID_FIELD_NUMBER: _builtins.int
+    CHANGE_FIELD_NUMBER: _builtins.int
+    part_id: _builtins.str
+    change: Global___TextChange.ValueType
+    def __init__(
+        self,
+        *,
+        part_id: _builtins.str = ...,
+        change: Global___TextChange.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["change", b"change", "part_id", b"part_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartDifference: _TypeAlias = PartDifference  # noqa: Y015
+
+@_typing.final
+class CriticismWindow(_message.Message):
+    """The days the Front had to criticise a version (VFF Law art. 36(1)), counted from the day
+    after it received the version, in Vietnam time, to the submission to the issuing authority.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RECEIVED_ON_FIELD_NUMBER: _builtins.int
+    PLANNED_ON_FIELD_NUMBER: _builtins.int
+    CLOSES_ON_FIELD_NUMBER: _builtins.int
+    LATEST_RECEIPT_ON_FIELD_NUMBER: _builtins.int
+    DAYS_GIVEN_FIELD_NUMBER: _builtins.int
+    MINIMUM_DAYS_FIELD_NUMBER: _builtins.int
+    SENT_LATE_FIELD_NUMBER: _builtins.int
+    EXPLANATION_FIELD_NUMBER: _builtins.int
+    received_on: _builtins.str
+    """ISO 8601 dates (YYYY-MM-DD)."""
+    planned_on: _builtins.str
+    closes_on: _builtins.str
+    """The window's last day: the day before planned_on."""
+    latest_receipt_on: _builtins.str
+    """The last day of receipt that would have given the full window."""
+    days_given: _builtins.int
+    minimum_days: _builtins.int
+    sent_late: _builtins.bool
+    """Fewer days than the law requires."""
+    explanation: _builtins.str
+    """In words, Vietnamese first."""
+    def __init__(
+        self,
+        *,
+        received_on: _builtins.str = ...,
+        planned_on: _builtins.str = ...,
+        closes_on: _builtins.str = ...,
+        latest_receipt_on: _builtins.str = ...,
+        days_given: _builtins.int = ...,
+        minimum_days: _builtins.int = ...,
+        sent_late: _builtins.bool = ...,
+        explanation: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["closes_on", b"closes_on", "days_given", b"days_given", "explanation", b"explanation", "latest_receipt_on", b"latest_receipt_on", "minimum_days", b"minimum_days", "planned_on", b"planned_on", "received_on", b"received_on", "sent_late", b"sent_late"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CriticismWindow: _TypeAlias = CriticismWindow  # noqa: Y015
+
+@_typing.final
+class DraftVersion(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAFT_ID_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    RECEIVED_AT_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    FILE_SIZE_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    PREAMBLE_FIELD_NUMBER: _builtins.int
+    PARTS_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    draft_id: _builtins.str
+    number: _builtins.int
+    """1 for the first version sent to the Front."""
+    format: Global___DraftFormat.ValueType
+    file_name: _builtins.str
+    file_size: _builtins.int
+    sha256: _builtins.str
+    """Hex SHA-256 of the file as received, kept as it came."""
+    @_builtins.property
+    def received_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def preamble(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The lines before the first chapter or article (name, grounds)."""
+
+    @_builtins.property
+    def parts(self) -> _containers.RepeatedCompositeFieldContainer[Global___DraftPart]:
+        """Empty in ListDrafts."""
+
+    @_builtins.property
+    def window(self) -> Global___CriticismWindow: ...
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PartDifference]:
+        """Since the version before; none for the first."""
+
+    def __init__(
+        self,
+        *,
+        draft_id: _builtins.str = ...,
+        number: _builtins.int = ...,
+        received_at: _timestamp_pb2.Timestamp | None = ...,
+        format: Global___DraftFormat.ValueType = ...,
+        file_name: _builtins.str = ...,
+        file_size: _builtins.int = ...,
+        sha256: _builtins.str = ...,
+        preamble: _abc.Iterable[_builtins.str] | None = ...,
+        parts: _abc.Iterable[Global___DraftPart] | None = ...,
+        window: Global___CriticismWindow | None = ...,
+        changes: _abc.Iterable[Global___PartDifference] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["received_at", b"received_at", "window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "draft_id", b"draft_id", "file_name", b"file_name", "file_size", b"file_size", "format", b"format", "number", b"number", "parts", b"parts", "preamble", b"preamble", "received_at", b"received_at", "sha256", b"sha256", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DraftVersion: _TypeAlias = DraftVersion  # noqa: Y015
+
+@_typing.final
+class SubmissionToAuthority(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SENT_ON_FIELD_NUMBER: _builtins.int
+    RECORDED_AT_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    SHA256_FIELD_NUMBER: _builtins.int
+    CHANGES_FIELD_NUMBER: _builtins.int
+    CHANGED_WITHOUT_NEW_VERSION_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    sent_on: _builtins.str
+    """ISO 8601 (YYYY-MM-DD)."""
+    version: _builtins.int
+    """The last version the Front received before it went."""
+    sha256: _builtins.str
+    changed_without_new_version: _builtins.bool
+    @_builtins.property
+    def recorded_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PartDifference]:
+        """How the text sent differs from that version: none when it is the same text."""
+
+    @_builtins.property
+    def window(self) -> Global___CriticismWindow:
+        """The window as it turned out, to the day the draft was sent."""
+
+    def __init__(
+        self,
+        *,
+        sent_on: _builtins.str = ...,
+        recorded_at: _timestamp_pb2.Timestamp | None = ...,
+        version: _builtins.int = ...,
+        sha256: _builtins.str = ...,
+        changes: _abc.Iterable[Global___PartDifference] | None = ...,
+        changed_without_new_version: _builtins.bool = ...,
+        window: Global___CriticismWindow | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["recorded_at", b"recorded_at", "window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["changed_without_new_version", b"changed_without_new_version", "changes", b"changes", "recorded_at", b"recorded_at", "sent_on", b"sent_on", "sha256", b"sha256", "version", b"version", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmissionToAuthority: _TypeAlias = SubmissionToAuthority  # noqa: Y015
+
+@_typing.final
+class Draft(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAFT_ID_FIELD_NUMBER: _builtins.int
+    AGENCY_ID_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    ISSUING_AUTHORITY_FIELD_NUMBER: _builtins.int
+    REGISTERED_AT_FIELD_NUMBER: _builtins.int
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    SENT_TO_AUTHORITY_FIELD_NUMBER: _builtins.int
+    draft_id: _builtins.str
+    agency_id: _builtins.str
+    """The drafting agency."""
+    type: Global___DraftType.ValueType
+    title: _builtins.str
+    issuing_authority: _builtins.str
+    """e.g. "Quốc hội", "Chính phủ", "Hội đồng nhân dân tỉnh"."""
+    @_builtins.property
+    def registered_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def versions(self) -> _containers.RepeatedCompositeFieldContainer[Global___DraftVersion]: ...
+    @_builtins.property
+    def sent_to_authority(self) -> Global___SubmissionToAuthority:
+        """Set once the draft went to the issuing authority."""
+
+    def __init__(
+        self,
+        *,
+        draft_id: _builtins.str = ...,
+        agency_id: _builtins.str = ...,
+        type: Global___DraftType.ValueType = ...,
+        title: _builtins.str = ...,
+        issuing_authority: _builtins.str = ...,
+        registered_at: _timestamp_pb2.Timestamp | None = ...,
+        versions: _abc.Iterable[Global___DraftVersion] | None = ...,
+        sent_to_authority: Global___SubmissionToAuthority | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["registered_at", b"registered_at", "sent_to_authority", b"sent_to_authority"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_id", b"agency_id", "draft_id", b"draft_id", "issuing_authority", b"issuing_authority", "registered_at", b"registered_at", "sent_to_authority", b"sent_to_authority", "title", b"title", "type", b"type", "versions", b"versions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Draft: _TypeAlias = Draft  # noqa: Y015
+
+@_typing.final
+class RegisterDraftRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    TITLE_FIELD_NUMBER: _builtins.int
+    ISSUING_AUTHORITY_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Chosen by the caller: a retry with the same id is harmless."""
+    type: Global___DraftType.ValueType
+    title: _builtins.str
+    issuing_authority: _builtins.str
+    def __init__(
+        self,
+        *,
+        request_id: _builtins.str = ...,
+        type: Global___DraftType.ValueType = ...,
+        title: _builtins.str = ...,
+        issuing_authority: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["issuing_authority", b"issuing_authority", "request_id", b"request_id", "title", b"title", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisterDraftRequest: _TypeAlias = RegisterDraftRequest  # noqa: Y015
+
+@_typing.final
+class AddDraftVersionRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAFT_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    FOLLOWS_VERSION_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    FILE_NAME_FIELD_NUMBER: _builtins.int
+    FILE_FIELD_NUMBER: _builtins.int
+    PLANNED_SUBMISSION_DATE_FIELD_NUMBER: _builtins.int
+    draft_id: _builtins.str
+    request_id: _builtins.str
+    """Chosen by the caller: a retry with the same id is harmless."""
+    follows_version: _builtins.int
+    """Required: the number of the version this one follows, 0 for the first."""
+    format: Global___DraftFormat.ValueType
+    file_name: _builtins.str
+    """The file's name as the agency has it, e.g. "du-thao-lan-2.docx"."""
+    file: _builtins.bytes
+    """The whole file, at most 20 MiB."""
+    planned_submission_date: _builtins.str
+    """When the draft is planned to go to the issuing authority (YYYY-MM-DD)."""
+    def __init__(
+        self,
+        *,
+        draft_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        follows_version: _builtins.int = ...,
+        format: Global___DraftFormat.ValueType = ...,
+        file_name: _builtins.str = ...,
+        file: _builtins.bytes = ...,
+        planned_submission_date: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draft_id", b"draft_id", "file", b"file", "file_name", b"file_name", "follows_version", b"follows_version", "format", b"format", "planned_submission_date", b"planned_submission_date", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AddDraftVersionRequest: _TypeAlias = AddDraftVersionRequest  # noqa: Y015
+
+@_typing.final
+class GetDraftRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAFT_ID_FIELD_NUMBER: _builtins.int
+    draft_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        draft_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draft_id", b"draft_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDraftRequest: _TypeAlias = GetDraftRequest  # noqa: Y015
+
+@_typing.final
+class ListDraftsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most this many drafts (default 50, at most 500)."""
+    page_token: _builtins.str
+    """From a previous response's next_page_token."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDraftsRequest: _TypeAlias = ListDraftsRequest  # noqa: Y015
+
+@_typing.final
+class ListDraftsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAFTS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    @_builtins.property
+    def drafts(self) -> _containers.RepeatedCompositeFieldContainer[Global___Draft]: ...
+    def __init__(
+        self,
+        *,
+        drafts: _abc.Iterable[Global___Draft] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["drafts", b"drafts", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDraftsResponse: _TypeAlias = ListDraftsResponse  # noqa: Y015
+
+@_typing.final
+class RecordSubmissionToAuthorityRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAFT_ID_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    SENT_ON_FIELD_NUMBER: _builtins.int
+    FORMAT_FIELD_NUMBER: _builtins.int
+    FILE_FIELD_NUMBER: _builtins.int
+    draft_id: _builtins.str
+    request_id: _builtins.str
+    """Chosen by the caller: a retry with the same id is harmless."""
+    sent_on: _builtins.str
+    """The day it was sent (YYYY-MM-DD); today in Vietnam time if empty."""
+    format: Global___DraftFormat.ValueType
+    file: _builtins.bytes
+    """The file sent, at most 20 MiB."""
+    def __init__(
+        self,
+        *,
+        draft_id: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+        sent_on: _builtins.str = ...,
+        format: Global___DraftFormat.ValueType = ...,
+        file: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draft_id", b"draft_id", "file", b"file", "format", b"format", "request_id", b"request_id", "sent_on", b"sent_on"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordSubmissionToAuthorityRequest: _TypeAlias = RecordSubmissionToAuthorityRequest  # noqa: Y015
 
 @_typing.final
 class Point(_message.Message):

@@ -64,6 +64,31 @@ class AgencyServiceStub:
                 request_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.SubmitAnswerRequest.SerializeToString,
                 response_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.SubmitAnswerResponse.FromString,
                 _registered_method=True)
+        self.RegisterDraft = channel.unary_unary(
+                '/supervision.agency.v1.AgencyService/RegisterDraft',
+                request_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.RegisterDraftRequest.SerializeToString,
+                response_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.Draft.FromString,
+                _registered_method=True)
+        self.AddDraftVersion = channel.unary_unary(
+                '/supervision.agency.v1.AgencyService/AddDraftVersion',
+                request_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.AddDraftVersionRequest.SerializeToString,
+                response_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.DraftVersion.FromString,
+                _registered_method=True)
+        self.GetDraft = channel.unary_unary(
+                '/supervision.agency.v1.AgencyService/GetDraft',
+                request_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.GetDraftRequest.SerializeToString,
+                response_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.Draft.FromString,
+                _registered_method=True)
+        self.ListDrafts = channel.unary_unary(
+                '/supervision.agency.v1.AgencyService/ListDrafts',
+                request_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.ListDraftsRequest.SerializeToString,
+                response_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.ListDraftsResponse.FromString,
+                _registered_method=True)
+        self.RecordSubmissionToAuthority = channel.unary_unary(
+                '/supervision.agency.v1.AgencyService/RecordSubmissionToAuthority',
+                request_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.RecordSubmissionToAuthorityRequest.SerializeToString,
+                response_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.Draft.FromString,
+                _registered_method=True)
 
 
 class AgencyServiceServicer:
@@ -118,6 +143,48 @@ class AgencyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterDraft(self, request, context):
+        """Registers a draft the calling agency leads the drafting of. Retrying with the same
+        request_id returns the draft first registered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddDraftVersion(self, request, context):
+        """Sends the Front a version of a draft: its file (DOCX, or UTF-8 plain text / Markdown) and
+        the day the draft is planned to go to the issuing authority. The reply carries the text's
+        parts, the criticism window it gives and what changed since the version before.
+        Retrying with the same request_id returns the version first registered.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDraft(self, request, context):
+        """One of the calling agency's drafts with all its versions and their parts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDrafts(self, request, context):
+        """The calling agency's drafts, newest first, with their versions but not their parts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordSubmissionToAuthority(self, request, context):
+        """Records that the draft went to the issuing authority, with the file sent. A text other
+        than the last version the Front received is recorded, and shown publicly, as changed
+        after the Front received it without a new version. Once per draft; retrying with the
+        same request_id returns the draft.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgencyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -150,6 +217,31 @@ def add_AgencyServiceServicer_to_server(servicer, server):
                     servicer.SubmitAnswer,
                     request_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.SubmitAnswerRequest.FromString,
                     response_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.SubmitAnswerResponse.SerializeToString,
+            ),
+            'RegisterDraft': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterDraft,
+                    request_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.RegisterDraftRequest.FromString,
+                    response_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.Draft.SerializeToString,
+            ),
+            'AddDraftVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddDraftVersion,
+                    request_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.AddDraftVersionRequest.FromString,
+                    response_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.DraftVersion.SerializeToString,
+            ),
+            'GetDraft': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDraft,
+                    request_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.GetDraftRequest.FromString,
+                    response_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.Draft.SerializeToString,
+            ),
+            'ListDrafts': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDrafts,
+                    request_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.ListDraftsRequest.FromString,
+                    response_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.ListDraftsResponse.SerializeToString,
+            ),
+            'RecordSubmissionToAuthority': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordSubmissionToAuthority,
+                    request_deserializer=supervision_dot_agency_dot_v1_dot_agency__pb2.RecordSubmissionToAuthorityRequest.FromString,
+                    response_serializer=supervision_dot_agency_dot_v1_dot_agency__pb2.Draft.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -314,6 +406,141 @@ class AgencyService:
             '/supervision.agency.v1.AgencyService/SubmitAnswer',
             supervision_dot_agency_dot_v1_dot_agency__pb2.SubmitAnswerRequest.SerializeToString,
             supervision_dot_agency_dot_v1_dot_agency__pb2.SubmitAnswerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterDraft(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/supervision.agency.v1.AgencyService/RegisterDraft',
+            supervision_dot_agency_dot_v1_dot_agency__pb2.RegisterDraftRequest.SerializeToString,
+            supervision_dot_agency_dot_v1_dot_agency__pb2.Draft.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddDraftVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/supervision.agency.v1.AgencyService/AddDraftVersion',
+            supervision_dot_agency_dot_v1_dot_agency__pb2.AddDraftVersionRequest.SerializeToString,
+            supervision_dot_agency_dot_v1_dot_agency__pb2.DraftVersion.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDraft(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/supervision.agency.v1.AgencyService/GetDraft',
+            supervision_dot_agency_dot_v1_dot_agency__pb2.GetDraftRequest.SerializeToString,
+            supervision_dot_agency_dot_v1_dot_agency__pb2.Draft.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDrafts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/supervision.agency.v1.AgencyService/ListDrafts',
+            supervision_dot_agency_dot_v1_dot_agency__pb2.ListDraftsRequest.SerializeToString,
+            supervision_dot_agency_dot_v1_dot_agency__pb2.ListDraftsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordSubmissionToAuthority(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/supervision.agency.v1.AgencyService/RecordSubmissionToAuthority',
+            supervision_dot_agency_dot_v1_dot_agency__pb2.RecordSubmissionToAuthorityRequest.SerializeToString,
+            supervision_dot_agency_dot_v1_dot_agency__pb2.Draft.FromString,
             options,
             channel_credentials,
             insecure,

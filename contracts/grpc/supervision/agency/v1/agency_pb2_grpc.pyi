@@ -66,6 +66,26 @@ class AgencyServiceStub:
     and answer that. Retrying with the same request_id returns the first result; a case is
     answered only once.
     """
+    RegisterDraft: _grpc.UnaryUnaryMultiCallable[_agency_pb2.RegisterDraftRequest, _agency_pb2.Draft]
+    """Registers a draft the calling agency leads the drafting of. Retrying with the same
+    request_id returns the draft first registered.
+    """
+    AddDraftVersion: _grpc.UnaryUnaryMultiCallable[_agency_pb2.AddDraftVersionRequest, _agency_pb2.DraftVersion]
+    """Sends the Front a version of a draft: its file (DOCX, or UTF-8 plain text / Markdown) and
+    the day the draft is planned to go to the issuing authority. The reply carries the text's
+    parts, the criticism window it gives and what changed since the version before.
+    Retrying with the same request_id returns the version first registered.
+    """
+    GetDraft: _grpc.UnaryUnaryMultiCallable[_agency_pb2.GetDraftRequest, _agency_pb2.Draft]
+    """One of the calling agency's drafts with all its versions and their parts."""
+    ListDrafts: _grpc.UnaryUnaryMultiCallable[_agency_pb2.ListDraftsRequest, _agency_pb2.ListDraftsResponse]
+    """The calling agency's drafts, newest first, with their versions but not their parts."""
+    RecordSubmissionToAuthority: _grpc.UnaryUnaryMultiCallable[_agency_pb2.RecordSubmissionToAuthorityRequest, _agency_pb2.Draft]
+    """Records that the draft went to the issuing authority, with the file sent. A text other
+    than the last version the Front received is recorded, and shown publicly, as changed
+    after the Front received it without a new version. Once per draft; retrying with the
+    same request_id returns the draft.
+    """
 
 @_typing.type_check_only
 class AgencyServiceAsyncStub(AgencyServiceStub):
@@ -92,6 +112,26 @@ class AgencyServiceAsyncStub(AgencyServiceStub):
     case is acknowledged), FAILED_PRECONDITION names the current version: read the case again
     and answer that. Retrying with the same request_id returns the first result; a case is
     answered only once.
+    """
+    RegisterDraft: _aio.UnaryUnaryMultiCallable[_agency_pb2.RegisterDraftRequest, _agency_pb2.Draft]  # type: ignore[assignment]
+    """Registers a draft the calling agency leads the drafting of. Retrying with the same
+    request_id returns the draft first registered.
+    """
+    AddDraftVersion: _aio.UnaryUnaryMultiCallable[_agency_pb2.AddDraftVersionRequest, _agency_pb2.DraftVersion]  # type: ignore[assignment]
+    """Sends the Front a version of a draft: its file (DOCX, or UTF-8 plain text / Markdown) and
+    the day the draft is planned to go to the issuing authority. The reply carries the text's
+    parts, the criticism window it gives and what changed since the version before.
+    Retrying with the same request_id returns the version first registered.
+    """
+    GetDraft: _aio.UnaryUnaryMultiCallable[_agency_pb2.GetDraftRequest, _agency_pb2.Draft]  # type: ignore[assignment]
+    """One of the calling agency's drafts with all its versions and their parts."""
+    ListDrafts: _aio.UnaryUnaryMultiCallable[_agency_pb2.ListDraftsRequest, _agency_pb2.ListDraftsResponse]  # type: ignore[assignment]
+    """The calling agency's drafts, newest first, with their versions but not their parts."""
+    RecordSubmissionToAuthority: _aio.UnaryUnaryMultiCallable[_agency_pb2.RecordSubmissionToAuthorityRequest, _agency_pb2.Draft]  # type: ignore[assignment]
+    """Records that the draft went to the issuing authority, with the file sent. A text other
+    than the last version the Front received is recorded, and shown publicly, as changed
+    after the Front received it without a new version. Once per draft; retrying with the
+    same request_id returns the draft.
     """
 
 class AgencyServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -152,6 +192,56 @@ class AgencyServiceServicer(metaclass=_abc_1.ABCMeta):
         case is acknowledged), FAILED_PRECONDITION names the current version: read the case again
         and answer that. Retrying with the same request_id returns the first result; a case is
         answered only once.
+        """
+
+    @_abc_1.abstractmethod
+    def RegisterDraft(
+        self,
+        request: _agency_pb2.RegisterDraftRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agency_pb2.Draft, _abc.Awaitable[_agency_pb2.Draft]]:
+        """Registers a draft the calling agency leads the drafting of. Retrying with the same
+        request_id returns the draft first registered.
+        """
+
+    @_abc_1.abstractmethod
+    def AddDraftVersion(
+        self,
+        request: _agency_pb2.AddDraftVersionRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agency_pb2.DraftVersion, _abc.Awaitable[_agency_pb2.DraftVersion]]:
+        """Sends the Front a version of a draft: its file (DOCX, or UTF-8 plain text / Markdown) and
+        the day the draft is planned to go to the issuing authority. The reply carries the text's
+        parts, the criticism window it gives and what changed since the version before.
+        Retrying with the same request_id returns the version first registered.
+        """
+
+    @_abc_1.abstractmethod
+    def GetDraft(
+        self,
+        request: _agency_pb2.GetDraftRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agency_pb2.Draft, _abc.Awaitable[_agency_pb2.Draft]]:
+        """One of the calling agency's drafts with all its versions and their parts."""
+
+    @_abc_1.abstractmethod
+    def ListDrafts(
+        self,
+        request: _agency_pb2.ListDraftsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agency_pb2.ListDraftsResponse, _abc.Awaitable[_agency_pb2.ListDraftsResponse]]:
+        """The calling agency's drafts, newest first, with their versions but not their parts."""
+
+    @_abc_1.abstractmethod
+    def RecordSubmissionToAuthority(
+        self,
+        request: _agency_pb2.RecordSubmissionToAuthorityRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_agency_pb2.Draft, _abc.Awaitable[_agency_pb2.Draft]]:
+        """Records that the draft went to the issuing authority, with the file sent. A text other
+        than the last version the Front received is recorded, and shown publicly, as changed
+        after the Front received it without a new version. Once per draft; retrying with the
+        same request_id returns the draft.
         """
 
 def add_AgencyServiceServicer_to_server(servicer: AgencyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
