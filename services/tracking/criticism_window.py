@@ -52,12 +52,16 @@ class PlannedBeforeReceipt(ValueError):
     """The planned submission is not after the day the Front received the draft."""
 
 
-def window(received_at: datetime, planned_on: date, policy: WindowPolicy) -> CriticismWindow:
-    """The window a draft received at ``received_at`` (aware) gives before ``planned_on``."""
+def window(
+    received_at: datetime, planned_on: date, policy: WindowPolicy, *, sent: bool = False
+) -> CriticismWindow:
+    """The window a draft received at ``received_at`` (aware) gives before ``planned_on``.
+    ``sent``: ``planned_on`` is the day it was in fact sent, which may be the day of receipt
+    (no day at all), but not before it."""
     if received_at.tzinfo is None:
         raise ValueError("received_at must be timezone-aware")
     received_on = received_at.astimezone(VIETNAM).date()
-    if planned_on <= received_on:
+    if planned_on < received_on or (planned_on == received_on and not sent):
         raise PlannedBeforeReceipt(
             f"ngày dự kiến trình {planned_on:%d/%m/%Y} không sau ngày Mặt trận nhận"
             f" {received_on:%d/%m/%Y} / the planned submission on {planned_on.isoformat()} is"
@@ -67,11 +71,13 @@ def window(received_at: datetime, planned_on: date, policy: WindowPolicy) -> Cri
     latest = planned_on - timedelta(days=policy.minimum_days)
     minimum = policy.minimum_days
     vi = (
-        f"Mặt trận nhận ngày {received_on:%d/%m/%Y}, dự kiến trình ngày {planned_on:%d/%m/%Y}:"
+        f"Mặt trận nhận ngày {received_on:%d/%m/%Y},"
+        f" {'đã trình' if sent else 'dự kiến trình'} ngày {planned_on:%d/%m/%Y}:"
         f" {days_given} ngày, tính từ ngày hôm sau"
     )
     en = (
-        f"received by the Front on {received_on.isoformat()}, to be submitted on"
+        f"received by the Front on {received_on.isoformat()},"
+        f" {'submitted' if sent else 'to be submitted'} on"
         f" {planned_on.isoformat()}: {days_given} {'day' if days_given == 1 else 'days'},"
         " counted from the next day"
     )

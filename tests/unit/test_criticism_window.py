@@ -57,3 +57,13 @@ def test_the_minimum_is_configurable_and_a_planned_date_not_after_receipt_is_ref
         window(datetime(2027, 3, 1, 9), date(2027, 3, 16), LAW)
     with pytest.raises(ValueError, match="minimum_days"):
         WindowPolicy(minimum_days=0)
+
+
+def test_a_draft_sent_the_day_the_front_received_it_gave_no_day_and_is_late() -> None:
+    sent = window(datetime(2027, 3, 1, 9, tzinfo=UTC), date(2027, 3, 1), LAW, sent=True)
+    assert sent.days_given == 0
+    assert sent.sent_late
+    assert "đã trình ngày 01/03/2027" in sent.explanation
+    assert "submitted on 2027-03-01: 0 days" in sent.explanation
+    with pytest.raises(PlannedBeforeReceipt):
+        window(datetime(2027, 3, 2, 9, tzinfo=UTC), date(2027, 3, 1), LAW, sent=True)
