@@ -1,4 +1,4 @@
-"""Cases, due dates and answers: pure rules, no I/O.
+"""Cases, due dates and answers, and what a draft's state allows: pure rules, no I/O.
 
 Tracking decides every step of a critique after its submission (contracts/transitions.py): each
 rule below is checked on tracking's own state of the case, in the transaction that records the
@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from contracts.agency_api import DraftRefusalReason
 from contracts.events import Disposition, DueDateRule, PointAnswer
 from contracts.lifecycle import CaseStatus, ExtensionStatus, RefusalReason
 from contracts.vocabulary import VIETNAM
@@ -35,6 +36,58 @@ class Refusal:
 
 class NotYourCase(PermissionError):
     """The case is addressed to another agency."""
+
+
+class NotYourDraft(PermissionError):
+    """The draft is led by another agency."""
+
+
+@dataclass
+class DraftRefused(Exception):
+    """A call the draft as it stands does not allow: FAILED_PRECONDITION."""
+
+    reason: DraftRefusalReason
+    detail: str
+    """For people, Vietnamese first."""
+    current_version: int
+
+
+def new_version_refusal(*, versions: int, sent: bool, follows: int) -> DraftRefused | None:
+    """A version may follow only the draft's current one, and only until the draft went to its
+    issuing authority (then the Front's criticism of it is over: a later stage is a new draft)."""
+    if sent:
+        return DraftRefused(
+            DraftRefusalReason.SENT_TO_AUTHORITY,
+            "dự thảo đã trình cơ quan ban hành; giai đoạn sau là một dự thảo mới / the draft"
+            " went to its issuing authority; a later stage is registered as a new draft",
+            versions,
+        )
+    if follows != versions:
+        return DraftRefused(
+            DraftRefusalReason.VERSION_MISMATCH,
+            f"phiên bản hiện tại là {versions}, không phải {follows} / the current version is"
+            f" {versions}, not {follows}: read the draft again",
+            versions,
+        )
+    return None
+
+
+def submission_refusal(*, versions: int, sent: bool) -> DraftRefused | None:
+    """A draft is sent to its issuing authority once, and after the Front received it."""
+    if sent:
+        return DraftRefused(
+            DraftRefusalReason.SENT_TO_AUTHORITY,
+            "dự thảo đã được ghi nhận là đã trình / the draft is recorded as sent already",
+            versions,
+        )
+    if versions == 0:
+        return DraftRefused(
+            DraftRefusalReason.NO_VERSION,
+            "Mặt trận chưa nhận phiên bản nào của dự thảo; hãy gửi phiên bản trước / the Front"
+            " has received no version of the draft: add the version it receives first",
+            versions,
+        )
+    return None
 
 
 class UnknownAgency(LookupError):

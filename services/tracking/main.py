@@ -23,8 +23,10 @@ from services.platform.consumer import Subscription
 from services.platform.health import follow_dependencies
 from services.platform.serve import configure_logging, instrument_database
 from services.tracking import consumers, queries, schedule
+from services.tracking.criticism_window import WindowPolicy
 from services.tracking.deadlines import DeadlinePolicy, load_calendar
 from services.tracking.domain import SchedulePolicy
+from services.tracking.draft_files import MAX_FILE_BYTES
 from services.tracking.feed import ChangeFeed
 from services.tracking.grpc_api import AgencyService
 from services.tracking.grpc_api.undecodable import RefuseUndecodable
@@ -32,6 +34,8 @@ from services.tracking.grpc_api.undecodable import RefuseUndecodable
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 SERVICE_NAME = agency_pb2.DESCRIPTOR.services_by_name["AgencyService"].full_name
+MAX_REQUEST_BYTES: Final = MAX_FILE_BYTES + 64 * 1024
+"""The largest call: a draft's largest file with the rest of its request."""
 SETTLED_AFTER_SECONDS: Final = 0.5
 """On SIGTERM, after the lame duck: calls have all come in once none has for this long."""
 SETTLE_AT_MOST_SECONDS: Final = 5.0
@@ -56,6 +60,11 @@ class TrackingSettings(settings.CommonSettings):
     deadline_policy: DeadlinePolicy = Field(
         default_factory=DeadlinePolicy,
         description="JSON: days and counting (calendar/working) by default, kind, kind/level.",
+    )
+    criticism_window: WindowPolicy = Field(
+        default_factory=WindowPolicy,
+        description='JSON: {"minimum_days": N}, the days the Front must have a draft before it'
+        " goes to the issuing authority (VFF Law art. 36(1): 15).",
     )
     reminder_days: tuple[int, ...] = Field(
         default=(7, 3, 1), description="JSON list: remind this many days before the due date."
@@ -123,7 +132,7 @@ async def serve(config: TrackingSettings, certificates: tls.Certificates | None)
             settings=config,
             database_url=config.tracking_database_url,
             migrations=MIGRATIONS,
-            topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES],
+            topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES, Topic.DRAFTS],
             subscriptions=[subscription(config)],
         ) as running,
         schedule.running(
@@ -142,6 +151,8 @@ async def serve(config: TrackingSettings, certificates: tls.Certificates | None)
         interceptor = aio_server_interceptor()  # type: ignore[no-untyped-call]
         arrivals = grpc_server.Arrivals()
         server = grpc.aio.server(
+            # A draft's file comes whole in one message.
+            options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES)],
             # The last is innermost: it parses requests, so the others see what it refused.
             interceptors=[
                 arrivals,
@@ -149,10 +160,16 @@ async def serve(config: TrackingSettings, certificates: tls.Certificates | None)
                 metrics.RpcMetricsInterceptor(),
                 grpc_server.transient_errors_interceptor(),
                 RefuseUndecodable(),
-            ]
+            ],
         )
         agency_pb2_grpc.add_AgencyServiceServicer_to_server(
-            AgencyService(running.pool, feed=feed, clock=schedule.system_clock), server
+            AgencyService(
+                running.pool,
+                feed=feed,
+                clock=schedule.system_clock,
+                window_policy=config.criticism_window,
+            ),
+            server,
         )
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

@@ -12,7 +12,7 @@ from contracts.events import CritiqueKind, Level
 from contracts.lifecycle import CaseStatus, Change
 from services.platform import db
 from services.tracking import store
-from services.tracking.domain import NotYourCase, answerable
+from services.tracking.domain import NotYourCase, NotYourDraft, answerable
 
 
 async def own_case(pool: db.Pool, *, agency_id: str, case_id: uuid.UUID) -> store.Case:
@@ -21,6 +21,14 @@ async def own_case(pool: db.Pool, *, agency_id: str, case_id: uuid.UUID) -> stor
     if case.agency_id != agency_id:
         raise NotYourCase(case_id)
     return case
+
+
+async def own_draft(pool: db.Pool, *, agency_id: str, draft_id: uuid.UUID) -> store.Draft:
+    """One of the agency's drafts, every version's text in (store.NotFound, NotYourDraft)."""
+    draft = await store.get_draft(pool, draft_id)
+    if draft.registered.agency_id != agency_id:
+        raise NotYourDraft(draft_id)
+    return draft
 
 
 @dataclass(frozen=True)

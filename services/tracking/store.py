@@ -1,5 +1,6 @@
 """Tracking's SQL: agencies, cases with their points, history, extensions, the requests decided,
-and the deadline steps. Statements only: what they mean is decided in ``commands``.
+the deadline steps, and drafts with their versions. Statements only: what they mean is decided
+in ``commands``.
 
 Every change to a case is written in the caller's transaction, with its history entry (the
 agencies' change feed) and, by the caller, its event.
@@ -20,6 +21,10 @@ from contracts.events import (
     CritiqueKind,
     CritiqueSubmitted,
     Disposition,
+    DraftRegistered,
+    DraftSentToAuthority,
+    DraftType,
+    DraftVersionRegistered,
     DueDateRule,
     Level,
     Point,
@@ -687,3 +692,225 @@ async def drop_step(connection: db.Connection, step: db.Record) -> None:
         step["step"],
         step["due_date"],
     )
+
+
+# --- drafts --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Draft:
+    """A draft as tracking decided it: the facts it announced, as announced."""
+
+    registered: DraftRegistered
+    versions: tuple[DraftVersionRegistered, ...]
+    """Oldest first; without their parts and preamble when read for a list."""
+    sent: DraftSentToAuthority | None
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.registered.draft_id
+
+
+@dataclass(frozen=True)
+class LockedDraft:
+    id: uuid.UUID
+    agency_id: str
+    versions: int
+    sent: bool
+
+
+async def draft_agency(executor: db.Executor, draft_id: uuid.UUID) -> str:
+    """The drafting agency of the draft; :class:`NotFound` if there is none."""
+    agency_id: str | None = await executor.fetchval(
+        "SELECT agency_id FROM drafts WHERE id = $1", draft_id
+    )
+    if agency_id is None:
+        raise NotFound(draft_id)
+    return agency_id
+
+
+async def draft_by_request(
+    executor: db.Executor, agency_id: str, request_id: str
+) -> uuid.UUID | None:
+    found: uuid.UUID | None = await executor.fetchval(
+        "SELECT id FROM drafts WHERE agency_id = $1 AND request_id = $2", agency_id, request_id
+    )
+    return found
+
+
+async def insert_draft(
+    connection: db.Connection, registered: DraftRegistered, *, request_id: str
+) -> bool:
+    """False when the agency registered a draft with ``request_id`` already."""
+    inserted = await connection.fetchval(
+        """
+        INSERT INTO drafts (id, agency_id, request_id, draft_type, title, issuing_authority,
+                            registered_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (agency_id, request_id) DO NOTHING RETURNING true
+        """,
+        registered.draft_id,
+        registered.agency_id,
+        request_id,
+        registered.draft_type.value,
+        registered.title,
+        registered.issuing_authority,
+        registered.registered_at,
+    )
+    return bool(inserted)
+
+
+async def lock_draft(connection: db.Connection, draft_id: uuid.UUID) -> LockedDraft:
+    """The draft, locked for this transaction; :class:`NotFound` if there is none."""
+    row = await connection.fetchrow(
+        """
+        SELECT d.id, d.agency_id, d.versions,
+               EXISTS (SELECT 1 FROM draft_submissions s WHERE s.draft_id = d.id) AS sent
+        FROM drafts d WHERE d.id = $1 FOR UPDATE
+        """,
+        draft_id,
+    )
+    if row is None:
+        raise NotFound(draft_id)
+    return LockedDraft(row["id"], row["agency_id"], row["versions"], row["sent"])
+
+
+async def version_by_request(
+    executor: db.Executor, draft_id: uuid.UUID, request_id: str
+) -> DraftVersionRegistered | None:
+    facts = await executor.fetchval(
+        "SELECT facts FROM draft_versions WHERE draft_id = $1 AND request_id = $2",
+        draft_id,
+        request_id,
+    )
+    return None if facts is None else DraftVersionRegistered.model_validate_json(facts)
+
+
+async def draft_version(
+    executor: db.Executor, draft_id: uuid.UUID, number: int
+) -> DraftVersionRegistered:
+    facts = await executor.fetchval(
+        "SELECT facts FROM draft_versions WHERE draft_id = $1 AND number = $2", draft_id, number
+    )
+    if facts is None:
+        raise NotFound(draft_id, number)
+    return DraftVersionRegistered.model_validate_json(facts)
+
+
+async def insert_version(
+    connection: db.Connection,
+    version: DraftVersionRegistered,
+    *,
+    request_id: str,
+    original: bytes,
+) -> None:
+    """The version as received, and the draft's count of versions with it."""
+    await connection.execute(
+        """
+        WITH counted AS (UPDATE drafts SET versions = $2 WHERE id = $1)
+        INSERT INTO draft_versions (draft_id, number, request_id, received_at, sha256, original,
+                                    facts)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        """,
+        version.draft_id,
+        version.version,
+        request_id,
+        version.received_at,
+        version.sha256,
+        original,
+        version.model_dump_json(),
+    )
+
+
+async def submission_request(executor: db.Executor, draft_id: uuid.UUID) -> str | None:
+    request_id: str | None = await executor.fetchval(
+        "SELECT request_id FROM draft_submissions WHERE draft_id = $1", draft_id
+    )
+    return request_id
+
+
+async def insert_submission(
+    connection: db.Connection, sent: DraftSentToAuthority, *, request_id: str, original: bytes
+) -> None:
+    await connection.execute(
+        "INSERT INTO draft_submissions (draft_id, request_id, original, facts)"
+        " VALUES ($1, $2, $3, $4)",
+        sent.draft_id,
+        request_id,
+        original,
+        sent.model_dump_json(),
+    )
+
+
+_DRAFT_COLUMNS = "d.id, d.agency_id, d.draft_type, d.title, d.issuing_authority, d.registered_at"
+_WITHOUT_TEXT = """(facts - 'parts' - 'preamble') || '{"parts": []}'"""
+
+
+def _registered(row: db.Record) -> DraftRegistered:
+    return DraftRegistered(
+        draft_id=row["id"],
+        agency_id=row["agency_id"],
+        draft_type=DraftType(row["draft_type"]),
+        title=row["title"],
+        issuing_authority=row["issuing_authority"],
+        registered_at=row["registered_at"],
+    )
+
+
+async def _drafts(
+    executor: db.Executor, rows: Sequence[db.Record], *, with_text: bool
+) -> list[Draft]:
+    """The drafts of ``rows`` with their versions and submissions: two more queries in all."""
+    ids = [row["id"] for row in rows]
+    facts = "facts" if with_text else _WITHOUT_TEXT
+    versions: dict[uuid.UUID, list[DraftVersionRegistered]] = {draft_id: [] for draft_id in ids}
+    for version in await executor.fetch(
+        f"SELECT draft_id, {facts} AS facts FROM draft_versions"
+        " WHERE draft_id = ANY($1::uuid[]) ORDER BY draft_id, number",
+        ids,
+    ):
+        versions[version["draft_id"]].append(
+            DraftVersionRegistered.model_validate_json(version["facts"])
+        )
+    sent = {
+        row["draft_id"]: DraftSentToAuthority.model_validate_json(row["facts"])
+        for row in await executor.fetch(
+            "SELECT draft_id, facts FROM draft_submissions WHERE draft_id = ANY($1::uuid[])", ids
+        )
+    }
+    return [
+        Draft(_registered(row), tuple(versions[row["id"]]), sent.get(row["id"])) for row in rows
+    ]
+
+
+async def get_draft(executor: db.Executor, draft_id: uuid.UUID) -> Draft:
+    """The draft with every version's text; :class:`NotFound` if there is none."""
+    row = await executor.fetchrow(
+        f"SELECT {_DRAFT_COLUMNS} FROM drafts d WHERE d.id = $1", draft_id
+    )
+    if row is None:
+        raise NotFound(draft_id)
+    (draft,) = await _drafts(executor, [row], with_text=True)
+    return draft
+
+
+async def agency_drafts(
+    executor: db.Executor,
+    agency_id: str,
+    *,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[Draft]:
+    """The agency's drafts, newest first, after the cursor; versions without their text."""
+    rows = await executor.fetch(
+        f"""
+        SELECT {_DRAFT_COLUMNS} FROM drafts d
+        WHERE d.agency_id = $1 AND ($2::timestamptz IS NULL OR (d.registered_at, d.id) < ($2, $3))
+        ORDER BY d.registered_at DESC, d.id DESC LIMIT $4
+        """,
+        agency_id,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return await _drafts(executor, rows, with_text=False)

@@ -9,13 +9,17 @@ and each google.rpc detail as JSON on stderr, and exits with 64 + the status cod
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from contracts.vocabulary import VIETNAM
 from tests.support.directory import Directory, register
 from tests.support.grpcurl import grpcurl
 from tests.support.services import Deployment
@@ -108,6 +112,11 @@ def test_describe_shows_the_agency_rpcs(deployment: Deployment) -> None:
         ("GetCase", "GetCaseRequest", "Case"),
         ("AcknowledgeCase", "AcknowledgeCaseRequest", "Case"),
         ("SubmitAnswer", "SubmitAnswerRequest", "SubmitAnswerResponse"),
+        ("RegisterDraft", "RegisterDraftRequest", "Draft"),
+        ("AddDraftVersion", "AddDraftVersionRequest", "DraftVersion"),
+        ("GetDraft", "GetDraftRequest", "Draft"),
+        ("ListDrafts", "ListDraftsRequest", "ListDraftsResponse"),
+        ("RecordSubmissionToAuthority", "RecordSubmissionToAuthorityRequest", "Draft"),
     ):
         assert (
             f"rpc {rpc} ( .supervision.agency.v1.{request} )"
@@ -200,3 +209,62 @@ async def test_an_answer_to_a_point_not_in_the_case_names_the_field(
     # Refused, so the case is still waiting for its answer.
     still_open = call(deployment, "GetCase", token, data={"case_id": case_id})
     assert still_open["status"] == "CASE_STATUS_AWAITING_ANSWER"
+
+
+def test_a_draft_is_registered_and_its_version_sent_with_nothing_but_reflection(
+    deployment: Deployment, submitted: Submitted
+) -> None:
+    """An integrator's first draft from a shell: the file goes base64-encoded, as proto3 JSON
+    writes bytes; a file whose numbering skips is refused naming the line."""
+    token = submitted.directory.agency_token
+    draft = call(
+        deployment,
+        "RegisterDraft",
+        token,
+        {
+            "request_id": "grpcurl-draft",
+            "type": "DRAFT_TYPE_RESOLUTION",
+            "title": "Dự thảo Nghị quyết quy định mức thu phí chợ",
+            "issuing_authority": "Hội đồng nhân dân tỉnh",
+        },
+    )
+    assert draft["type"] == "DRAFT_TYPE_RESOLUTION"
+    text = "NGHỊ QUYẾT\nĐiều 1. Mức thu\n1. Chợ hạng 1.\na) Hộ cố định: 300.000 đồng.\n"
+    planned = (datetime.now(VIETNAM).date() + timedelta(days=30)).isoformat()
+    version = {
+        "draft_id": draft["draft_id"],
+        "request_id": "grpcurl-v1",
+        "format": "DRAFT_FORMAT_TEXT",
+        "file_name": "nghi-quyet.md",
+        "file": base64.b64encode(text.encode()).decode(),
+        "planned_submission_date": planned,
+    }
+    added = call(deployment, "AddDraftVersion", token, version)
+    assert added["number"] == 1
+    assert added["sha256"] == hashlib.sha256(text.encode()).hexdigest()
+    assert [p["id"] for p in added["parts"]] == [
+        "dieu-1",
+        "dieu-1.khoan-1",
+        "dieu-1.khoan-1.diem-a",
+    ]
+    assert added["parts"][2]["citation"] == "điểm a khoản 1 Điều 1"
+    assert added["window"]["days_given"] == 30
+
+    skipping = text.replace("a) Hộ", "b) Hộ")
+    refused = grpcurl(
+        deployment.tracking_address,
+        f"{SERVICE}/AddDraftVersion",
+        token=token,
+        data={
+            **version,
+            "request_id": "grpcurl-v2",
+            "follows_version": 1,
+            "file": base64.b64encode(skipping.encode()).decode(),
+        },
+        flags=["-format-error"],
+    )
+    assert refused.returncode == exit_code(INVALID_ARGUMENT), refused.stderr
+    [bad_request] = json.loads(refused.stderr)["details"]
+    [violation] = bad_request["field_violations"]
+    assert violation["field"] == "file"
+    assert "line 4" in violation["description"]

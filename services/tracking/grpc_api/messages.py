@@ -1,4 +1,4 @@
-"""Cases as protobuf messages."""
+"""Cases and drafts as protobuf messages."""
 
 from __future__ import annotations
 
@@ -6,7 +6,18 @@ from datetime import datetime
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from contracts.agency_api import CHANGES, DISPOSITIONS, EXTENSION_STATUSES, KINDS, STATUSES
+from contracts.agency_api import (
+    CHANGES,
+    DISPOSITIONS,
+    DRAFT_FORMATS,
+    DRAFT_TYPES,
+    EXTENSION_STATUSES,
+    KINDS,
+    PART_KINDS,
+    STATUSES,
+    TEXT_CHANGES,
+)
+from contracts.events import DraftVersionRegistered, PartDifference, WindowFacts
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from services.tracking import store
 
@@ -72,4 +83,74 @@ def case_message(case: store.Case) -> pb.Case:
         message.acknowledged_at.CopyFrom(timestamp(case.acknowledged_at))
     if case.answered_at is not None:
         message.answered_at.CopyFrom(timestamp(case.answered_at))
+    return message
+
+
+def _window(window: WindowFacts) -> pb.CriticismWindow:
+    return pb.CriticismWindow(
+        received_on=window.received_on.isoformat(),
+        planned_on=window.planned_on.isoformat(),
+        closes_on=window.closes_on.isoformat(),
+        latest_receipt_on=window.latest_receipt_on.isoformat(),
+        days_given=window.days_given,
+        minimum_days=window.minimum_days,
+        sent_late=window.sent_late,
+        explanation=window.explanation,
+    )
+
+
+def _changes(changes: tuple[PartDifference, ...]) -> list[pb.PartDifference]:
+    return [pb.PartDifference(part_id=c.part_id, change=TEXT_CHANGES[c.change]) for c in changes]
+
+
+def version_message(version: DraftVersionRegistered) -> pb.DraftVersion:
+    return pb.DraftVersion(
+        draft_id=str(version.draft_id),
+        number=version.version,
+        received_at=timestamp(version.received_at),
+        format=DRAFT_FORMATS[version.file_format],
+        file_name=version.file_name,
+        file_size=version.file_size,
+        sha256=version.sha256,
+        preamble=version.preamble,
+        parts=[
+            pb.DraftPart(
+                id=p.id,
+                kind=PART_KINDS[p.kind],
+                number=p.number,
+                title=p.title,
+                text=p.text,
+                parent_id=p.parent_id or "",
+                citation=p.citation,
+            )
+            for p in version.parts
+        ],
+        window=_window(version.window),
+        changes=_changes(version.changes),
+    )
+
+
+def draft_message(draft: store.Draft) -> pb.Draft:
+    registered = draft.registered
+    message = pb.Draft(
+        draft_id=str(registered.draft_id),
+        agency_id=registered.agency_id,
+        type=DRAFT_TYPES[registered.draft_type],
+        title=registered.title,
+        issuing_authority=registered.issuing_authority,
+        registered_at=timestamp(registered.registered_at),
+        versions=[version_message(v) for v in draft.versions],
+    )
+    if (sent := draft.sent) is not None:
+        message.sent_to_authority.CopyFrom(
+            pb.SubmissionToAuthority(
+                sent_on=sent.sent_on.isoformat(),
+                recorded_at=timestamp(sent.recorded_at),
+                version=sent.version,
+                sha256=sent.sha256,
+                changes=_changes(sent.changes),
+                changed_without_new_version=sent.changed_without_new_version,
+                window=_window(sent.window),
+            )
+        )
     return message

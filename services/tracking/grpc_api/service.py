@@ -17,26 +17,43 @@ from grpc_status import rpc_status
 from opentelemetry import trace
 from pydantic import ValidationError
 
-from contracts.agency_api import CHANGES, DISPOSITIONS, KINDS, STATUSES, inverse
-from contracts.events import PointAnswer
+from contracts.agency_api import (
+    CHANGES,
+    DISPOSITIONS,
+    DRAFT_FORMATS,
+    DRAFT_TYPES,
+    KINDS,
+    STATUSES,
+    DraftRefusalReason,
+    inverse,
+)
+from contracts.events import DraftFormat, PointAnswer
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
 from contracts.lifecycle import RefusalReason
 from services.platform import certificates, cursor, db, telemetry, tokens
 from services.tracking import commands, queries, store
+from services.tracking.criticism_window import WindowPolicy
 from services.tracking.domain import (
     NONE_PRESENTED,
     AnswerProblem,
     Credential,
     CredentialsDisagree,
+    DraftRefused,
     InvalidRequest,
     NotAuthenticated,
     NotYourCase,
+    NotYourDraft,
     Refused,
     calling_agency,
 )
 from services.tracking.feed import ChangeFeed, TooManyWatchers
-from services.tracking.grpc_api.messages import case_message, timestamp
+from services.tracking.grpc_api.messages import (
+    case_message,
+    draft_message,
+    timestamp,
+    version_message,
+)
 from services.tracking.schedule import Clock
 
 MAX_PAGE_SIZE = 500
@@ -49,6 +66,8 @@ Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
 _DISPOSITIONS_IN = inverse(DISPOSITIONS)
 _STATUSES_IN = inverse(STATUSES)
 _KINDS_IN = inverse(KINDS)
+_DRAFT_TYPES_IN = inverse(DRAFT_TYPES)
+_DRAFT_FORMATS_IN = inverse(DRAFT_FORMATS)
 
 
 async def _abort(context: Context, code: int, message: str, details: Sequence[Message]) -> NoReturn:
@@ -131,6 +150,59 @@ async def _refusals(context: Context, case_id: str) -> AsyncIterator[None]:
         await _abort_refused(context, case_id, refused)
 
 
+@contextlib.asynccontextmanager
+async def _draft_refusals(context: Context, draft_id: str) -> AsyncIterator[None]:
+    """A draft use case's refusals as status codes; another agency's draft is not found, as
+    one that does not exist."""
+    try:
+        yield
+    except (store.NotFound, NotYourDraft):
+        await context.abort(grpc.StatusCode.NOT_FOUND, f"no draft {draft_id}")
+    except InvalidRequest as invalid:
+        await _abort_invalid(context, invalid.problems)
+    except DraftRefused as refused:
+        details: list[Message] = [
+            error_details_pb2.ErrorInfo(
+                reason=refused.reason.name,
+                domain=ERROR_DOMAIN,
+                metadata={"current_version": str(refused.current_version)},
+            )
+        ]
+        if refused.reason is DraftRefusalReason.VERSION_MISMATCH:
+            details.append(
+                error_details_pb2.PreconditionFailure(
+                    violations=[
+                        error_details_pb2.PreconditionFailure.Violation(
+                            type="VERSION", subject=f"drafts/{draft_id}", description=refused.detail
+                        )
+                    ]
+                )
+            )
+        await _abort(context, code_pb2.FAILED_PRECONDITION, refused.detail, details)
+
+
+def _uuid(value: str, field: str, problems: list[AnswerProblem]) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        problems.append(AnswerProblem(field, "not a UUID"))
+        return uuid.UUID(int=0)
+
+
+def _request_id(value: str, problems: list[AnswerProblem]) -> str:
+    if not value.strip():
+        problems.append(AnswerProblem("request_id", "required"))
+    return value
+
+
+def _format(value: pb.DraftFormat.ValueType, problems: list[AnswerProblem]) -> DraftFormat:
+    found = _DRAFT_FORMATS_IN.get(value)
+    if found is None:
+        problems.append(AnswerProblem("format", "DRAFT_FORMAT_DOCX or DRAFT_FORMAT_TEXT"))
+        return DraftFormat.TEXT
+    return found
+
+
 def _date(value: str, field: str, problems: list[AnswerProblem]) -> date | None:
     if not value:
         return None
@@ -142,11 +214,7 @@ def _date(value: str, field: str, problems: list[AnswerProblem]) -> date | None:
 
 
 def _case_id(value: str, problems: list[AnswerProblem]) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        problems.append(AnswerProblem("case_id", "not a UUID"))
-        return uuid.UUID(int=0)
+    return _uuid(value, "case_id", problems)
 
 
 def _answers(request: pb.SubmitAnswerRequest, problems: list[AnswerProblem]) -> list[PointAnswer]:
@@ -192,10 +260,18 @@ _UNAUTHENTICATED: dict[str | None, str] = {
 
 
 class AgencyService(pb_grpc.AgencyServiceServicer):
-    def __init__(self, pool: db.Pool, *, feed: ChangeFeed, clock: Clock) -> None:
+    def __init__(
+        self,
+        pool: db.Pool,
+        *,
+        feed: ChangeFeed,
+        clock: Clock,
+        window_policy: WindowPolicy | None = None,
+    ) -> None:
         self._pool = pool
         self._feed = feed
         self._clock = clock
+        self._window_policy = window_policy or WindowPolicy()
 
     async def _agency(self, context: Context) -> str:
         """Who calls: the agency its client certificate (mutual TLS) or its token acts for, or
@@ -382,3 +458,114 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
                 now=self._clock(),
             )
         return pb.SubmitAnswerResponse(case=case_message(case))
+
+    async def RegisterDraft(self, request: pb.RegisterDraftRequest, context: Context) -> pb.Draft:
+        agency_id = await self._agency(context)
+        problems: list[AnswerProblem] = []
+        _request_id(request.request_id, problems)
+        draft_type = _DRAFT_TYPES_IN.get(request.type)
+        if draft_type is None:
+            problems.append(AnswerProblem("type", "a draft type this server knows"))
+        if problems:
+            await _abort_invalid(context, problems)
+        assert draft_type is not None
+        async with _draft_refusals(context, ""):
+            draft = await commands.register_draft(
+                self._pool,
+                agency_id=agency_id,
+                request_id=request.request_id,
+                draft_type=draft_type,
+                title=request.title,
+                issuing_authority=request.issuing_authority,
+                now=self._clock(),
+            )
+        return draft_message(draft)
+
+    async def AddDraftVersion(
+        self, request: pb.AddDraftVersionRequest, context: Context
+    ) -> pb.DraftVersion:
+        agency_id = await self._agency(context)
+        problems: list[AnswerProblem] = []
+        draft_id = _uuid(request.draft_id, "draft_id", problems)
+        _request_id(request.request_id, problems)
+        file_format = _format(request.format, problems)
+        planned = _date(request.planned_submission_date, "planned_submission_date", problems)
+        if planned is None and not request.planned_submission_date:
+            problems.append(AnswerProblem("planned_submission_date", "required"))
+        if problems:
+            await _abort_invalid(context, problems)
+        assert planned is not None
+        async with _draft_refusals(context, request.draft_id):
+            version = await commands.add_version(
+                self._pool,
+                agency_id=agency_id,
+                draft_id=draft_id,
+                request_id=request.request_id,
+                follows_version=request.follows_version,
+                file=request.file,
+                format=file_format,
+                file_name=request.file_name,
+                planned_on=planned,
+                now=self._clock(),
+                policy=self._window_policy,
+            )
+        return version_message(version)
+
+    async def GetDraft(self, request: pb.GetDraftRequest, context: Context) -> pb.Draft:
+        agency_id = await self._agency(context)
+        problems: list[AnswerProblem] = []
+        draft_id = _uuid(request.draft_id, "draft_id", problems)
+        if problems:
+            await _abort_invalid(context, problems)
+        async with _draft_refusals(context, request.draft_id):
+            draft = await queries.own_draft(self._pool, agency_id=agency_id, draft_id=draft_id)
+        return draft_message(draft)
+
+    async def ListDrafts(
+        self, request: pb.ListDraftsRequest, context: Context
+    ) -> pb.ListDraftsResponse:
+        agency_id = await self._agency(context)
+        problems: list[AnswerProblem] = []
+        if request.page_size > MAX_PAGE_SIZE:
+            problems.append(AnswerProblem("page_size", f"at most {MAX_PAGE_SIZE}"))
+        after = None
+        if request.page_token:
+            try:
+                after = cursor.decode(request.page_token)
+            except cursor.BadCursor:
+                problems.append(AnswerProblem("page_token", "not a token this server gave"))
+        if problems:
+            await _abort_invalid(context, problems)
+        limit = request.page_size or DEFAULT_PAGE_SIZE
+        drafts = await store.agency_drafts(self._pool, agency_id, limit=limit + 1, after=after)
+        page, more = drafts[:limit], len(drafts) > limit
+        last = page[-1].registered if more else None
+        return pb.ListDraftsResponse(
+            drafts=[draft_message(draft) for draft in page],
+            next_page_token=cursor.encode(last.registered_at, last.draft_id) if last else "",
+        )
+
+    async def RecordSubmissionToAuthority(
+        self, request: pb.RecordSubmissionToAuthorityRequest, context: Context
+    ) -> pb.Draft:
+        agency_id = await self._agency(context)
+        problems: list[AnswerProblem] = []
+        draft_id = _uuid(request.draft_id, "draft_id", problems)
+        _request_id(request.request_id, problems)
+        file_format = _format(request.format, problems)
+        sent_on = _date(request.sent_on, "sent_on", problems)
+        if problems:
+            await _abort_invalid(context, problems)
+        async with _draft_refusals(context, request.draft_id):
+            draft = await commands.record_submission(
+                self._pool,
+                agency_id=agency_id,
+                draft_id=draft_id,
+                request_id=request.request_id,
+                sent_on=sent_on,
+                file=request.file,
+                format=file_format,
+                now=self._clock(),
+                policy=self._window_policy,
+            )
+        return draft_message(draft)
