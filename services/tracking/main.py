@@ -151,7 +151,8 @@ async def serve(config: TrackingSettings, certificates: tls.Certificates | None)
         interceptor = aio_server_interceptor()  # type: ignore[no-untyped-call]
         arrivals = grpc_server.Arrivals()
         server = grpc.aio.server(
-            # A draft's file comes whole in one message.
+            # A draft's file comes whole in one message; RefuseUndecodable holds the other
+            # methods to gRPC's usual 4 MiB.
             options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES)],
             # The last is innermost: it parses requests, so the others see what it refused.
             interceptors=[
@@ -159,7 +160,12 @@ async def serve(config: TrackingSettings, certificates: tls.Certificates | None)
                 interceptor,
                 metrics.RpcMetricsInterceptor(),
                 grpc_server.transient_errors_interceptor(),
-                RefuseUndecodable(),
+                RefuseUndecodable(
+                    larger={
+                        f"/{SERVICE_NAME}/{method}": MAX_REQUEST_BYTES
+                        for method in ("AddDraftVersion", "RecordSubmissionToAuthority")
+                    }
+                ),
             ],
         )
         agency_pb2_grpc.add_AgencyServiceServicer_to_server(

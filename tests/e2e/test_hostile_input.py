@@ -24,6 +24,7 @@ from contracts.events import EVENT_TYPES, Topic
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
 from services.platform.cloudevents import Envelope, header_map
+from services.tracking.draft_files import MAX_FILE_BYTES
 from tests.support.directory import Directory, register
 from tests.support.engines import Engines
 from tests.support.journeys import answer, case_of, eventually, public_record, submit
@@ -420,6 +421,20 @@ async def test_unknown_methods_oversized_messages_and_bad_credentials_get_precis
     ).SerializeToString()
     too_large = await raw_call(channel, f"{SERVICE}/SubmitAnswer", huge, auth)
     assert too_large == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # A draft's file may be larger than 4 MiB, up to its own limit and no more.
+    for size, expected in (
+        (6 * 1024 * 1024, grpc.StatusCode.NOT_FOUND),
+        (MAX_FILE_BYTES + 128 * 1024, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    ):
+        version = pb.AddDraftVersionRequest(
+            draft_id=str(uuid.uuid4()),
+            request_id="r",
+            format=pb.DRAFT_FORMAT_TEXT,
+            file_name="du-thao.txt",
+            file=b"x" * size,
+            planned_submission_date="2099-01-01",
+        ).SerializeToString()
+        assert await raw_call(channel, f"{SERVICE}/AddDraftVersion", version, auth) == expected
     for metadata in (
         (),
         (("authorization", "Bearer"),),
