@@ -149,6 +149,9 @@ LongNote = Annotated[str, _CLEAN, StringConstraints(max_length=2000, pattern=_NO
 OptionalText = Annotated[str, _CLEAN, StringConstraints(max_length=20_000, pattern=_NO_NUL)]
 """Like Text, but may be empty (an explanation when a point is accepted)."""
 MAX_POINTS = 200
+PartId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[a-z0-9.\-]+$")]
+"""A part's stable id, built from its numbering: ``dieu-5.khoan-2.diem-dd``, ``chuong-2.muc-1``."""
+MAX_CITES = 50
 
 
 class Point(BaseModel):
@@ -161,6 +164,21 @@ class Point(BaseModel):
     citation: ShortText | None = Field(
         default=None, description="The draft's article or clause the point refers to."
     )
+    cites: tuple[PartId, ...] = Field(
+        default=(),
+        max_length=MAX_CITES,
+        description="The parts of the draft version named (``draft_version``) the point cites,"
+        " by their ids: ``dieu-5.khoan-2``.",
+    )
+
+
+class DraftVersionRef(BaseModel):
+    """A version of a draft registered in tracking, which a critique is about."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    draft_id: UUID
+    version: int = Field(ge=1)
 
 
 class OrganisationRef(BaseModel):
@@ -195,6 +213,9 @@ class CritiqueContent(BaseModel):
     title: ShortText
     points: tuple[Point, ...] = Field(min_length=1, max_length=MAX_POINTS)
     draft: DraftReference | None = None
+    draft_version: DraftVersionRef | None = Field(
+        default=None, description="The registered draft version criticised; points cite its parts."
+    )
     legal_basis: LongNote | None = Field(
         default=None, description="The legal basis, e.g. 'Điều 33 Luật MTTQ Việt Nam'."
     )
@@ -217,6 +238,7 @@ class CritiqueSubmitted(CritiqueEvent):
     title: ShortText
     points: tuple[Point, ...] = Field(min_length=1, max_length=MAX_POINTS)
     draft: DraftReference | None = None
+    draft_version: DraftVersionRef | None = None
     # As bounded as the API has always bounded them (ContentIn): no submission ever sent more.
     legal_basis: LongNote | None = None
     redact_names: tuple[ShortText, ...] = Field(default=(), max_length=50)
@@ -588,10 +610,6 @@ class TextChange(enum.StrEnum):
     ADDED = "added"
     REMOVED = "removed"
     CHANGED = "changed"
-
-
-PartId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[a-z0-9.\-]+$")]
-"""A part's stable id, built from its numbering: ``dieu-5.khoan-2.diem-dd``, ``chuong-2.muc-1``."""
 
 
 class DraftPart(BaseModel):

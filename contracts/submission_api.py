@@ -10,12 +10,16 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from contracts.drafts import CitedPart
 from contracts.events import (
+    MAX_CITES,
     MAX_POINTS,
     CritiqueContent,
     CritiqueKind,
+    DraftVersionRef,
     Level,
     LongNote,
+    PartId,
     Point,
     PointAnswer,
     ShortText,
@@ -53,6 +57,21 @@ class PointIn(BaseModel):
     citation: ShortText | None = Field(
         default=None, description="The draft's article or clause, e.g. 'Điều 5, khoản 2'."
     )
+    cites: list[PartId] = Field(
+        default_factory=list,
+        max_length=MAX_CITES,
+        description="The parts of `draft_version` the point cites, by id (`dieu-5.khoan-2`):"
+        " checked against that version, and shown with their text.",
+    )
+
+
+class DraftVersionIn(BaseModel):
+    """A draft version registered by its drafting agency (tracking's `AddDraftVersion`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    draft_id: uuid.UUID
+    version: int = Field(ge=1)
 
 
 class DraftIn(BaseModel):
@@ -72,7 +91,14 @@ class ContentIn(BaseModel):
     title: ShortText
     points: list[PointIn] = Field(min_length=1, max_length=MAX_POINTS)
     draft: DraftIn | None = Field(
-        default=None, description="Required for social criticism (phản biện xã hội) of a draft."
+        default=None,
+        description="Social criticism (phản biện xã hội) names its draft: here, or as"
+        " `draft_version` when the drafting agency registered it.",
+    )
+    draft_version: DraftVersionIn | None = Field(
+        default=None,
+        description="The registered draft version criticised: its drafting agency must be the"
+        " agency addressed, and the points may cite its parts (`cites`).",
     )
     legal_basis: LongNote | None = Field(
         default=None, description="e.g. 'Điều 33 Luật Mặt trận Tổ quốc Việt Nam'."
@@ -143,6 +169,13 @@ class ChangeRequestOut(BaseModel):
     refusal: RefusalOut | None = Field(description="Why it was refused, once refused.")
 
 
+class PointOut(Point):
+    cited: list[CitedPart] = Field(
+        default_factory=list,
+        description="The parts the point cites, with their text as it reads in `draft_version`.",
+    )
+
+
 class CritiqueOut(BaseModel):
     id: uuid.UUID
     organisation_id: str
@@ -156,8 +189,11 @@ class CritiqueOut(BaseModel):
         " tracking decides, and refuses once the agency has acknowledged it."
     )
     title: str
-    points: list[Point]
+    points: list[PointOut]
     draft: DraftOut | None
+    draft_version: DraftVersionRef | None = Field(
+        default=None, description="The registered draft version criticised."
+    )
     legal_basis: str | None
     redact_names: list[str] = Field(default_factory=list)
     submitted_at: datetime

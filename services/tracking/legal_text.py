@@ -22,6 +22,8 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from contracts import drafts
+from contracts.drafts import CitedPart
 from contracts.events import DraftPart, PartKind, TextChange
 
 POINT_LETTERS = "abcdđeghiklmnopqrstuvxy"
@@ -436,50 +438,10 @@ def diff(before: Structure, after: Structure) -> list[PartChange]:
     return changes
 
 
-@dataclass(frozen=True)
-class Cited:
-    """A part a critique's point cites, as people read it beside the point."""
-
-    id: str
-    citation: str
-    """"điểm a khoản 2 Điều 5"."""
-    text: str
-    """The part's whole text, its clauses and points included."""
-
-
-class UnknownParts(LookupError):
-    """Ids a citation names that the version's structure does not have."""
-
-    def __init__(self, unknown: list[str]) -> None:
-        listed = ", ".join(unknown)
-        super().__init__(f"dự thảo không có phần {listed} / the draft version has no part {listed}")
-        self.unknown = unknown
-
-
-def full_text(part: Part) -> str:
-    """A part as printed: its own text, then each of its children's, numbered."""
-    lines = [own_text(part)]
-    for child in part.children:
-        for inner in child.walk():
-            number = f"{inner.number}." if inner.kind is PartKind.CLAUSE else f"{inner.number})"
-            if inner.kind in {PartKind.CLAUSE, PartKind.POINT}:
-                lines.append(f"{number} {own_text(inner)}")
-            else:
-                lines.append(f"{inner.label}. {own_text(inner)}")
-    return "\n".join(lines)
-
-
-def cite(structure: Structure, part_ids: Iterable[str]) -> list[Cited]:
-    """The parts ``part_ids`` name, in the order given, each once; :class:`UnknownParts` names
-    every id the structure lacks, so a citation is never stored that the text cannot show."""
-    index = structure.index()
-    wanted = list(dict.fromkeys(part_ids))
-    if unknown := [part_id for part_id in wanted if part_id not in index]:
-        raise UnknownParts(unknown)
-    return [
-        Cited(id=part_id, citation=_citation(index, part_id), text=full_text(index[part_id]))
-        for part_id in wanted
-    ]
+def cite(structure: Structure, part_ids: Iterable[str]) -> list[CitedPart]:
+    """:func:`contracts.drafts.cite` on a structure just read (:class:`UnknownParts` names
+    every id it lacks)."""
+    return drafts.cite(to_parts(structure), part_ids)
 
 
 def to_parts(structure: Structure) -> tuple[DraftPart, ...]:

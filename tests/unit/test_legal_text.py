@@ -6,10 +6,10 @@ import unicodedata
 
 import pytest
 
+from contracts.drafts import UnknownParts
 from contracts.events import PartKind, TextChange
 from services.tracking.legal_text import (
     TextRefused,
-    UnknownParts,
     citation,
     cite,
     diff,

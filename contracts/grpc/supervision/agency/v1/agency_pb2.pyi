@@ -714,24 +714,54 @@ class Point(_message.Message):
     NUMBER_FIELD_NUMBER: _builtins.int
     TEXT_FIELD_NUMBER: _builtins.int
     CITATION_FIELD_NUMBER: _builtins.int
+    CITES_FIELD_NUMBER: _builtins.int
     number: _builtins.int
     text: _builtins.str
     citation: _builtins.str
     """The article or clause of the draft the point refers to, if any."""
+    @_builtins.property
+    def cites(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The parts of the case's draft_version the point cites, by id (DraftPart.id): GetDraft
+        gives their text.
+        """
+
     def __init__(
         self,
         *,
         number: _builtins.int = ...,
         text: _builtins.str = ...,
         citation: _builtins.str = ...,
+        cites: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["citation", b"citation", "number", b"number", "text", b"text"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["citation", b"citation", "cites", b"cites", "number", b"number", "text", b"text"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Point: _TypeAlias = Point  # noqa: Y015
+
+@_typing.final
+class DraftVersionRef(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DRAFT_ID_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    draft_id: _builtins.str
+    version: _builtins.int
+    def __init__(
+        self,
+        *,
+        draft_id: _builtins.str = ...,
+        version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draft_id", b"draft_id", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DraftVersionRef: _TypeAlias = DraftVersionRef  # noqa: Y015
 
 @_typing.final
 class DueDateRule(_message.Message):
@@ -910,6 +940,7 @@ class Case(_message.Message):
     OVERDUE_FIELD_NUMBER: _builtins.int
     HISTORY_FIELD_NUMBER: _builtins.int
     EXTENSIONS_FIELD_NUMBER: _builtins.int
+    DRAFT_VERSION_FIELD_NUMBER: _builtins.int
     case_id: _builtins.str
     critique_id: _builtins.str
     agency_id: _builtins.str
@@ -945,6 +976,10 @@ class Case(_message.Message):
 
     @_builtins.property
     def extensions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Extension]: ...
+    @_builtins.property
+    def draft_version(self) -> Global___DraftVersionRef:
+        """The registered draft version the critique is about, if it names one."""
+
     def __init__(
         self,
         *,
@@ -968,10 +1003,11 @@ class Case(_message.Message):
         overdue: _builtins.bool = ...,
         history: _abc.Iterable[Global___HistoryEntry] | None = ...,
         extensions: _abc.Iterable[Global___Extension] | None = ...,
+        draft_version: Global___DraftVersionRef | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "answered_at", b"answered_at", "due_rule", b"due_rule", "opened_at", b"opened_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "answered_at", b"answered_at", "draft_version", b"draft_version", "due_rule", b"due_rule", "opened_at", b"opened_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "agency_id", b"agency_id", "answered_at", b"answered_at", "answered_late", b"answered_late", "answers", b"answers", "case_id", b"case_id", "critique_id", b"critique_id", "due_date", b"due_date", "due_rule", b"due_rule", "extensions", b"extensions", "history", b"history", "kind", b"kind", "opened_at", b"opened_at", "organisation_id", b"organisation_id", "organisation_name", b"organisation_name", "overdue", b"overdue", "points", b"points", "status", b"status", "title", b"title", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged_at", b"acknowledged_at", "agency_id", b"agency_id", "answered_at", b"answered_at", "answered_late", b"answered_late", "answers", b"answers", "case_id", b"case_id", "critique_id", b"critique_id", "draft_version", b"draft_version", "due_date", b"due_date", "due_rule", b"due_rule", "extensions", b"extensions", "history", b"history", "kind", b"kind", "opened_at", b"opened_at", "organisation_id", b"organisation_id", "organisation_name", b"organisation_name", "overdue", b"overdue", "points", b"points", "status", b"status", "title", b"title", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
