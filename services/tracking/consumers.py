@@ -15,7 +15,7 @@ from services.platform.cloudevents import Envelope
 from services.platform.consumer import Inapplicable, Subscription
 from services.tracking import commands
 from services.tracking.deadlines import DeadlinePolicy
-from services.tracking.domain import SchedulePolicy, UnknownAgency
+from services.tracking.domain import SchedulePolicy, UncitableCritique, UnknownAgency
 from services.tracking.schedule import Clock
 
 
@@ -25,7 +25,7 @@ def subscription(policy: DeadlinePolicy, steps: SchedulePolicy, *, clock: Clock)
     ) -> None:
         try:
             await commands.open_case(connection, event, policy=policy, steps=steps, now=clock())
-        except UnknownAgency as unknown:
+        except (UnknownAgency, UncitableCritique) as unknown:
             raise Inapplicable(str(unknown)) from unknown
 
     async def on_amendment(

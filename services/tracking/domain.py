@@ -99,6 +99,11 @@ class UnknownAgency(LookupError):
         self.agency_id = agency_id
 
 
+class UncitableCritique(LookupError):
+    """A critique naming a draft version tracking does not have for the agency addressed, or
+    citing parts that version lacks: no case is opened on citations no text can show."""
+
+
 class InvalidRequest(ValueError):
     """The request breaks a rule of its own: each problem names the offending field."""
 

@@ -24,6 +24,7 @@ from contracts.events import (
     DraftRegistered,
     DraftSentToAuthority,
     DraftType,
+    DraftVersionRef,
     DraftVersionRegistered,
     DueDateRule,
     Level,
@@ -82,6 +83,8 @@ class Case:
     trace_headers: dict[str, str]
     extensions: tuple[Extension, ...] = ()
     history: tuple[HistoryEntry, ...] = field(default=())
+    draft_version: DraftVersionRef | None = None
+    """The registered draft version the critique is about; its points cite its parts."""
 
     def extension(self, extension_id: uuid.UUID) -> Extension | None:
         return next((e for e in self.extensions if e.id == extension_id), None)
@@ -91,7 +94,17 @@ class NotFound(LookupError):
     """No such case."""
 
 
-_POINT_COLUMNS = {"case_id": "uuid", "number": "integer", "text": "text", "citation": "text"}
+_POINT_COLUMNS = {
+    "case_id": "uuid",
+    "number": "integer",
+    "text": "text",
+    "citation": "text",
+    "cites": "jsonb",
+}
+
+
+def _point_rows(case_id: uuid.UUID, points: Sequence[Point]) -> list[tuple[Any, ...]]:
+    return [(case_id, p.number, p.text, p.citation, json.dumps(list(p.cites))) for p in points]
 
 
 # --- agencies ------------------------------------------------------------------------------------
@@ -231,8 +244,9 @@ async def insert_case(
         WITH opened AS (
             INSERT INTO cases (id, critique_id, agency_id, organisation_id, organisation_name,
                                organisation_level, organisation_parent_id, kind, title,
-                               opened_at, due_date, due_rule, status, traceparent, tracestate)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                               opened_at, due_date, due_rule, status, traceparent, tracestate,
+                               draft_version)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $18)
             ON CONFLICT (critique_id) DO NOTHING RETURNING id, agency_id, opened_at
         )
         INSERT INTO case_history (case_id, agency_id, at, change, detail)
@@ -256,6 +270,11 @@ async def insert_case(
         journey.get("tracestate"),
         Change.OPENED.value,
         detail,
+        (
+            submitted.draft_version.model_dump_json()
+            if submitted.draft_version is not None
+            else None
+        ),
     )
     if not opened:
         return False
@@ -263,7 +282,7 @@ async def insert_case(
         connection,
         "case_points",
         _POINT_COLUMNS,
-        [(case_id, p.number, p.text, p.citation) for p in submitted.points],
+        _point_rows(case_id, submitted.points),
     )
     return True
 
@@ -315,7 +334,18 @@ def _case(row: db.Record, children: db.Record, history: list[db.Record] | None =
         kind=CritiqueKind(row["kind"]),
         title=row["title"],
         points=tuple(
-            Point(number=p["number"], text=p["text"], citation=p["citation"]) for p in points
+            Point(
+                number=p["number"],
+                text=p["text"],
+                citation=p["citation"],
+                cites=tuple(p.get("cites") or ()),
+            )
+            for p in points
+        ),
+        draft_version=(
+            DraftVersionRef.model_validate_json(row["draft_version"])
+            if row["draft_version"]
+            else None
         ),
         opened_at=row["opened_at"],
         due_date=row["due_date"],
@@ -435,7 +465,7 @@ async def replace_content(
         connection,
         "case_points",
         _POINT_COLUMNS,
-        [(case.id, p.number, p.text, p.citation) for p in points],
+        _point_rows(case.id, points),
     )
 
 

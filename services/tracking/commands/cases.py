@@ -8,6 +8,7 @@ from datetime import datetime
 
 from opentelemetry import trace
 
+from contracts import drafts
 from contracts.events import (
     AgencyKind,
     AgencyRegistered,
@@ -20,6 +21,7 @@ from services.tracking import store
 from services.tracking.deadlines import DeadlinePolicy, compute_due
 from services.tracking.domain import (
     SchedulePolicy,
+    UncitableCritique,
     UnknownAgency,
 )
 
@@ -48,6 +50,27 @@ async def register_agency(
         )
 
 
+async def _check_citations(connection: db.Connection, submitted: CritiqueSubmitted) -> None:
+    """Submission checked the citations against the version as it heard of it; tracking, which
+    registered the version, checks them again against its own: :class:`UncitableCritique` if
+    the version is not the addressed agency's, or lacks a part a point cites."""
+    ref = submitted.draft_version
+    assert ref is not None
+    try:
+        version = await store.draft_version(connection, ref.draft_id, ref.version)
+    except store.NotFound:
+        raise UncitableCritique(f"no version {ref.version} of draft {ref.draft_id}") from None
+    if version.agency_id != submitted.agency_id:
+        raise UncitableCritique(
+            f"draft {ref.draft_id} is led by {version.agency_id}, not {submitted.agency_id}"
+        )
+    for point in submitted.points:
+        try:
+            drafts.cite(version.parts, point.cites)
+        except drafts.UnknownParts as unknown:
+            raise UncitableCritique(f"point {point.number}: {unknown}") from None
+
+
 async def open_case(
     connection: db.Connection,
     submitted: CritiqueSubmitted,
@@ -59,9 +82,12 @@ async def open_case(
     """Open the case for a submitted critique, with its due date, deadline steps and
     ``case.opened``; None if it is open already. The journey's trace context is kept so that
     the agency's steps join it. :class:`UnknownAgency` if tracking's directory has no such
-    agency: submission only lets an organisation address one it has heard of from tracking."""
+    agency: submission only lets an organisation address one it has heard of from tracking;
+    :class:`UncitableCritique` if its citations do not hold against tracking's own version."""
     if not await store.agency_known(connection, submitted.agency_id):
         raise UnknownAgency(submitted.agency_id)
+    if submitted.draft_version is not None:
+        await _check_citations(connection, submitted)
     rule, source = policy.rule_for(submitted.kind, submitted.organisation.level)
     due = compute_due(submitted.submitted_at, rule, source=source)
     case_id = uuid.uuid4()

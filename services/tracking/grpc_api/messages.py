@@ -39,7 +39,8 @@ def case_message(case: store.Case) -> pb.Case:
         kind=KINDS[case.kind],
         title=case.title,
         points=[
-            pb.Point(number=p.number, text=p.text, citation=p.citation or "") for p in case.points
+            pb.Point(number=p.number, text=p.text, citation=p.citation or "", cites=p.cites)
+            for p in case.points
         ],
         due_date=case.due_date.isoformat(),
         due_rule=pb.DueDateRule(
@@ -79,6 +80,12 @@ def case_message(case: store.Case) -> pb.Case:
         ],
     )
     message.opened_at.CopyFrom(timestamp(case.opened_at))
+    if case.draft_version is not None:
+        message.draft_version.CopyFrom(
+            pb.DraftVersionRef(
+                draft_id=str(case.draft_version.draft_id), version=case.draft_version.version
+            )
+        )
     if case.acknowledged_at is not None:
         message.acknowledged_at.CopyFrom(timestamp(case.acknowledged_at))
     if case.answered_at is not None:

@@ -103,8 +103,14 @@ AGENCY_FUNCTIONS = {
     "AcknowledgeCase",
     "RequestExtension",
     "SubmitAnswer",
+    "RegisterDraft",
+    "AddDraftVersion",
+    "GetDraft",
+    "ListDrafts",
+    "RecordSubmissionToAuthority",
 }
-"""The agency's side of the transitions (contracts/transitions.py), and reading its cases."""
+"""The agency's side of the transitions (contracts/transitions.py), and reading its cases and
+the drafts it leads."""
 
 ADMINISTRATION = [
     "/v1/organisations",
