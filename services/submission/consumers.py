@@ -1,5 +1,6 @@
-"""Submission's event handlers: the agency directory, and what tracking decided about each
-critique (the organisation's pending requests among it)."""
+"""Submission's event handlers: the agency directory, the drafts and versions tracking
+registered (to check citations against), and what tracking decided about each critique (the
+organisation's pending requests among it)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from contracts.events import (
     CaseOpened,
     CaseOverdue,
     CaseWithdrawn,
+    DraftRegistered,
+    DraftVersionRegistered,
     DueDateChanged,
     Event,
     ExtensionDecided,
@@ -26,7 +29,7 @@ from contracts.events import (
 from services.platform import db
 from services.platform.cloudevents import Envelope
 from services.platform.consumer import Handler, Subscription
-from services.submission import directory
+from services.submission import directory, store
 from services.submission.commands import decisions
 
 
@@ -37,8 +40,22 @@ def _applying(apply: Callable[[db.Connection, Any], Awaitable[None]]) -> Handler
     return handle
 
 
+async def _draft(connection: db.Connection, event: DraftRegistered) -> None:
+    await store.remember_draft(
+        connection, draft_id=event.draft_id, agency_id=event.agency_id, title=event.title
+    )
+
+
+async def _version(connection: db.Connection, event: DraftVersionRegistered) -> None:
+    await store.remember_version(
+        connection, draft_id=event.draft_id, version=event.version, parts=event.parts
+    )
+
+
 _APPLY: dict[type[Event], Callable[[db.Connection, Any], Awaitable[None]]] = {
     AgencyRegistered: directory.remember_agency,
+    DraftRegistered: _draft,
+    DraftVersionRegistered: _version,
     CaseOpened: decisions.case_opened,
     CaseAcknowledged: decisions.case_acknowledged,
     CaseAmended: decisions.case_amended,
@@ -55,6 +72,6 @@ _APPLY: dict[type[Event], Callable[[db.Connection, Any], Awaitable[None]]] = {
 
 SUBSCRIPTION = Subscription(
     name="submission",
-    topics=(Topic.AGENCIES, Topic.CASES),
+    topics=(Topic.AGENCIES, Topic.DRAFTS, Topic.CASES),
     handlers={kind: _applying(apply) for kind, apply in _APPLY.items()},
 )

@@ -9,6 +9,7 @@ acknowledged, answered or withdrawn critique stays so; a version, once passed, n
 from __future__ import annotations
 
 import re
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,9 @@ from typing import Protocol
 
 from pydantic import ValidationError
 
-from contracts.events import CritiqueContent, CritiqueKind
+from contracts import drafts
+from contracts.drafts import CitedPart
+from contracts.events import CritiqueContent, CritiqueKind, DraftPart, DraftReference
 from contracts.lifecycle import RequestStatus
 from contracts.problems import field_path
 from contracts.submission_api import Classification, ContentIn, CritiqueStatus
@@ -126,8 +129,16 @@ def content(body: ContentIn, kind: CritiqueKind) -> CritiqueContent:
         for index, point in enumerate(body.points)
         if point.number in repeated
     ]
-    if needs_draft(kind) and body.draft is None:
-        violations.append(Violation("draft", "social criticism must name the draft"))
+    if needs_draft(kind) and body.draft is None and body.draft_version is None:
+        violations.append(
+            Violation("draft", "social criticism must name the draft (draft or draft_version)")
+        )
+    if body.draft_version is None:
+        violations += [
+            Violation(f"points[{index}].cites", "cites parts of a draft_version: name it")
+            for index, point in enumerate(body.points)
+            if point.cites
+        ]
     if body.draft is not None and not (body.draft.version or body.draft.url):
         violations.append(Violation("draft.version", "give the draft's version or a link"))
     if violations:
@@ -138,6 +149,7 @@ def content(body: ContentIn, kind: CritiqueKind) -> CritiqueContent:
                 "title": body.title,
                 "points": [point.model_dump() for point in body.points],
                 "draft": body.draft.model_dump() if body.draft else None,
+                "draft_version": body.draft_version.model_dump() if body.draft_version else None,
                 "legal_basis": body.legal_basis,
                 "redact_names": body.redact_names,
             }
@@ -164,6 +176,69 @@ def content(body: ContentIn, kind: CritiqueKind) -> CritiqueContent:
     return written.model_copy(
         update={"points": tuple(sorted(written.points, key=lambda p: p.number))}
     )
+
+
+@dataclass(frozen=True)
+class HeardVersion:
+    """A draft version as tracking announced it."""
+
+    draft_id: uuid.UUID
+    version: int
+    agency_id: str
+    """The drafting agency."""
+    agency_name: str
+    title: str
+    parts: tuple[DraftPart, ...]
+
+
+def citations(
+    content: CritiqueContent, *, agency_id: str, heard: HeardVersion | None
+) -> tuple[CritiqueContent, dict[int, list[CitedPart]]]:
+    """The content naming a registered draft version, checked against that version: the
+    version exists, the agency addressed leads its drafting, and every part each point cites
+    is in it. Returns the content with the draft named in words (when it was not) and the
+    parts each point cites, by number; :class:`InvalidContent` names every field at fault."""
+    ref = content.draft_version
+    if ref is None:
+        return content, {}
+    if heard is None:
+        raise InvalidContent(
+            [
+                Violation(
+                    "draft_version",
+                    f"no version {ref.version} of draft {ref.draft_id} has been registered"
+                    " (or submission has not heard of it yet)",
+                )
+            ]
+        )
+    violations: list[Violation] = []
+    if heard.agency_id != agency_id:
+        violations.append(
+            Violation(
+                "agency_id",
+                f"the draft's drafting agency is {heard.agency_id}: a critique of it is"
+                " addressed to that agency",
+            )
+        )
+    cited: dict[int, list[CitedPart]] = {}
+    for index, point in enumerate(content.points):
+        try:
+            cited[point.number] = drafts.cite(heard.parts, point.cites)
+        except drafts.UnknownParts as unknown:
+            violations.append(Violation(f"points[{index}].cites", str(unknown)))
+    if violations:
+        raise InvalidContent(violations)
+    if content.draft is None:
+        content = content.model_copy(
+            update={
+                "draft": DraftReference(
+                    title=heard.title,
+                    drafting_agency=heard.agency_name,
+                    version=f"Phiên bản {heard.version} / version {heard.version}",
+                )
+            }
+        )
+    return content, {number: parts for number, parts in cited.items() if parts}
 
 
 def normalised(value: str, *, max_length: int, required: bool = False) -> str | None:

@@ -146,7 +146,7 @@ def create_app(config: SubmissionSettings) -> FastAPI:
                 settings=config,
                 database_url=config.submission_database_url,
                 migrations=MIGRATIONS,
-                topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES],
+                topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES, Topic.DRAFTS],
                 subscriptions=[subscription(config)],
             ) as started,
             backlog.watching(started.pool),

@@ -18,6 +18,7 @@ from contracts.submission_api import (
     EscalationOut,
     ExtensionOut,
     HistoryOut,
+    PointOut,
     RefusalOut,
 )
 from contracts.vocabulary import CRITIQUE_STATUS, REQUEST_STATUS
@@ -63,8 +64,12 @@ def critique_out(critique: store.Critique, pending: list[store.ChangeRequest]) -
         status_label=str(CRITIQUE_STATUS[critique.status]),
         changeable=domain.changeable(critique.status, withdrawal_pending=withdrawal_pending),
         title=content.title,
-        points=list(content.points),
+        points=[
+            PointOut(**point.model_dump(), cited=list(critique.cited.get(point.number, ())))
+            for point in content.points
+        ],
         draft=DraftOut(**content.draft.model_dump()) if content.draft else None,
+        draft_version=content.draft_version,
         legal_basis=content.legal_basis,
         redact_names=list(content.redact_names),
         submitted_at=critique.submitted_at,

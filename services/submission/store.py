@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from contracts.drafts import CitedPart
 from contracts.events import (
     CritiqueContent,
     CritiqueKind,
+    DraftPart,
     DraftReference,
+    DraftVersionRef,
     Point,
     PointAnswer,
 )
 from contracts.lifecycle import ExtensionStatus, RefusalReason, RequestKind, RequestStatus
 from contracts.submission_api import CritiqueStatus, HistoryStep
 from services.platform import db
+from services.submission import domain
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,12 @@ class Critique:
     withdrawn_at: datetime | None
     overdue_at: datetime | None
     answers: tuple[PointAnswer, ...]
+    cited: Mapping[int, tuple[CitedPart, ...]] = field(default_factory=dict)
+    """By point number: the parts the point cites, as they read in ``content.draft_version``."""
+
+
+Cited = Mapping[int, Sequence[CitedPart]]
+"""What each point (by number) cites, with the parts' text."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +139,7 @@ async def insert_critique(
     agency_id: str,
     kind: CritiqueKind,
     content: CritiqueContent,
+    cited: Cited,
     at: datetime,
 ) -> Critique | None:
     """Store a new critique (version 1, submitted at ``at``) with its 'submitted' history entry
@@ -138,9 +149,10 @@ async def insert_critique(
         """
         WITH stored AS (
             INSERT INTO critiques (id, organisation_id, agency_id, kind, title, status,
-                                   submitted_at, updated_at, draft, legal_basis, redact_names)
+                                   submitted_at, updated_at, draft, legal_basis, redact_names,
+                                   draft_version)
             SELECT $1::uuid, $2::text, $3::text, $4::text, $5::text, $6::text, $7::timestamptz,
-                   $7::timestamptz, $8::jsonb, $9::text, $10::text[]
+                   $7::timestamptz, $8::jsonb, $9::text, $10::text[], $12::jsonb
             WHERE EXISTS (SELECT FROM known_agencies WHERE id = $3::text)
             RETURNING id
         ), history AS (
@@ -160,10 +172,11 @@ async def insert_critique(
         content.legal_basis,
         list(content.redact_names),
         HistoryStep.SUBMITTED.value,
+        _version_json(content.draft_version),
     )
     if not stored:
         return None
-    await _insert_points(connection, critique_id, content.points)
+    await _insert_points(connection, critique_id, content.points, cited)
     return Critique(
         id=critique_id,
         organisation_id=organisation_id,
@@ -182,24 +195,49 @@ async def insert_critique(
         withdrawn_at=None,
         overdue_at=None,
         answers=(),
+        cited={number: tuple(parts) for number, parts in cited.items()},
     )
 
 
+def _version_json(ref: DraftVersionRef | None) -> str | None:
+    return None if ref is None else ref.model_dump_json()
+
+
 async def _replace_points(
-    connection: db.Connection, critique_id: uuid.UUID, points: Sequence[Point]
+    connection: db.Connection, critique_id: uuid.UUID, points: Sequence[Point], cited: Cited
 ) -> None:
     await connection.execute("DELETE FROM critique_points WHERE critique_id = $1", critique_id)
-    await _insert_points(connection, critique_id, points)
+    await _insert_points(connection, critique_id, points, cited)
+
+
+_POINT_COLUMNS = {
+    "critique_id": "uuid",
+    "number": "integer",
+    "text": "text",
+    "citation": "text",
+    "cites": "jsonb",
+    "cited": "jsonb",
+}
 
 
 async def _insert_points(
-    connection: db.Connection, critique_id: uuid.UUID, points: Sequence[Point]
+    connection: db.Connection, critique_id: uuid.UUID, points: Sequence[Point], cited: Cited
 ) -> None:
     await db.insert_rows(
         connection,
         "critique_points",
-        {"critique_id": "uuid", "number": "integer", "text": "text", "citation": "text"},
-        [(critique_id, p.number, p.text, p.citation) for p in points],
+        _POINT_COLUMNS,
+        [
+            (
+                critique_id,
+                p.number,
+                p.text,
+                p.citation,
+                json.dumps(list(p.cites)),
+                json.dumps([c.model_dump() for c in cited.get(p.number, ())]),
+            )
+            for p in points
+        ],
     )
 
 
@@ -208,12 +246,13 @@ async def replace_content(
     critique_id: uuid.UUID,
     *,
     content: CritiqueContent,
+    cited: Cited,
     version: int,
     at: datetime,
 ) -> None:
     await connection.execute(
         "UPDATE critiques SET title = $2, draft = $3, legal_basis = $4, version = $5,"
-        " updated_at = $6, redact_names = $7 WHERE id = $1",
+        " updated_at = $6, redact_names = $7, draft_version = $8 WHERE id = $1",
         critique_id,
         content.title,
         _draft_json(content.draft),
@@ -221,8 +260,9 @@ async def replace_content(
         version,
         at,
         list(content.redact_names),
+        _version_json(content.draft_version),
     )
-    await _replace_points(connection, critique_id, content.points)
+    await _replace_points(connection, critique_id, content.points, cited)
 
 
 def _children(critique: str) -> str:
@@ -344,9 +384,20 @@ def _critique(row: db.Record, children: db.Record) -> Critique:
         content=CritiqueContent(
             title=row["title"],
             points=tuple(
-                Point(number=p["number"], text=p["text"], citation=p["citation"]) for p in points
+                Point(
+                    number=p["number"],
+                    text=p["text"],
+                    citation=p["citation"],
+                    cites=tuple(p.get("cites") or ()),
+                )
+                for p in points
             ),
             draft=DraftReference.model_validate_json(row["draft"]) if row["draft"] else None,
+            draft_version=(
+                DraftVersionRef.model_validate_json(row["draft_version"])
+                if row["draft_version"]
+                else None
+            ),
             legal_basis=row["legal_basis"],
             redact_names=tuple(row["redact_names"]),
         ),
@@ -368,6 +419,11 @@ def _critique(row: db.Record, children: db.Record) -> Critique:
             )
             for a in answers
         ),
+        cited={
+            p["number"]: tuple(CitedPart.model_validate(c) for c in p["cited"])
+            for p in points
+            if p.get("cited")
+        },
     )
 
 
@@ -645,4 +701,56 @@ async def insert_attachment(
         attachment.sha256,
         content,
         attachment.added_at,
+    )
+
+
+# --- drafts, as tracking announced them ------------------------------------------------------
+
+
+async def remember_draft(
+    connection: db.Connection, *, draft_id: uuid.UUID, agency_id: str, title: str
+) -> None:
+    await connection.execute(
+        "INSERT INTO heard_drafts (id, agency_id, title) VALUES ($1, $2, $3)"
+        " ON CONFLICT (id) DO NOTHING",
+        draft_id,
+        agency_id,
+        title,
+    )
+
+
+async def remember_version(
+    connection: db.Connection, *, draft_id: uuid.UUID, version: int, parts: Sequence[DraftPart]
+) -> None:
+    await connection.execute(
+        "INSERT INTO heard_draft_versions (draft_id, version, parts) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING",
+        draft_id,
+        version,
+        json.dumps([part.model_dump(mode="json") for part in parts]),
+    )
+
+
+async def heard_version(executor: db.Executor, ref: DraftVersionRef) -> domain.HeardVersion | None:
+    """The version as tracking announced it, with its drafting agency's name; None if
+    submission has not heard of it."""
+    row = await executor.fetchrow(
+        """
+        SELECT d.agency_id, coalesce(a.name, d.agency_id) AS agency_name, d.title, v.parts
+        FROM heard_draft_versions v JOIN heard_drafts d ON d.id = v.draft_id
+        LEFT JOIN known_agencies a ON a.id = d.agency_id
+        WHERE v.draft_id = $1 AND v.version = $2
+        """,
+        ref.draft_id,
+        ref.version,
+    )
+    if row is None:
+        return None
+    return domain.HeardVersion(
+        draft_id=ref.draft_id,
+        version=ref.version,
+        agency_id=row["agency_id"],
+        agency_name=row["agency_name"],
+        title=row["title"],
+        parts=tuple(DraftPart.model_validate(part) for part in json.loads(row["parts"])),
     )

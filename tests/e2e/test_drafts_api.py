@@ -6,6 +6,7 @@ diff, refuses what it cannot structure naming the line, and announces each fact 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import uuid
@@ -384,3 +385,98 @@ async def test_another_agencys_draft_is_not_found(
         assert refused.value.code() == grpc.StatusCode.NOT_FOUND
     listed = await agency.ListDrafts(pb.ListDraftsRequest(), metadata=bearer(other.agency_token))
     assert not listed.drafts
+
+
+async def test_a_social_criticism_names_a_draft_version_and_its_points_cite_clauses(
+    deployment: Deployment, agency: pb_grpc.AgencyServiceStub, drafting: Directory
+) -> None:
+    """Submission checks each point's cited parts against the version it heard of from
+    tracking and shows their text; tracking opens the case with the same citations."""
+    token = bearer(drafting.agency_token)
+    draft = await registered(agency, drafting)
+    await agency.AddDraftVersion(
+        first_version(draft, request_id="v1", planned_in=20), metadata=token
+    )
+    critique = {
+        "agency_id": drafting.agency_id,
+        "kind": "social_criticism",
+        "title": "Phản biện dự thảo Nghị định về phí chợ",
+        "draft_version": {"draft_id": draft.draft_id, "version": 1},
+        "points": [
+            {
+                "number": 1,
+                "text": "Mức thu chợ hạng 1 quá cao so với thu nhập của tiểu thương.",
+                "cites": ["dieu-2.khoan-1.diem-a"],
+            },
+            {"number": 2, "text": "Cần quy định miễn, giảm cho hộ nghèo.", "cites": ["dieu-2"]},
+        ],
+    }
+    headers = {"Authorization": f"Bearer {drafting.organisation_token}"}
+    async with deployment.http_client(base_url=deployment.submission_url) as http:
+        async with asyncio.timeout(60):
+            while True:  # until submission has heard of the version from tracking
+                created = await http.post("/v1/critiques", json=critique, headers=headers)
+                fields = [e["field"] for e in created.json().get("errors", [])]
+                if created.status_code != 422 or fields != ["draft_version"]:
+                    break
+                await asyncio.sleep(0.2)
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert body["draft_version"] == {"draft_id": draft.draft_id, "version": 1}
+        assert body["draft"]["title"] == "Dự thảo Nghị định quy định mức thu phí sử dụng chợ"
+        first, second = body["points"]
+        assert first["cites"] == ["dieu-2.khoan-1.diem-a"]
+        assert first["cited"] == [
+            {
+                "id": "dieu-2.khoan-1.diem-a",
+                "citation": "điểm a khoản 1 Điều 2",
+                "text": "Chợ hạng 1: 300.000 đồng/tháng;",
+            }
+        ]
+        assert second["cited"][0]["citation"] == "Điều 2"
+        assert second["cited"][0]["text"].splitlines() == [
+            "Mức thu",
+            "1. Mức thu đối với hộ kinh doanh cố định:",
+            "a) Chợ hạng 1: 300.000 đồng/tháng;",
+            "b) Chợ hạng 2: 200.000 đồng/tháng.",
+            "2. Mức thu đối với hộ kinh doanh không cố định là 10.000 đồng/ngày.",
+        ]
+        read = await http.get(f"/v1/critiques/{body['id']}", headers=headers)
+        assert read.json()["points"] == body["points"]
+
+        unknown = {**critique, "points": [{**critique["points"][0], "cites": ["dieu-9"]}]}
+        refused = await http.post("/v1/critiques", json=unknown, headers=headers)
+        assert refused.status_code == 422, refused.text
+        [error] = refused.json()["errors"]
+        assert error["field"] == "points[0].cites"
+        assert "dieu-9" in error["message"]
+
+        other = await register(deployment)
+        elsewhere = await http.post(
+            "/v1/critiques",
+            json={**critique, "agency_id": other.agency_id},
+            headers={"Authorization": f"Bearer {other.organisation_token}"},
+        )
+        assert elsewhere.status_code == 422, elsewhere.text
+        assert [e["field"] for e in elsewhere.json()["errors"]] == ["agency_id"]
+
+        unnamed = {key: value for key, value in critique.items() if key != "draft_version"}
+        unnamed["draft"] = {"title": "Dự thảo", "drafting_agency": "Sở", "version": "1"}
+        loose = await http.post("/v1/critiques", json=unnamed, headers=headers)
+        assert loose.status_code == 422, loose.text
+        assert [e["field"] for e in loose.json()["errors"]] == [
+            "points[0].cites",
+            "points[1].cites",
+        ]
+
+    async with asyncio.timeout(60):
+        while True:
+            listed = await agency.ListCases(pb.ListCasesRequest(), metadata=token)
+            cases = [c for c in listed.cases if c.critique_id == body["id"]]
+            if cases:
+                break
+            await asyncio.sleep(0.2)
+    [case] = cases
+    assert case.draft_version.draft_id == draft.draft_id
+    assert case.draft_version.version == 1
+    assert [list(p.cites) for p in case.points] == [["dieu-2.khoan-1.diem-a"], ["dieu-2"]]

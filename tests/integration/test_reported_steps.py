@@ -77,6 +77,7 @@ async def submitted(pool: db.Pool) -> uuid.UUID:
             content=CritiqueContent(
                 title="Kiến nghị về quy hoạch", points=(Point(number=1, text="Công khai."),)
             ),
+            cited={},
             at=AT,
         )
     assert stored is not None
@@ -154,6 +155,7 @@ async def test_a_critique_to_an_agency_not_in_the_directory_is_not_stored(pool: 
             agency_id="ubnd-xa-khong-co",
             kind=CritiqueKind.SUPERVISION_RECOMMENDATION,
             content=CritiqueContent(title="Kiến nghị", points=(Point(number=1, text="Một."),)),
+            cited={},
             at=AT,
         )
     assert stored is None

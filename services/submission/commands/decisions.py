@@ -28,6 +28,7 @@ from contracts.lifecycle import ExtensionStatus, RequestKind, RequestStatus
 from contracts.submission_api import CritiqueStatus, HistoryStep
 from services.platform import db
 from services.submission import store
+from services.submission.commands.citing import citations
 from services.submission.domain import advance
 
 _REFUSED_STEP = {
@@ -96,10 +97,13 @@ async def case_amended(connection: db.Connection, event: CaseAmended) -> None:
     if critique is None:
         return
     if event.version > critique.version:
+        # Checked when the amendment was asked for, against the same immutable version.
+        content, cited = await citations(connection, event.content, agency_id=critique.agency_id)
         await store.replace_content(
             connection,
             critique.id,
-            content=event.content,
+            content=content,
+            cited=cited,
             version=event.version,
             at=event.amended_at,
         )

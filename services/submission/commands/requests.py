@@ -33,6 +33,7 @@ from contracts.submission_api import (
 )
 from services.platform import db, idempotency, outbox
 from services.submission import domain, queries, store
+from services.submission.commands.citing import citations
 from services.submission.store import NotFound
 
 
@@ -151,7 +152,9 @@ async def request_amendment(
         critique = await own_critique(connection, critique_id, organisation_id)
         if retried := await _retried(connection, critique.id, idempotency_key, signature):
             return retried
-        content = domain.content(body, critique.kind)
+        content, _ = await citations(
+            connection, domain.content(body, critique.kind), agency_id=critique.agency_id
+        )
         _refuse_if_settled(critique)
         if await pending_of_kind(connection, critique.id, RequestKind.WITHDRAWAL):
             raise Settled(RefusalReason.WITHDRAWAL_PENDING)

@@ -27,6 +27,7 @@ from contracts.submission_api import (
 )
 from services.platform import db, idempotency, outbox
 from services.submission import domain, queries, store
+from services.submission.commands.citing import citations
 from services.submission.commands.requests import Settled, own_critique, pending_of_kind
 from services.submission.directory import Organisation
 
@@ -46,10 +47,11 @@ async def submit(
 ) -> tuple[CritiqueOut, bool]:
     """Store the critique with its history entry and ``critique.submitted``; return it, and
     whether this was a retry answered with the first result."""
-    content = domain.content(critique, critique.kind)
+    written = domain.content(critique, critique.kind)
 
     async def work(connection: db.Connection) -> idempotency.Response:
         now, critique_id = datetime.now(UTC), uuid.uuid4()
+        content, cited = await citations(connection, written, agency_id=critique.agency_id)
         stored = await store.insert_critique(
             connection,
             critique_id=critique_id,
@@ -57,6 +59,7 @@ async def submit(
             agency_id=critique.agency_id,
             kind=critique.kind,
             content=content,
+            cited=cited,
             at=now,
         )
         if stored is None:
@@ -76,6 +79,7 @@ async def submit(
                 title=content.title,
                 points=content.points,
                 draft=content.draft,
+                draft_version=content.draft_version,
                 legal_basis=content.legal_basis,
                 redact_names=content.redact_names,
                 submitted_at=now,
