@@ -7,14 +7,11 @@ diff, refuses what it cannot structure naming the line, and announces each fact 
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
 from typing import Any
 
-import docx
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
@@ -22,25 +19,12 @@ from google.rpc import error_details_pb2, status_pb2
 from contracts.events import Topic
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
-from contracts.vocabulary import VIETNAM
 from tests.support import kafka
 from tests.support.directory import Directory, register
+from tests.support.drafts import FIRST, bearer, first_version, in_days, registered
 from tests.support.engines import Engines
 from tests.support.services import Deployment
 
-FIRST = [
-    "NGHỊ ĐỊNH",
-    "Quy định mức thu phí sử dụng chợ",
-    "Chương I",
-    "QUY ĐỊNH CHUNG",
-    "Điều 1. Phạm vi điều chỉnh",
-    "Nghị định này quy định mức thu phí sử dụng chợ.",
-    "Điều 2. Mức thu",
-    "1. Mức thu đối với hộ kinh doanh cố định:",
-    "a) Chợ hạng 1: 300.000 đồng/tháng;",
-    "b) Chợ hạng 2: 200.000 đồng/tháng.",
-    "2. Mức thu đối với hộ kinh doanh không cố định là 10.000 đồng/ngày.",
-]
 SECOND = """\
 # NGHỊ ĐỊNH
 Quy định mức thu phí sử dụng chợ
@@ -60,23 +44,6 @@ b) Chợ hạng 2: 200.000 đồng/tháng.
 **Điều 3. Miễn, giảm**
 Hộ nghèo được miễn phí.
 """
-
-
-def bearer(token: str) -> tuple[tuple[str, str]]:
-    return (("authorization", f"Bearer {token}"),)
-
-
-def a_docx(paragraphs: list[str]) -> bytes:
-    document = docx.Document()
-    for paragraph in paragraphs:
-        document.add_paragraph(paragraph)
-    out = io.BytesIO()
-    document.save(out)
-    return out.getvalue()
-
-
-def in_days(days: int) -> str:
-    return (datetime.now(VIETNAM).date() + timedelta(days=days)).isoformat()
 
 
 def status_of(error: grpc.aio.AioRpcError) -> status_pb2.Status:
@@ -104,33 +71,6 @@ async def agency(deployment: Deployment) -> AsyncIterator[pb_grpc.AgencyServiceS
 @pytest.fixture
 async def drafting(deployment: Deployment) -> Directory:
     return await register(deployment)
-
-
-async def registered(agency: pb_grpc.AgencyServiceStub, directory: Directory) -> pb.Draft:
-    draft: pb.Draft = await agency.RegisterDraft(
-        pb.RegisterDraftRequest(
-            request_id=str(uuid.uuid4()),
-            type=pb.DRAFT_TYPE_DECREE,
-            title="Dự thảo Nghị định quy định mức thu phí sử dụng chợ",
-            issuing_authority="Chính phủ",
-        ),
-        metadata=bearer(directory.agency_token),
-    )
-    return draft
-
-
-def first_version(
-    draft: pb.Draft, *, request_id: str, planned_in: int
-) -> pb.AddDraftVersionRequest:
-    return pb.AddDraftVersionRequest(
-        draft_id=draft.draft_id,
-        request_id=request_id,
-        follows_version=0,
-        format=pb.DRAFT_FORMAT_DOCX,
-        file_name="du-thao-lan-1.docx",
-        file=a_docx(FIRST),
-        planned_submission_date=in_days(planned_in),
-    )
 
 
 async def test_a_draft_from_its_first_version_to_its_submission_to_the_issuing_authority(
@@ -397,7 +337,7 @@ async def test_a_social_criticism_names_a_draft_version_and_its_points_cite_clau
     await agency.AddDraftVersion(
         first_version(draft, request_id="v1", planned_in=20), metadata=token
     )
-    critique = {
+    critique: dict[str, Any] = {
         "agency_id": drafting.agency_id,
         "kind": "social_criticism",
         "title": "Phản biện dự thảo Nghị định về phí chợ",
