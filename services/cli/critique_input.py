@@ -92,6 +92,13 @@ def prompt_critique(agencies: list[AgencyOut]) -> dict[str, Any]:
     )
     data: dict[str, Any] = {"agency_id": agency_id, "kind": kind, "points": []}
     data["title"] = typer.prompt("Title (tiêu đề)")
+    if kind == CritiqueKind.SOCIAL_CRITICISM:
+        draft_id = _optional(
+            "Registered draft's id (mã dự thảo), from its drafting agency; empty if none"
+        )
+        if draft_id is not None:
+            version = typer.prompt("Its version (phiên bản)", type=int)
+            data["draft_version"] = {"draft_id": draft_id, "version": version}
     while True:
         number = len(data["points"]) + 1
         text = _optional(f"Point {number} (điểm), an empty line when done")
@@ -100,9 +107,16 @@ def prompt_critique(agencies: list[AgencyOut]) -> dict[str, Any]:
         if text is None:
             err.print("[yellow]A critique needs at least one point.[/yellow]")
             continue
+        if "draft_version" in data:
+            cites = _optional(
+                f"  Parts point {number} cites, e.g. 'dieu-5.khoan-2, dieu-6' (optional)"
+            )
+            ids = [part.strip() for part in (cites or "").split(",") if part.strip()]
+            data["points"].append({"number": number, "text": text, "cites": ids})
+            continue
         citation = _optional(f"  Citation of point {number}, e.g. 'Điều 5, khoản 2' (optional)")
         data["points"].append({"number": number, "text": text, "citation": citation})
-    if kind == CritiqueKind.SOCIAL_CRITICISM:
+    if kind == CritiqueKind.SOCIAL_CRITICISM and "draft_version" not in data:
         data["draft"] = {
             "title": typer.prompt("Draft's title (tên dự thảo)"),
             "drafting_agency": typer.prompt("Drafting agency (cơ quan chủ trì soạn thảo)"),

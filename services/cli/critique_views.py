@@ -185,6 +185,9 @@ def _points(critique: CritiqueOut) -> Table:
         text = Text(point.text)
         if point.citation:
             text.append(f"\n{point.citation}", style="dim")
+        for cited in point.cited:
+            text.append(f"\n{cited.citation}: ", style="bold dim")
+            text.append(cited.text, style="dim")
         row: list[RenderableType] = [str(point.number), text]
         if answers:
             answer = answers.get(point.number)

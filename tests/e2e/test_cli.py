@@ -20,6 +20,7 @@ import yaml
 
 from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
 from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
+from tests.support import drafts
 from tests.support.directory import Directory, register
 from tests.support.engines import ROOT
 from tests.support.services import Deployment
@@ -175,6 +176,7 @@ async def test_an_officer_submits_by_answering_prompts(deployment: Deployment) -
         directory.agency_id,
         "1",  # social criticism
         title,
+        "",  # not a registered draft: named in words below
         points[0],
         "Điều 5, khoản 2",
         points[1],
@@ -197,6 +199,49 @@ async def test_an_officer_submits_by_answering_prompts(deployment: Deployment) -
     assert f"1 {points[0]} Điều 5, khoản 2" in shown.seen
     assert f"2 {points[1]}" in shown.seen
     assert "Nghị quyết quy định mức thu phí chợ, Sở Tài chính, Dự thảo lần 3" in shown.seen
+
+
+async def test_an_officer_cites_the_clauses_of_a_registered_draft_and_reads_them_back(
+    deployment: Deployment,
+) -> None:
+    directory = await register(deployment)
+    async with grpc.aio.insecure_channel(deployment.tracking_address) as channel:
+        agency = pb_grpc.AgencyServiceStub(channel)
+        draft = await drafts.registered(agency, directory)
+        await agency.AddDraftVersion(
+            drafts.first_version(draft, request_id="v1", planned_in=20),
+            metadata=drafts.bearer(directory.agency_token),
+        )
+    officer = as_officer(deployment, directory)
+    answers = [
+        directory.agency_id,
+        "1",  # social criticism
+        "Phản biện dự thảo Nghị định về phí chợ",
+        draft.draft_id,
+        "1",
+        "Mức thu chợ hạng 1 quá cao.",
+        "dieu-2.khoan-1.diem-a",
+        "",  # no more points
+        "",  # no legal basis
+        "y",
+    ]
+    async with asyncio.timeout(60):
+        while True:  # until submission has heard of the version from tracking
+            submitted = await officer("submit", "--interactive", stdin="\n".join(answers) + "\n")
+            if "draft_version" not in submitted.stderr:
+                break
+            await asyncio.sleep(0.5)
+    critique_id = submitted_id(submitted)
+    shown = await officer("show", critique_id)
+    assert shown.code == 0, shown
+    assert "điểm a khoản 1 Điều 2: Chợ hạng 1: 300.000 đồng/tháng;" in shown.seen
+    assert "Dự thảo Nghị định quy định mức thu phí sử dụng chợ" in shown.seen
+
+    answers[6] = "dieu-7"
+    refused = await officer("submit", "--interactive", stdin="\n".join(answers) + "\n")
+    assert refused.code == 1, refused
+    assert "points[0].cites" in refused.stderr
+    assert "dieu-7" in refused.stderr
 
 
 async def test_refusals_are_explained_field_by_field_without_a_traceback(
