@@ -654,6 +654,28 @@ class WindowFacts(BaseModel):
     explanation: str = Field(description="In words, Vietnamese first.")
 
 
+class UptakeLink(BaseModel):
+    """An accepted or partly accepted point of a critique of the version before, and the parts
+    the drafting agency says it changed for it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    critique_id: UUID
+    case_id: UUID
+    point_number: int
+    part_ids: tuple[PartId, ...] = Field(min_length=1, max_length=MAX_CITES)
+
+
+class AnsweredPoint(BaseModel):
+    """A point of a critique, as its case's answer names it."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    critique_id: UUID
+    case_id: UUID
+    point_number: int
+
+
 class DraftEvent(Event):
     """An event in the life of one draft."""
 
@@ -697,6 +719,18 @@ class DraftVersionRegistered(DraftEvent):
     window: WindowFacts
     changes: tuple[PartDifference, ...] = Field(
         default=(), description="Since the version before; none for the first."
+    )
+    links: tuple[UptakeLink, ...] = Field(
+        default=(),
+        description="The points of the version before's critiques taken in, each with the parts"
+        " changed for it, as the drafting agency declares them.",
+    )
+    accepted_unchanged: tuple[AnsweredPoint, ...] = Field(
+        default=(),
+        description="Accepted or partly accepted in an answer, yet no part linked to it changed.",
+    )
+    changed_unasked: tuple[PartId, ...] = Field(
+        default=(), description="Parts that changed with no accepted point linked to them."
     )
 
 

@@ -852,6 +852,39 @@ async def insert_version(
     )
 
 
+@dataclass(frozen=True)
+class AnsweredDraftPoint:
+    case_id: uuid.UUID
+    critique_id: uuid.UUID
+    point_number: int
+    disposition: Disposition
+
+
+async def answered_points(
+    executor: db.Executor, *, agency_id: str, draft_id: uuid.UUID, version: int
+) -> list[AnsweredDraftPoint]:
+    """The answered points of the agency's cases on that draft version."""
+    rows = await executor.fetch(
+        """
+        SELECT c.id, c.critique_id, p.number, p.disposition
+        FROM cases c JOIN case_points p ON p.case_id = c.id
+        WHERE (c.draft_version ->> 'draft_id') = $1::text
+          AND (c.draft_version ->> 'version')::integer = $2
+          AND c.draft_version IS NOT NULL AND c.agency_id = $3 AND p.disposition IS NOT NULL
+        ORDER BY c.opened_at, c.id, p.number
+        """,
+        str(draft_id),
+        version,
+        agency_id,
+    )
+    return [
+        AnsweredDraftPoint(
+            row["id"], row["critique_id"], row["number"], Disposition(row["disposition"])
+        )
+        for row in rows
+    ]
+
+
 async def submission_request(executor: db.Executor, draft_id: uuid.UUID) -> str | None:
     request_id: str | None = await executor.fetchval(
         "SELECT request_id FROM draft_submissions WHERE draft_id = $1", draft_id

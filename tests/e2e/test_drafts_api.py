@@ -327,7 +327,7 @@ async def test_another_agencys_draft_is_not_found(
     assert not listed.drafts
 
 
-async def test_a_social_criticism_names_a_draft_version_and_its_points_cite_clauses(
+async def test_a_social_criticism_cites_clauses_and_the_next_version_takes_it_in(
     deployment: Deployment, agency: pb_grpc.AgencyServiceStub, drafting: Directory
 ) -> None:
     """Submission checks each point's cited parts against the version it heard of from
@@ -420,3 +420,63 @@ async def test_a_social_criticism_names_a_draft_version_and_its_points_cite_clau
     assert case.draft_version.draft_id == draft.draft_id
     assert case.draft_version.version == 1
     assert [list(p.cites) for p in case.points] == [["dieu-2.khoan-1.diem-a"], ["dieu-2"]]
+
+    # The agency answers: point 1 taken in, point 2 not.
+    answered = await agency.SubmitAnswer(
+        pb.SubmitAnswerRequest(
+            case_id=case.case_id,
+            request_id="answer",
+            version=case.version,
+            answers=[
+                pb.PointAnswer(point_number=1, disposition=pb.DISPOSITION_ACCEPTED),
+                pb.PointAnswer(
+                    point_number=2,
+                    disposition=pb.DISPOSITION_NOT_ACCEPTED,
+                    explanation="Chính sách miễn, giảm đã có trong Điều 3.",
+                ),
+            ],
+        ),
+        metadata=token,
+    )
+    assert answered.case.status == pb.CASE_STATUS_ANSWERED
+
+    def second_version(*links: pb.UptakeLink) -> pb.AddDraftVersionRequest:
+        return pb.AddDraftVersionRequest(
+            draft_id=draft.draft_id,
+            request_id=str(uuid.uuid4()),
+            follows_version=1,
+            format=pb.DRAFT_FORMAT_TEXT,
+            file_name="du-thao-lan-2.md",
+            file=SECOND.encode(),
+            planned_submission_date=in_days(20),
+            links=links,
+        )
+
+    # A change cannot be linked to a point not taken in, nor to a point never answered.
+    for link, field in (
+        (pb.UptakeLink(case_id=case.case_id, point_number=2, part_ids=["dieu-3"]), "links"),
+        (
+            pb.UptakeLink(case_id=str(uuid.uuid4()), point_number=1, part_ids=["dieu-3"]),
+            "links[0]",
+        ),
+        (pb.UptakeLink(case_id=case.case_id, point_number=1, part_ids=["dieu-9"]), "links"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as unlinkable:
+            await agency.AddDraftVersion(second_version(link), metadata=token)
+        assert unlinkable.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        bad = detail(status_of(unlinkable.value), error_details_pb2.BadRequest)
+        assert [v.field for v in bad.field_violations] == [field], bad
+
+    # Version 2 lowers the fee point 1 asked about, and adds Điều 3 that nobody asked for.
+    second = await agency.AddDraftVersion(
+        second_version(
+            pb.UptakeLink(case_id=case.case_id, point_number=1, part_ids=["dieu-2.khoan-1.diem-a"])
+        ),
+        metadata=token,
+    )
+    assert second.number == 2
+    [link] = second.links
+    assert (link.critique_id, link.point_number) == (body["id"], 1)
+    assert list(link.part_ids) == ["dieu-2.khoan-1.diem-a"]
+    assert not second.accepted_unchanged
+    assert list(second.changed_unasked) == ["dieu-3"]

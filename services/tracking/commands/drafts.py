@@ -13,22 +13,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from pydantic import ValidationError
 
 from contracts.events import (
+    AnsweredPoint,
     DraftFormat,
     DraftRegistered,
     DraftSentToAuthority,
     DraftType,
     DraftVersionRegistered,
     PartDifference,
+    UptakeLink,
     WindowFacts,
 )
 from contracts.vocabulary import VIETNAM
 from services.platform import db, outbox
-from services.tracking import draft_files, legal_text, store
+from services.tracking import draft_files, legal_text, store, uptake
 from services.tracking.criticism_window import (
     CriticismWindow,
     PlannedBeforeReceipt,
@@ -42,6 +46,7 @@ from services.tracking.domain import (
     new_version_refusal,
     submission_refusal,
 )
+from services.tracking.legal_text import PartChange
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +135,84 @@ def _window(given: CriticismWindow) -> WindowFacts:
     )
 
 
-def _differences(
-    before: DraftVersionRegistered, after: legal_text.Structure
-) -> tuple[PartDifference, ...]:
-    previous = legal_text.from_parts(before.preamble, before.parts)
-    return tuple(
-        PartDifference(part_id=change.id, change=change.change)
-        for change in legal_text.diff(previous, after)
+def _differences(changes: Sequence[PartChange]) -> tuple[PartDifference, ...]:
+    return tuple(PartDifference(part_id=c.id, change=c.change) for c in changes)
+
+
+def _diff(before: DraftVersionRegistered, after: legal_text.Structure) -> list[PartChange]:
+    return legal_text.diff(legal_text.from_parts(before.preamble, before.parts), after)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A point answered as taken in, by its case, and the parts changed for it."""
+
+    case_id: uuid.UUID
+    point_number: int
+    part_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Uptake:
+    links: tuple[UptakeLink, ...] = ()
+    accepted_unchanged: tuple[AnsweredPoint, ...] = ()
+    changed_unasked: tuple[str, ...] = ()
+
+
+async def _uptake(
+    connection: db.Connection,
+    *,
+    before: DraftVersionRegistered,
+    after: legal_text.Structure,
+    changes: list[PartChange],
+    links: Sequence[Link],
+) -> _Uptake:
+    """The links checked against the answers given on the version before and both texts, and
+    what they leave flagged (services/tracking/uptake.py)."""
+    answered = await store.answered_points(
+        connection, agency_id=before.agency_id, draft_id=before.draft_id, version=before.version
+    )
+    by_case = {(a.case_id, a.point_number): a for a in answered}
+    problems = [
+        AnswerProblem(
+            f"links[{index}]",
+            f"case {link.case_id} has no answered point {link.point_number} on version"
+            f" {before.version} of this draft",
+        )
+        for index, link in enumerate(links)
+        if (link.case_id, link.point_number) not in by_case
+    ]
+    if problems:
+        raise InvalidRequest(problems)
+    point = {(str(a.critique_id), a.point_number): a for a in answered}
+    linked: dict[tuple[str, int], list[str]] = {}
+    for link in links:
+        ref = by_case[(link.case_id, link.point_number)]
+        linked.setdefault((str(ref.critique_id), ref.point_number), []).extend(link.part_ids)
+    known = [p.id for p in before.parts] + [p.id for p in after.walk()]
+    try:
+        found = uptake.review(
+            {ref: a.disposition for ref, a in point.items()}, linked, changes, known
+        )
+    except uptake.LinkRefused as refused:
+        raise InvalidRequest([AnswerProblem("links", str(refused))]) from refused
+
+    def answered_point(ref: tuple[str, int]) -> AnsweredPoint:
+        a = point[ref]
+        return AnsweredPoint(critique_id=a.critique_id, case_id=a.case_id, point_number=ref[1])
+
+    return _Uptake(
+        links=tuple(
+            UptakeLink(
+                critique_id=point[ref].critique_id,
+                case_id=point[ref].case_id,
+                point_number=ref[1],
+                part_ids=tuple(dict.fromkeys(parts)),
+            )
+            for ref, parts in linked.items()
+        ),
+        accepted_unchanged=tuple(answered_point(ref) for ref in found.accepted_unchanged),
+        changed_unasked=tuple(found.changed_unasked),
     )
 
 
@@ -153,6 +229,7 @@ async def add_version(
     planned_on: date,
     now: datetime,
     policy: WindowPolicy,
+    links: Sequence[Link] = (),
 ) -> DraftVersionRegistered:
     """Record the version the Front receives now: its structure, the window it gives before
     ``planned_on``, and what changed since the version it follows."""
@@ -179,9 +256,18 @@ async def add_version(
         ):
             raise refusal
         changes: tuple[PartDifference, ...] = ()
+        taken_in = _Uptake()
         if locked.versions:
             before = await store.draft_version(connection, draft_id, locked.versions)
-            changes = _differences(before, read.structure)
+            changed = _diff(before, read.structure)
+            changes = _differences(changed)
+            taken_in = await _uptake(
+                connection, before=before, after=read.structure, changes=changed, links=links
+            )
+        elif links:
+            raise InvalidRequest(
+                [AnswerProblem("links", "the first version follows no critique to take in")]
+            )
         version = DraftVersionRegistered(
             draft_id=draft_id,
             agency_id=agency_id,
@@ -195,6 +281,9 @@ async def add_version(
             parts=legal_text.to_parts(read.structure),
             window=given,
             changes=changes,
+            links=taken_in.links,
+            accepted_unchanged=taken_in.accepted_unchanged,
+            changed_unasked=taken_in.changed_unasked,
         )
         if len(version.model_dump_json()) > MAX_VERSION_EVENT_BYTES:
             raise InvalidRequest(
@@ -264,7 +353,7 @@ async def record_submission(
             sent_on=day,
             recorded_at=now,
             sha256=read.sha256,
-            changes=() if same_file else _differences(received, read.structure),
+            changes=() if same_file else _differences(_diff(received, read.structure)),
             window=given,
         )
         await store.insert_submission(connection, sent, request_id=request_id, original=file)

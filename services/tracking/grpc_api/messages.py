@@ -134,6 +134,24 @@ def version_message(version: DraftVersionRegistered) -> pb.DraftVersion:
         ],
         window=_window(version.window),
         changes=_changes(version.changes),
+        links=[
+            pb.UptakeLink(
+                case_id=str(link.case_id),
+                point_number=link.point_number,
+                part_ids=link.part_ids,
+                critique_id=str(link.critique_id),
+            )
+            for link in version.links
+        ],
+        accepted_unchanged=[
+            pb.AnsweredPoint(
+                case_id=str(point.case_id),
+                point_number=point.point_number,
+                critique_id=str(point.critique_id),
+            )
+            for point in version.accepted_unchanged
+        ],
+        changed_unasked=version.changed_unasked,
     )
 
 

@@ -33,6 +33,7 @@ from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
 from contracts.lifecycle import RefusalReason
 from services.platform import certificates, cursor, db, telemetry, tokens
 from services.tracking import commands, queries, store
+from services.tracking.commands.drafts import Link
 from services.tracking.criticism_window import WindowPolicy
 from services.tracking.domain import (
     NONE_PRESENTED,
@@ -201,6 +202,16 @@ def _format(value: pb.DraftFormat.ValueType, problems: list[AnswerProblem]) -> D
         problems.append(AnswerProblem("format", "DRAFT_FORMAT_DOCX or DRAFT_FORMAT_TEXT"))
         return DraftFormat.TEXT
     return found
+
+
+def _links(request: pb.AddDraftVersionRequest, problems: list[AnswerProblem]) -> list[Link]:
+    links: list[Link] = []
+    for index, link in enumerate(request.links):
+        case_id = _uuid(link.case_id, f"links[{index}].case_id", problems)
+        if not link.part_ids:
+            problems.append(AnswerProblem(f"links[{index}].part_ids", "at least one part"))
+        links.append(Link(case_id, link.point_number, tuple(link.part_ids)))
+    return links
 
 
 def _date(value: str, field: str, problems: list[AnswerProblem]) -> date | None:
@@ -492,6 +503,7 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
         planned = _date(request.planned_submission_date, "planned_submission_date", problems)
         if planned is None and not request.planned_submission_date:
             problems.append(AnswerProblem("planned_submission_date", "required"))
+        links = _links(request, problems)
         if problems:
             await _abort_invalid(context, problems)
         assert planned is not None
@@ -508,6 +520,7 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
                 planned_on=planned,
                 now=self._clock(),
                 policy=self._window_policy,
+                links=links,
             )
         return version_message(version)
 

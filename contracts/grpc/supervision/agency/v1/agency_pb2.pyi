@@ -382,6 +382,67 @@ class CriticismWindow(_message.Message):
 Global___CriticismWindow: _TypeAlias = CriticismWindow  # noqa: Y015
 
 @_typing.final
+class UptakeLink(_message.Message):
+    """An accepted or partly accepted point of a critique of the version before, and the parts of
+    either version changed for it (ids of the new version, or of the old for a removed part; a
+    part covers its clauses and points).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    POINT_NUMBER_FIELD_NUMBER: _builtins.int
+    PART_IDS_FIELD_NUMBER: _builtins.int
+    CRITIQUE_ID_FIELD_NUMBER: _builtins.int
+    case_id: _builtins.str
+    """The case the point was answered in (as ListCases gives it)."""
+    point_number: _builtins.int
+    critique_id: _builtins.str
+    """Filled in replies."""
+    @_builtins.property
+    def part_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        case_id: _builtins.str = ...,
+        point_number: _builtins.int = ...,
+        part_ids: _abc.Iterable[_builtins.str] | None = ...,
+        critique_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "critique_id", b"critique_id", "part_ids", b"part_ids", "point_number", b"point_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UptakeLink: _TypeAlias = UptakeLink  # noqa: Y015
+
+@_typing.final
+class AnsweredPoint(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CASE_ID_FIELD_NUMBER: _builtins.int
+    POINT_NUMBER_FIELD_NUMBER: _builtins.int
+    CRITIQUE_ID_FIELD_NUMBER: _builtins.int
+    case_id: _builtins.str
+    point_number: _builtins.int
+    critique_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        case_id: _builtins.str = ...,
+        point_number: _builtins.int = ...,
+        critique_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["case_id", b"case_id", "critique_id", b"critique_id", "point_number", b"point_number"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AnsweredPoint: _TypeAlias = AnsweredPoint  # noqa: Y015
+
+@_typing.final
 class DraftVersion(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -396,6 +457,9 @@ class DraftVersion(_message.Message):
     PARTS_FIELD_NUMBER: _builtins.int
     WINDOW_FIELD_NUMBER: _builtins.int
     CHANGES_FIELD_NUMBER: _builtins.int
+    LINKS_FIELD_NUMBER: _builtins.int
+    ACCEPTED_UNCHANGED_FIELD_NUMBER: _builtins.int
+    CHANGED_UNASKED_FIELD_NUMBER: _builtins.int
     draft_id: _builtins.str
     number: _builtins.int
     """1 for the first version sent to the Front."""
@@ -420,6 +484,20 @@ class DraftVersion(_message.Message):
     def changes(self) -> _containers.RepeatedCompositeFieldContainer[Global___PartDifference]:
         """Since the version before; none for the first."""
 
+    @_builtins.property
+    def links(self) -> _containers.RepeatedCompositeFieldContainer[Global___UptakeLink]:
+        """As declared with AddDraftVersion."""
+
+    @_builtins.property
+    def accepted_unchanged(self) -> _containers.RepeatedCompositeFieldContainer[Global___AnsweredPoint]:
+        """Answered as accepted or partly accepted for the version before, and yet nothing linked to
+        it changed: shown publicly.
+        """
+
+    @_builtins.property
+    def changed_unasked(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Changed, but no accepted point asked for it: shown publicly."""
+
     def __init__(
         self,
         *,
@@ -434,10 +512,13 @@ class DraftVersion(_message.Message):
         parts: _abc.Iterable[Global___DraftPart] | None = ...,
         window: Global___CriticismWindow | None = ...,
         changes: _abc.Iterable[Global___PartDifference] | None = ...,
+        links: _abc.Iterable[Global___UptakeLink] | None = ...,
+        accepted_unchanged: _abc.Iterable[Global___AnsweredPoint] | None = ...,
+        changed_unasked: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["received_at", b"received_at", "window", b"window"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["changes", b"changes", "draft_id", b"draft_id", "file_name", b"file_name", "file_size", b"file_size", "format", b"format", "number", b"number", "parts", b"parts", "preamble", b"preamble", "received_at", b"received_at", "sha256", b"sha256", "window", b"window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accepted_unchanged", b"accepted_unchanged", "changed_unasked", b"changed_unasked", "changes", b"changes", "draft_id", b"draft_id", "file_name", b"file_name", "file_size", b"file_size", "format", b"format", "links", b"links", "number", b"number", "parts", b"parts", "preamble", b"preamble", "received_at", b"received_at", "sha256", b"sha256", "window", b"window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -576,6 +657,7 @@ class AddDraftVersionRequest(_message.Message):
     FILE_NAME_FIELD_NUMBER: _builtins.int
     FILE_FIELD_NUMBER: _builtins.int
     PLANNED_SUBMISSION_DATE_FIELD_NUMBER: _builtins.int
+    LINKS_FIELD_NUMBER: _builtins.int
     draft_id: _builtins.str
     request_id: _builtins.str
     """Chosen by the caller: a retry with the same id is harmless."""
@@ -588,6 +670,13 @@ class AddDraftVersionRequest(_message.Message):
     """The whole file, at most 20 MiB."""
     planned_submission_date: _builtins.str
     """When the draft is planned to go to the issuing authority (YYYY-MM-DD)."""
+    @_builtins.property
+    def links(self) -> _containers.RepeatedCompositeFieldContainer[Global___UptakeLink]:
+        """From the second version on: for each point answered as accepted or partly accepted in a
+        case on the version followed, the parts changed for it. A link to a point not taken in,
+        not answered, or to a part neither version has is INVALID_ARGUMENT (field "links").
+        """
+
     def __init__(
         self,
         *,
@@ -598,10 +687,11 @@ class AddDraftVersionRequest(_message.Message):
         file_name: _builtins.str = ...,
         file: _builtins.bytes = ...,
         planned_submission_date: _builtins.str = ...,
+        links: _abc.Iterable[Global___UptakeLink] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["draft_id", b"draft_id", "file", b"file", "file_name", b"file_name", "follows_version", b"follows_version", "format", b"format", "planned_submission_date", b"planned_submission_date", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["draft_id", b"draft_id", "file", b"file", "file_name", b"file_name", "follows_version", b"follows_version", "format", b"format", "links", b"links", "planned_submission_date", b"planned_submission_date", "request_id", b"request_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
