@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from contracts.agency_api import DraftRefusalReason
 from contracts.events import Disposition, DueDateRule, PointAnswer
 from contracts.lifecycle import CaseStatus, ExtensionStatus, RefusalReason
 from services.tracking.domain import (
@@ -15,9 +16,11 @@ from services.tracking.domain import (
     extension_decision_refusal,
     extension_problems,
     is_late,
+    new_version_refusal,
     overdue_ends,
     step_detail,
     step_of,
+    submission_refusal,
 )
 
 
@@ -189,3 +192,21 @@ def test_a_planned_step_is_read_back_from_its_key_and_says_what_it_is() -> None:
     assert "no higher Front level" in step_detail(
         Step.ESCALATION, days_before=0, due_date=due, escalated_to=None
     )
+
+
+def test_a_version_follows_the_current_one_until_the_draft_went_to_its_authority() -> None:
+    assert new_version_refusal(versions=2, sent=False, follows=2) is None
+    behind = new_version_refusal(versions=2, sent=False, follows=1)
+    assert behind is not None
+    assert behind.reason is DraftRefusalReason.VERSION_MISMATCH
+    assert behind.current_version == 2
+    sent = new_version_refusal(versions=2, sent=True, follows=2)
+    assert sent is not None
+    assert sent.reason is DraftRefusalReason.SENT_TO_AUTHORITY
+    assert submission_refusal(versions=1, sent=False) is None
+    none_yet = submission_refusal(versions=0, sent=False)
+    assert none_yet is not None
+    assert none_yet.reason is DraftRefusalReason.NO_VERSION
+    again = submission_refusal(versions=1, sent=True)
+    assert again is not None
+    assert again.reason is DraftRefusalReason.SENT_TO_AUTHORITY
