@@ -152,6 +152,8 @@ MAX_POINTS = 200
 PartId = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[a-z0-9.\-]+$")]
 """A part's stable id, built from its numbering: ``dieu-5.khoan-2.diem-dd``, ``chuong-2.muc-1``."""
 MAX_CITES = 50
+MAX_DRAFT_VERSION = 100_000
+"""No draft goes through more versions than this (it bounds the number a critique names)."""
 
 
 class Point(BaseModel):
@@ -178,7 +180,7 @@ class DraftVersionRef(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     draft_id: UUID
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_DRAFT_VERSION)
 
 
 class OrganisationRef(BaseModel):

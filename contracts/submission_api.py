@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from contracts.drafts import CitedPart
 from contracts.events import (
     MAX_CITES,
+    MAX_DRAFT_VERSION,
     MAX_POINTS,
     CritiqueContent,
     CritiqueKind,
@@ -71,7 +72,7 @@ class DraftVersionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     draft_id: uuid.UUID
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_DRAFT_VERSION)
 
 
 class DraftIn(BaseModel):
@@ -169,11 +170,13 @@ class ChangeRequestOut(BaseModel):
     refusal: RefusalOut | None = Field(description="Why it was refused, once refused.")
 
 
-class PointOut(Point):
-    cited: list[CitedPart] = Field(
-        default_factory=list,
-        description="The parts the point cites, with their text as it reads in `draft_version`.",
-    )
+class PointCitations(BaseModel):
+    """The parts one point cites, with their text as it reads in the critique's draft
+    version. Beside the points, not in them, so that the points read can be sent back as
+    they are in an amendment."""
+
+    point_number: int
+    parts: list[CitedPart]
 
 
 class CritiqueOut(BaseModel):
@@ -189,7 +192,11 @@ class CritiqueOut(BaseModel):
         " tracking decides, and refuses once the agency has acknowledged it."
     )
     title: str
-    points: list[PointOut]
+    points: list[Point]
+    cited: list[PointCitations] = Field(
+        default_factory=list,
+        description="For each point citing parts of `draft_version`, those parts with their text.",
+    )
     draft: DraftOut | None
     draft_version: DraftVersionRef | None = Field(
         default=None, description="The registered draft version criticised."

@@ -176,6 +176,7 @@ def _facts(critique: CritiqueOut, agency_name: str) -> Table:
 
 def _points(critique: CritiqueOut) -> Table:
     answers = {answer.point_number: answer for answer in critique.answers}
+    cited = {c.point_number: c.parts for c in critique.cited}
     table = Table(title="Các điểm / Points", expand=True)
     table.add_column("#", justify="right")
     table.add_column("point", ratio=3)
@@ -185,9 +186,9 @@ def _points(critique: CritiqueOut) -> Table:
         text = Text(point.text)
         if point.citation:
             text.append(f"\n{point.citation}", style="dim")
-        for cited in point.cited:
-            text.append(f"\n{cited.citation}: ", style="bold dim")
-            text.append(cited.text, style="dim")
+        for part in cited.get(point.number, ()):
+            text.append(f"\n{part.citation}: ", style="bold dim")
+            text.append(part.text, style="dim")
         row: list[RenderableType] = [str(point.number), text]
         if answers:
             answer = answers.get(point.number)

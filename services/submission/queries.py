@@ -18,7 +18,7 @@ from contracts.submission_api import (
     EscalationOut,
     ExtensionOut,
     HistoryOut,
-    PointOut,
+    PointCitations,
     RefusalOut,
 )
 from contracts.vocabulary import CRITIQUE_STATUS, REQUEST_STATUS
@@ -64,9 +64,10 @@ def critique_out(critique: store.Critique, pending: list[store.ChangeRequest]) -
         status_label=str(CRITIQUE_STATUS[critique.status]),
         changeable=domain.changeable(critique.status, withdrawal_pending=withdrawal_pending),
         title=content.title,
-        points=[
-            PointOut(**point.model_dump(), cited=list(critique.cited.get(point.number, ())))
-            for point in content.points
+        points=list(content.points),
+        cited=[
+            PointCitations(point_number=number, parts=list(parts))
+            for number, parts in sorted(critique.cited.items())
         ],
         draft=DraftOut(**content.draft.model_dump()) if content.draft else None,
         draft_version=content.draft_version,

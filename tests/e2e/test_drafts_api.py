@@ -364,25 +364,29 @@ async def test_a_social_criticism_cites_clauses_and_the_next_version_takes_it_in
         body = created.json()
         assert body["draft_version"] == {"draft_id": draft.draft_id, "version": 1}
         assert body["draft"]["title"] == "Dự thảo Nghị định quy định mức thu phí sử dụng chợ"
-        first, second = body["points"]
-        assert first["cites"] == ["dieu-2.khoan-1.diem-a"]
-        assert first["cited"] == [
-            {
-                "id": "dieu-2.khoan-1.diem-a",
-                "citation": "điểm a khoản 1 Điều 2",
-                "text": "Chợ hạng 1: 300.000 đồng/tháng;",
-            }
-        ]
-        assert second["cited"][0]["citation"] == "Điều 2"
-        assert second["cited"][0]["text"].splitlines() == [
+        assert [p["cites"] for p in body["points"]] == [["dieu-2.khoan-1.diem-a"], ["dieu-2"]]
+        first, second = body["cited"]
+        assert first == {
+            "point_number": 1,
+            "parts": [
+                {
+                    "id": "dieu-2.khoan-1.diem-a",
+                    "citation": "điểm a khoản 1 Điều 2",
+                    "text": "Chợ hạng 1: 300.000 đồng/tháng;",
+                }
+            ],
+        }
+        assert second["point_number"] == 2
+        assert second["parts"][0]["citation"] == "Điều 2"
+        assert second["parts"][0]["text"].splitlines() == [
             "Mức thu",
             "1. Mức thu đối với hộ kinh doanh cố định:",
             "a) Chợ hạng 1: 300.000 đồng/tháng;",
             "b) Chợ hạng 2: 200.000 đồng/tháng.",
             "2. Mức thu đối với hộ kinh doanh không cố định là 10.000 đồng/ngày.",
         ]
-        read = await http.get(f"/v1/critiques/{body['id']}", headers=headers)
-        assert read.json()["points"] == body["points"]
+        read = (await http.get(f"/v1/critiques/{body['id']}", headers=headers)).json()
+        assert (read["points"], read["cited"]) == (body["points"], body["cited"])
 
         unknown = {**critique, "points": [{**critique["points"][0], "cites": ["dieu-9"]}]}
         refused = await http.post("/v1/critiques", json=unknown, headers=headers)
@@ -480,3 +484,17 @@ async def test_a_social_criticism_cites_clauses_and_the_next_version_takes_it_in
     assert list(link.part_ids) == ["dieu-2.khoan-1.diem-a"]
     assert not second.accepted_unchanged
     assert list(second.changed_unasked) == ["dieu-3"]
+
+    # The points read go back as they are in an amendment (refused by now, as answered: the
+    # content itself is valid).
+    async with deployment.http_client(base_url=deployment.submission_url) as http:
+        amended = await http.put(
+            f"/v1/critiques/{body['id']}",
+            json={
+                "title": read["title"],
+                "points": read["points"],
+                "draft_version": read["draft_version"],
+            },
+            headers=headers,
+        )
+    assert amended.status_code in {202, 409}, amended.text
