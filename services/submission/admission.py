@@ -123,13 +123,13 @@ class Overload:
             )
         elif self.bound is Bound.OUTBOX_AGE:
             what = (
-                f"the oldest event waiting to be published was written {self.measured:.1f} s ago"
+                f"the oldest event waiting to be published was written {_over(self.measured)} s ago"
                 f" (bound {self.limit:g} s)"
             )
         elif self.bound is Bound.CONSUMER_LAG_AGE:
             what = (
                 f"the oldest event consumer group {self.group} has not consumed on {self.topic}"
-                f" was published {self.measured:.1f} s ago (bound {self.limit:g} s)"
+                f" was published {_over(self.measured)} s ago (bound {self.limit:g} s)"
             )
         elif self.bound is Bound.WRITES_IN_FLIGHT:
             what = f"{self.measured:.0f} writes are being handled already (bound {self.limit:.0f})"
@@ -139,6 +139,12 @@ class Overload:
                 f" {self.topic} (bound {self.limit:.0f})"
             )
         return f"{what}. Nothing was stored; retry in {self.retry_after} s."
+
+
+def _over(seconds: float) -> str:
+    """An age for the refusal's words, rounded up to a tenth: one over the bound never reads as
+    the bound itself ("10.04 s", refused at 10 s, is "10.1 s", not "10.0 s")."""
+    return f"{math.ceil(seconds * 10) / 10:.1f}"
 
 
 def retry_after(excess: float, drain_per_second: float | None) -> int:
