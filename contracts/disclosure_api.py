@@ -9,7 +9,17 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.events import DueDateRule
+from contracts.drafts import CitedPart
+from contracts.events import (
+    AnsweredPoint,
+    DraftPart,
+    DraftReference,
+    DraftVersionRef,
+    DueDateRule,
+    PartDifference,
+    UptakeLink,
+    WindowFacts,
+)
 
 
 class RecordStatus(enum.StrEnum):
@@ -73,6 +83,12 @@ class PointView(_Public):
     citation: str | None
     disposition: str | None = Field(description="accepted, partly_accepted or not_accepted.")
     explanation: str | None
+    cites: list[str] = Field(
+        default_factory=list, description="The parts of `draft_version` the point cites, by id."
+    )
+    cited: list[CitedPart] = Field(
+        default_factory=list, description="Those parts, with their text in that version."
+    )
 
 
 class TimelineView(_Public):
@@ -110,6 +126,10 @@ class PublicRecord(_Public):
     published_at: datetime
     publication_reason: str = Field(description="answered or overdue.")
     points: list[PointView]
+    draft: DraftReference | None = Field(default=None, description="The draft criticised.")
+    draft_version: DraftVersionRef | None = Field(
+        default=None, description="The registered draft version criticised (`/v1/drafts/{id}`)."
+    )
     version: int = Field(
         default=1,
         description="The version of the critique shown: 1 as submitted, each amendment adds one.",
@@ -172,3 +192,71 @@ class AgencyReport(BaseModel):
 class AgencyPage(BaseModel):
     items: list[AgencyReport] = Field(description="Agencies by id.")
     next_after: str | None = Field(description="Pass as `after` for the next page.")
+
+
+class DraftVersionView(_Public):
+    """A version of a draft as the Front received it, structured into its parts."""
+
+    number: int
+    received_at: datetime
+    file_format: str
+    file_name: str
+    file_size: int
+    sha256: str = Field(description="Of the file as the drafting agency sent it.")
+    preamble: list[str]
+    parts: list[DraftPart]
+    window: WindowFacts
+    changes: list[PartDifference] = Field(description="Since the version before.")
+    links: list[UptakeLink] = Field(
+        description="The points taken in, each with the parts changed for it, as the drafting"
+        " agency declares them."
+    )
+    accepted_unchanged: list[AnsweredPoint] = Field(
+        description="Accepted or partly accepted, yet nothing linked to them changed."
+    )
+    changed_unasked: list[str] = Field(description="Changed, with no accepted point asking for it.")
+
+
+class SentToAuthorityView(_Public):
+    sent_on: date
+    version: int = Field(description="The last version the Front received before it went.")
+    sha256: str
+    changes: list[PartDifference] = Field(
+        description="How the text sent differs from that version."
+    )
+    changed_without_new_version: bool
+    window: WindowFacts = Field(description="The window as it turned out.")
+
+
+class PublicDraft(_Public):
+    """A draft (dự thảo) registered by its drafting agency: every version the Front received,
+    the criticism window each gave, and its submission to the issuing authority."""
+
+    draft_id: uuid.UUID
+    draft_type: str
+    draft_type_label: str
+    title: str
+    agency: AgencyView = Field(description="The drafting agency.")
+    issuing_authority: str
+    registered_at: datetime
+    versions: list[DraftVersionView]
+    sent_to_authority: SentToAuthorityView | None
+    sent_late: bool = Field(description="A version gave the Front fewer days than the law.")
+
+
+class DraftSummary(_Public):
+    draft_id: uuid.UUID
+    draft_type: str
+    draft_type_label: str
+    title: str
+    agency: AgencyView
+    issuing_authority: str
+    registered_at: datetime
+    versions: int
+    sent_late: bool
+    changed_without_new_version: bool
+
+
+class DraftPage(BaseModel):
+    items: list[DraftSummary]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")

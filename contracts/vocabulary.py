@@ -15,7 +15,15 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from contracts.disclosure_api import PublicationReason, RecordStatus, RedactionKind, TimelineStep
-from contracts.events import Counting, CritiqueKind, Disposition, Level
+from contracts.events import (
+    Counting,
+    CritiqueKind,
+    Disposition,
+    DraftType,
+    Level,
+    PartKind,
+    TextChange,
+)
 from contracts.lifecycle import (
     CaseStatus,
     Change,
@@ -221,3 +229,26 @@ REDACTION_REASON: Final = Label(
     "Dữ liệu cá nhân, Luật Bảo vệ dữ liệu cá nhân 91/2025/QH15",
     "Personal data, Personal Data Protection Law 91/2025/QH15",
 )
+
+DRAFT_TYPE: Final[Mapping[DraftType, Label]] = {
+    DraftType.LAW: Label("Luật", "Law"),
+    DraftType.ORDINANCE: Label("Pháp lệnh", "Ordinance"),
+    DraftType.RESOLUTION: Label("Nghị quyết", "Resolution"),
+    DraftType.DECREE: Label("Nghị định", "Decree"),
+    DraftType.DECISION: Label("Quyết định", "Decision"),
+    DraftType.CIRCULAR: Label("Thông tư", "Circular"),
+    DraftType.PROVINCIAL_PLAN: Label("Kế hoạch cấp tỉnh", "Provincial plan"),
+    DraftType.OTHER: Label("Văn bản khác", "Other document"),
+}
+TEXT_CHANGE: Final[Mapping[TextChange, Label]] = {
+    TextChange.ADDED: Label("Bổ sung", "Added"),
+    TextChange.REMOVED: Label("Bãi bỏ", "Removed"),
+    TextChange.CHANGED: Label("Sửa đổi", "Changed"),
+}
+PART_KIND: Final[Mapping[PartKind, Label]] = {
+    PartKind.CHAPTER: Label("Chương", "Chapter"),
+    PartKind.SECTION: Label("Mục", "Section"),
+    PartKind.ARTICLE: Label("Điều", "Article"),
+    PartKind.CLAUSE: Label("Khoản", "Clause"),
+    PartKind.POINT: Label("Điểm", "Point"),
+}

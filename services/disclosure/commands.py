@@ -15,6 +15,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,11 @@ from contracts.events import (
     CaseWithdrawn,
     CritiqueEvent,
     CritiqueSubmitted,
+    DraftPart,
+    DraftRegistered,
+    DraftSentToAuthority,
+    DraftVersionRef,
+    DraftVersionRegistered,
     DueDateChanged,
 )
 from services.disclosure import store, transparency
@@ -35,6 +41,7 @@ from services.disclosure.domain import (
     DisclosurePolicy,
     canonical,
     public_document,
+    public_draft,
     shown_answer,
 )
 from services.platform import db
@@ -66,10 +73,83 @@ async def apply_event(
     return event.critique_id
 
 
-async def register_agency(connection: db.Connection, event: AgencyRegistered) -> list[uuid.UUID]:
-    """Remember the agency; return the records that name it, to :func:`publish`: their
-    documents carry its name and level."""
-    return await store.apply_agency(connection, event)
+async def register_agency(connection: db.Connection, event: AgencyRegistered) -> list[Touched]:
+    """Remember the agency; return the records and drafts that name it, to :func:`publish`:
+    their documents carry its name and level."""
+    records = await store.apply_agency(connection, event)
+    drafts = await store.drafts_of_agency(connection, event.agency_id)
+    return [*records, *(DraftId(draft_id) for draft_id in drafts)]
+
+
+@dataclass(frozen=True)
+class DraftId:
+    """A draft :func:`publish` is to publish again (beside records, named by their ids)."""
+
+    id: uuid.UUID
+
+
+Touched = uuid.UUID | DraftId
+"""What an event touched, to publish: a record (by its critique id) or a draft."""
+
+
+async def apply_draft_event(
+    connection: db.Connection,
+    event: DraftRegistered | DraftVersionRegistered | DraftSentToAuthority,
+) -> list[Touched]:
+    """Take in what tracking announced of a draft; return the draft, to publish, and for a new
+    version the records criticising it, whose points then show the text they cite."""
+    if isinstance(event, DraftRegistered):
+        await store.apply_draft_registered(connection, event)
+        return [DraftId(event.draft_id)]
+    if isinstance(event, DraftVersionRegistered):
+        await store.apply_draft_version(connection, event)
+        citing = await store.records_of_version(connection, event.draft_id, event.version)
+        return [DraftId(event.draft_id), *citing]
+    assert isinstance(event, DraftSentToAuthority), event
+    await store.apply_draft_sent(connection, event)
+    return [DraftId(event.draft_id)]
+
+
+async def publish_drafts(
+    connection: db.Connection, draft_ids: Iterable[uuid.UUID], *, now: datetime
+) -> list[tuple[uuid.UUID, bytes]]:
+    """Each draft's public document, stored when it differs from the last; returns the new
+    documents, for the transparency log."""
+    published = []
+    for draft_id in dict.fromkeys(draft_ids):
+        facts = await store.draft_for_update(connection, draft_id)
+        if facts is None or facts.row["registered_at"] is None:
+            continue  # its registration is still to be heard
+        row = facts.row
+        draft = public_draft(
+            row,
+            versions=facts.versions,
+            sent=facts.sent,
+            agency=(
+                {"name": row["agency_name"], "level": row["agency_level"]}
+                if row["agency_name"] is not None
+                else None
+            ),
+        )
+        document = canonical(draft)
+        if row["public_document"] is not None and json.loads(row["public_document"]) == json.loads(
+            document
+        ):
+            continue
+        await store.store_draft_publication(
+            connection,
+            draft_id,
+            document=document.decode(),
+            versions=len(draft.versions),
+            sent_late=draft.sent_late,
+            changed_without_new_version=(
+                draft.sent_to_authority is not None
+                and draft.sent_to_authority.changed_without_new_version
+            ),
+        )
+        log.info("draft published", extra={"draft_id": str(draft_id), "at": now.isoformat()})
+        published.append((draft_id, document))
+    return published
 
 
 async def publish(
@@ -78,14 +158,17 @@ async def publish(
     *,
     policy: DisclosurePolicy,
     now: datetime,
+    drafts: Iterable[uuid.UUID] = (),
 ) -> int:
     """Publish each record the policy now allows, and republish each whose public document has
-    changed, then append the new documents to the log in one go, in the order the records were
-    named; return how many were published. The records are locked with one statement (in key
+    changed, and each of ``drafts`` whose document changed, then append the new documents to
+    the log in one go, drafts first, records in the order they were named; return how many
+    were published. The records are locked with one statement (in key
     order, so that two publishers never wait for each other's), and the points and timelines of
     those to publish are read with one statement each, however many they are."""
     ids = list(dict.fromkeys(critique_ids))
-    if not ids:
+    drafts_published = await publish_drafts(connection, drafts, now=now)
+    if not ids and not drafts_published:
         return 0
     rows = await store.records_for_update(connection, ids)
     due = {
@@ -94,8 +177,17 @@ async def publish(
         if critique_id in rows and (decided := _publication(rows[critique_id], policy))
     }
     if not due:
-        return 0
+        await transparency.append_many(connection, drafts_published, at=now)
+        return len(drafts_published)
     points = await store.points_with_answers(connection, list(due))
+    parts = await store.version_parts(
+        connection,
+        [
+            DraftVersionRef.model_validate_json(row["draft_version"])
+            for row, _ in due.values()
+            if row["draft_version"]
+        ],
+    )
     timelines = await store.timelines(connection, list(due))
     published = []
     for critique_id, (row, (published_at, reason)) in due.items():
@@ -106,12 +198,22 @@ async def publish(
             timeline=timelines[critique_id],
             published_at=published_at,
             reason=reason,
+            parts=_parts_of(row, parts),
         )
         if document is not None:
             published.append((critique_id, document))
     # Last: the log's appends are serialised until this transaction commits.
-    await transparency.append_many(connection, published, at=now)
-    return len(published)
+    await transparency.append_many(connection, [*drafts_published, *published], at=now)
+    return len(drafts_published) + len(published)
+
+
+def _parts_of(
+    row: db.Record, parts: dict[tuple[uuid.UUID, int], tuple[DraftPart, ...]]
+) -> tuple[DraftPart, ...] | None:
+    if not row["draft_version"]:
+        return None
+    ref = DraftVersionRef.model_validate_json(row["draft_version"])
+    return parts.get((ref.draft_id, ref.version))
 
 
 def _publication(row: db.Record, policy: DisclosurePolicy) -> tuple[datetime, str] | None:
@@ -142,6 +244,7 @@ async def _store_if_changed(
     timeline: list[db.Record],
     published_at: datetime,
     reason: str,
+    parts: tuple[DraftPart, ...] | None,
 ) -> bytes | None:
     """Store the record's public document if it differs from the one last published; return
     it, for the log, or None when nothing changed."""
@@ -157,6 +260,7 @@ async def _store_if_changed(
         ),
         published_at=published_at,
         reason=reason,
+        parts=parts,
     )
     document = canonical(record)
     if row["public_document"] is not None and json.loads(row["public_document"]) == json.loads(

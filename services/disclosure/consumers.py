@@ -9,7 +9,15 @@ from collections.abc import Hashable, Sequence
 from datetime import UTC, datetime
 from typing import cast
 
-from contracts.events import AgencyRegistered, CritiqueEvent, Event, Topic
+from contracts.events import (
+    AgencyRegistered,
+    CritiqueEvent,
+    DraftRegistered,
+    DraftSentToAuthority,
+    DraftVersionRegistered,
+    Event,
+    Topic,
+)
 from services.disclosure import commands
 from services.disclosure.domain import DisclosurePolicy
 from services.platform import db
@@ -25,19 +33,34 @@ def subscription(policy: DisclosurePolicy, *, name: str = "disclosure") -> Subsc
 
     async def on_agency(
         connection: db.Connection, _: Envelope, event: AgencyRegistered
-    ) -> list[uuid.UUID]:
+    ) -> list[commands.Touched]:
         return await commands.register_agency(connection, event)
 
+    async def on_draft(
+        connection: db.Connection,
+        _: Envelope,
+        event: DraftRegistered | DraftVersionRegistered | DraftSentToAuthority,
+    ) -> list[commands.Touched]:
+        return await commands.apply_draft_event(connection, event)
+
     async def publish(connection: db.Connection, touched: Sequence[Hashable]) -> None:
-        # What on_critique and on_agency returned: critique ids.
-        critique_ids = cast("Sequence[uuid.UUID]", touched)
-        await commands.publish(connection, critique_ids, policy=policy, now=datetime.now(UTC))
+        # What the handlers returned: critique ids, and drafts.
+        named = cast("Sequence[commands.Touched]", touched)
+        await commands.publish(
+            connection,
+            [t for t in named if isinstance(t, uuid.UUID)],
+            drafts=[t.id for t in named if isinstance(t, commands.DraftId)],
+            policy=policy,
+            now=datetime.now(UTC),
+        )
 
     handlers: dict[type[Event], Handler] = {kind: on_critique for kind in commands.CRITIQUE_EVENTS}
     handlers[AgencyRegistered] = on_agency
+    for kind in (DraftRegistered, DraftVersionRegistered, DraftSentToAuthority):
+        handlers[kind] = on_draft
     return Subscription(
         name=name,
-        topics=(Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES),
+        topics=(Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES, Topic.DRAFTS),
         handlers=handlers,
         settle=publish,
     )

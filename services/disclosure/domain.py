@@ -1,6 +1,6 @@
 """What the public sees of a critique: status, the disclosure policy, redaction of personal data,
 the public document built from the raw read model and its canonical bytes, and the folding that
-lets "quy hoach" find "quy hoạch". Pure rules, no I/O."""
+lets "quy hoach" find "quy hoạch"; and the public document of a draft. Pure rules, no I/O."""
 
 from __future__ import annotations
 
@@ -14,21 +14,35 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from contracts import drafts
 from contracts.disclosure_api import (
     AgencyView,
+    DraftVersionView,
     OrganisationView,
     PointView,
     PublicationReason,
+    PublicDraft,
     PublicRecord,
     RecordStatus,
     RedactionKind,
     RedactionView,
+    SentToAuthorityView,
     TimelineStep,
     TimelineView,
 )
-from contracts.events import DueDateRule
+from contracts.drafts import CitedPart
+from contracts.events import (
+    DraftPart,
+    DraftReference,
+    DraftSentToAuthority,
+    DraftType,
+    DraftVersionRef,
+    DraftVersionRegistered,
+    DueDateRule,
+)
 from contracts.text import nfc
 from contracts.vocabulary import (
+    DRAFT_TYPE,
     RECORD_STATUS,
     REDACTION_PLACEHOLDER,
     REDACTION_REASON,
@@ -176,8 +190,10 @@ def public_document(
     agency: Columns | None,
     published_at: datetime,
     reason: str,
+    parts: Sequence[DraftPart] | None = None,
 ) -> tuple[PublicRecord, str]:
-    """The public document of a record, redacted, and the text search matches.
+    """The public document of a record, redacted, and the text search matches. ``parts``: of
+    the draft version it criticises, once heard of, for the text each point cites.
 
     Built from the raw read model alone, again after each event: the document then depends on
     what the events say, not on the order they were heard in."""
@@ -208,6 +224,8 @@ def public_document(
                 explanation=(
                     redact(p["explanation"], f"points[{i}].explanation") if answered_at else None
                 ),
+                cites=_cites(p),
+                cited=_cited(parts, _cites(p)),
             )
             for i, p in enumerate(points)
         ]
@@ -236,6 +254,16 @@ def public_document(
         published_at=published_at,
         publication_reason=reason,
         points=public_points,
+        draft=(
+            DraftReference.model_validate_json(row["draft"])
+            if row["draft"] and not withdrawn
+            else None
+        ),
+        draft_version=(
+            DraftVersionRef.model_validate_json(row["draft_version"])
+            if row["draft_version"] and not withdrawn
+            else None
+        ),
         version=row["version"],
         answered_version=(row["answered_version"] or row["version"]) if answered_at else None,
         timeline=[
@@ -256,7 +284,80 @@ def public_document(
     return record, fold(searchable)
 
 
-def canonical(record: PublicRecord) -> bytes:
+def _cites(point: Columns) -> list[str]:
+    cites = point["cites"]
+    return list(json.loads(cites) if isinstance(cites, str) else cites or ())
+
+
+def _cited(parts: Sequence[DraftPart] | None, cites: list[str]) -> list[CitedPart]:
+    """The cited parts' text in the version (tracking checked they are there; until the
+    version is heard of, none: the record is published again when it is)."""
+    if parts is None or not cites:
+        return []
+    try:
+        return drafts.cite(parts, cites)
+    except drafts.UnknownParts:
+        return []
+
+
+def public_draft(
+    row: Columns,
+    *,
+    versions: Sequence[DraftVersionRegistered],
+    sent: DraftSentToAuthority | None,
+    agency: Columns | None,
+) -> PublicDraft:
+    """A draft's public document, from what tracking announced of it alone."""
+    draft_type = DraftType(row["draft_type"]) if row["draft_type"] else DraftType.OTHER
+    return PublicDraft(
+        draft_id=row["id"],
+        draft_type=draft_type.value,
+        draft_type_label=str(DRAFT_TYPE[draft_type]),
+        title=row["title"] or "",
+        agency=AgencyView(
+            id=row["agency_id"],
+            name=agency["name"] if agency else None,
+            level=agency["level"] if agency else None,
+        ),
+        issuing_authority=row["issuing_authority"] or "",
+        registered_at=row["registered_at"],
+        versions=[
+            DraftVersionView(
+                number=v.version,
+                received_at=v.received_at,
+                file_format=v.file_format.value,
+                file_name=v.file_name,
+                file_size=v.file_size,
+                sha256=v.sha256,
+                preamble=list(v.preamble),
+                parts=list(v.parts),
+                window=v.window,
+                changes=list(v.changes),
+                links=list(v.links),
+                accepted_unchanged=list(v.accepted_unchanged),
+                changed_unasked=list(v.changed_unasked),
+            )
+            for v in versions
+        ],
+        sent_to_authority=(
+            SentToAuthorityView(
+                sent_on=sent.sent_on,
+                version=sent.version,
+                sha256=sent.sha256,
+                changes=list(sent.changes),
+                changed_without_new_version=sent.changed_without_new_version,
+                window=sent.window,
+            )
+            if sent is not None
+            else None
+        ),
+        sent_late=any(v.window.sent_late for v in versions)
+        or (sent is not None and sent.window.sent_late),
+    )
+
+
+def canonical(document: PublicRecord | PublicDraft) -> bytes:
     """The exact bytes published and logged: JSON, keys sorted, no spaces, UTF-8."""
-    document = record.model_dump(mode="json")
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(
+        document.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()

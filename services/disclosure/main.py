@@ -100,7 +100,7 @@ def create_app(config: DisclosureSettings) -> FastAPI:
             settings=config,
             database_url=config.disclosure_database_url,
             migrations=MIGRATIONS,
-            topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES, Topic.CHECKPOINTS],
+            topics=[Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES, Topic.DRAFTS, Topic.CHECKPOINTS],
             subscriptions=[subscription(config)],
         ) as started:
             signing = (

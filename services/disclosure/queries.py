@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from contracts.disclosure_api import AgencyReport, AgencyView, PublicRecord, RecordStatus
+from contracts.disclosure_api import (
+    AgencyReport,
+    AgencyView,
+    DraftSummary,
+    PublicDraft,
+    PublicRecord,
+    RecordStatus,
+)
+from contracts.vocabulary import DRAFT_TYPE, label_of
 from services.disclosure.domain import fold
 from services.disclosure.scorecards import Tally, scorecard
 from services.platform import db
@@ -256,3 +264,78 @@ async def agency_report(executor: db.Executor, agency_id: str) -> AgencyReport |
         f"WITH page AS (SELECT id FROM ({_KNOWN}) known WHERE id = $1) {_TALLY}", agency_id
     )
     return None if row is None else _report(row)
+
+
+# -- drafts -------------------------------------------------------------------------------------
+
+
+async def draft(executor: db.Executor, draft_id: uuid.UUID) -> PublicDraft | None:
+    """The draft's document as last published."""
+    document = await executor.fetchval(
+        "SELECT public_document FROM drafts WHERE id = $1 AND public_document IS NOT NULL",
+        draft_id,
+    )
+    return None if document is None else PublicDraft.model_validate_json(document)
+
+
+async def drafts(
+    executor: db.Executor, *, after: tuple[datetime, uuid.UUID] | None, limit: int
+) -> list[DraftSummary]:
+    """Published drafts, newest first, after the cursor: from their columns, not their
+    documents (which hold every version's text)."""
+    rows = await executor.fetch(
+        """
+        SELECT d.id, d.draft_type, d.title, d.agency_id, a.name AS agency_name,
+               a.level AS agency_level, d.issuing_authority, d.registered_at, d.versions,
+               d.sent_late, d.changed_without_new_version
+        FROM drafts d LEFT JOIN agencies a ON a.id = d.agency_id
+        WHERE d.public_document IS NOT NULL
+          AND ($1::timestamptz IS NULL OR (d.registered_at, d.id) < ($1, $2))
+        ORDER BY d.registered_at DESC, d.id DESC LIMIT $3
+        """,
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return [
+        DraftSummary(
+            draft_id=row["id"],
+            draft_type=row["draft_type"],
+            draft_type_label=str(label_of(DRAFT_TYPE, row["draft_type"])),
+            title=row["title"],
+            agency=AgencyView(
+                id=row["agency_id"], name=row["agency_name"], level=row["agency_level"]
+            ),
+            issuing_authority=row["issuing_authority"],
+            registered_at=row["registered_at"],
+            versions=row["versions"],
+            sent_late=row["sent_late"],
+            changed_without_new_version=row["changed_without_new_version"],
+        )
+        for row in rows
+    ]
+
+
+async def records_of_draft(
+    executor: db.Executor,
+    draft_id: uuid.UUID,
+    *,
+    after: tuple[datetime, uuid.UUID] | None = None,
+    limit: int,
+) -> list[PublicRecord]:
+    """The published records criticising any version of the draft, oldest first, after the
+    cursor (their submission and id)."""
+    rows = await executor.fetch(
+        """
+        SELECT public_document FROM records
+        WHERE (draft_version ->> 'draft_id') = $1::text AND draft_version IS NOT NULL
+          AND public_document IS NOT NULL
+          AND ($2::timestamptz IS NULL OR (submitted_at, critique_id) > ($2, $3))
+        ORDER BY submitted_at, critique_id LIMIT $4
+        """,
+        str(draft_id),
+        after[0] if after else None,
+        after[1] if after else None,
+        limit,
+    )
+    return [PublicRecord.model_validate_json(row["public_document"]) for row in rows]

@@ -8,9 +8,13 @@ document with the functions at the end of this module.
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+
+from pydantic import BaseModel
 
 from contracts.disclosure_api import RedactionView, TimelineStep
 from contracts.events import (
@@ -22,6 +26,11 @@ from contracts.events import (
     CaseOverdue,
     CaseWithdrawn,
     CritiqueSubmitted,
+    DraftPart,
+    DraftRegistered,
+    DraftSentToAuthority,
+    DraftVersionRef,
+    DraftVersionRegistered,
     DueDateChanged,
     Point,
 )
@@ -34,6 +43,10 @@ _TIMELINE = (
 """The step an event adds to its record's timeline, once however often the event is heard: a
 ``WITH`` beside the statement that changes the record ($1 the critique, $2 the event, $3 its
 moment, $4 the step)."""
+
+
+def _json(model: BaseModel | None) -> str | None:
+    return None if model is None else model.model_dump_json()
 
 
 async def _lock_or_create(connection: db.Connection, critique_id: uuid.UUID) -> int:
@@ -60,8 +73,14 @@ async def _replace_points(
     await db.insert_rows(
         connection,
         "record_points",
-        {"critique_id": "uuid", "number": "integer", "text": "text", "citation": "text"},
-        [(critique_id, p.number, p.text, p.citation) for p in points],
+        {
+            "critique_id": "uuid",
+            "number": "integer",
+            "text": "text",
+            "citation": "text",
+            "cites": "jsonb",
+        },
+        [(critique_id, p.number, p.text, p.citation, json.dumps(list(p.cites))) for p in points],
     )
 
 
@@ -82,6 +101,8 @@ async def apply_submitted(
             agency_id = $8, kind = $9, submitted_at = $3, updated_at = now(),
             title = CASE WHEN version < 1 THEN $10 ELSE title END,
             redact_names = CASE WHEN version < 1 THEN $11 ELSE redact_names END,
+            draft = CASE WHEN version < 1 THEN $12::jsonb ELSE draft END,
+            draft_version = CASE WHEN version < 1 THEN $13::jsonb ELSE draft_version END,
             version = greatest(version, 1)
         WHERE critique_id = $1
         """,
@@ -96,6 +117,8 @@ async def apply_submitted(
         event.kind.value,
         event.title,
         list(event.redact_names),
+        _json(event.draft),
+        _json(event.draft_version),
     )
     if taken < 1:
         await _replace_points(connection, event.critique_id, event.points, first=True)
@@ -107,7 +130,8 @@ async def apply_amended(connection: db.Connection, event_id: uuid.UUID, event: C
     await connection.execute(
         f"""
         WITH step AS ({_TIMELINE})
-        UPDATE records SET title = $5, version = $6, redact_names = $7, updated_at = now()
+        UPDATE records SET title = $5, version = $6, redact_names = $7, updated_at = now(),
+            draft = $8::jsonb, draft_version = $9::jsonb
         WHERE critique_id = $1 AND version < $6
         """,
         event.critique_id,
@@ -117,6 +141,8 @@ async def apply_amended(connection: db.Connection, event_id: uuid.UUID, event: C
         event.content.title,
         event.version,
         list(event.content.redact_names),
+        _json(event.content.draft),
+        _json(event.content.draft_version),
     )
     if taken < event.version:
         await _replace_points(connection, event.critique_id, event.content.points, first=taken < 1)
@@ -309,7 +335,8 @@ async def points_with_answers(
     """Each record's points, in order, with their answers: one statement for any number."""
     rows = await connection.fetch(
         """
-        SELECT p.critique_id, p.number, p.text, p.citation, a.disposition, a.explanation
+        SELECT p.critique_id, p.number, p.text, p.citation, p.cites, a.disposition,
+               a.explanation
         FROM record_points p
         LEFT JOIN record_answers a ON a.critique_id = p.critique_id AND a.point_number = p.number
         WHERE p.critique_id = ANY($1::uuid[]) ORDER BY p.critique_id, p.number
@@ -370,3 +397,154 @@ async def store_publication(
         },
         [(critique_id, r.field, r.kind, r.count, r.reason) for r in redactions],
     )
+
+
+# -- drafts -------------------------------------------------------------------------------------
+
+
+async def apply_draft_registered(connection: db.Connection, event: DraftRegistered) -> None:
+    await connection.execute(
+        """
+        INSERT INTO drafts (id, agency_id, draft_type, title, issuing_authority, registered_at)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (id) DO UPDATE SET agency_id = excluded.agency_id,
+            draft_type = excluded.draft_type, title = excluded.title,
+            issuing_authority = excluded.issuing_authority, registered_at = excluded.registered_at
+        """,
+        event.draft_id,
+        event.agency_id,
+        event.draft_type.value,
+        event.title,
+        event.issuing_authority,
+        event.registered_at,
+    )
+
+
+async def apply_draft_version(connection: db.Connection, event: DraftVersionRegistered) -> None:
+    await connection.execute(
+        """
+        WITH draft AS (
+            INSERT INTO drafts (id, agency_id) VALUES ($1, $4) ON CONFLICT (id) DO NOTHING
+        )
+        INSERT INTO draft_versions (draft_id, version, facts) VALUES ($1, $2, $3)
+        ON CONFLICT DO NOTHING
+        """,
+        event.draft_id,
+        event.version,
+        event.model_dump_json(),
+        event.agency_id,
+    )
+
+
+async def apply_draft_sent(connection: db.Connection, event: DraftSentToAuthority) -> None:
+    await connection.execute(
+        """
+        INSERT INTO drafts (id, agency_id, sent) VALUES ($1, $2, $3)
+        ON CONFLICT (id) DO UPDATE SET sent = excluded.sent
+        """,
+        event.draft_id,
+        event.agency_id,
+        event.model_dump_json(),
+    )
+
+
+async def records_of_version(
+    connection: db.Connection, draft_id: uuid.UUID, version: int
+) -> list[uuid.UUID]:
+    """The published records that criticise this draft version."""
+    rows = await connection.fetch(
+        """
+        SELECT critique_id FROM records
+        WHERE (draft_version ->> 'draft_id') = $1::text
+          AND (draft_version ->> 'version')::integer = $2
+          AND draft_version IS NOT NULL AND published_at IS NOT NULL
+        """,
+        str(draft_id),
+        version,
+    )
+    return [row["critique_id"] for row in rows]
+
+
+async def version_parts(
+    executor: db.Executor, refs: Iterable[DraftVersionRef]
+) -> dict[tuple[uuid.UUID, int], tuple[DraftPart, ...]]:
+    """The parts of each version heard of, by (draft, version): one statement for any number."""
+    wanted = list(dict.fromkeys((ref.draft_id, ref.version) for ref in refs))
+    if not wanted:
+        return {}
+    rows = await executor.fetch(
+        """
+        SELECT v.draft_id, v.version, v.facts -> 'parts' AS parts
+        FROM draft_versions v
+        JOIN unnest($1::uuid[], $2::integer[]) AS w (draft_id, version)
+          ON w.draft_id = v.draft_id AND w.version = v.version
+        """,
+        [draft_id for draft_id, _ in wanted],
+        [version for _, version in wanted],
+    )
+    return {
+        (row["draft_id"], row["version"]): tuple(
+            DraftPart.model_validate(part) for part in json.loads(row["parts"])
+        )
+        for row in rows
+    }
+
+
+@dataclass(frozen=True)
+class DraftFacts:
+    """A draft as heard: what its public document is built from."""
+
+    row: db.Record
+    versions: tuple[DraftVersionRegistered, ...]
+    sent: DraftSentToAuthority | None
+
+
+async def draft_for_update(connection: db.Connection, draft_id: uuid.UUID) -> DraftFacts | None:
+    """The draft with its versions and its drafting agency's name, locked."""
+    row = await connection.fetchrow(
+        """
+        SELECT d.*, a.name AS agency_name, a.level AS agency_level
+        FROM drafts d LEFT JOIN agencies a ON a.id = d.agency_id
+        WHERE d.id = $1 FOR UPDATE OF d
+        """,
+        draft_id,
+    )
+    if row is None:
+        return None
+    versions = await connection.fetch(
+        "SELECT facts FROM draft_versions WHERE draft_id = $1 ORDER BY version", draft_id
+    )
+    return DraftFacts(
+        row=row,
+        versions=tuple(DraftVersionRegistered.model_validate_json(v["facts"]) for v in versions),
+        sent=DraftSentToAuthority.model_validate_json(row["sent"]) if row["sent"] else None,
+    )
+
+
+async def store_draft_publication(
+    connection: db.Connection,
+    draft_id: uuid.UUID,
+    *,
+    document: str,
+    versions: int,
+    sent_late: bool,
+    changed_without_new_version: bool,
+) -> None:
+    await connection.execute(
+        """
+        UPDATE drafts SET public_document = $2, versions = $3, sent_late = $4,
+            changed_without_new_version = $5
+        WHERE id = $1
+        """,
+        draft_id,
+        document,
+        versions,
+        sent_late,
+        changed_without_new_version,
+    )
+
+
+async def drafts_of_agency(connection: db.Connection, agency_id: str) -> list[uuid.UUID]:
+    """The drafts the agency leads, to refresh when its name changes."""
+    rows = await connection.fetch("SELECT id FROM drafts WHERE agency_id = $1", agency_id)
+    return [row["id"] for row in rows]

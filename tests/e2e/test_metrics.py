@@ -119,9 +119,12 @@ async def test_grpc_calls_are_measured_per_method_and_status(deployment: Deploym
 
 async def test_consumer_lag_is_reported_per_group_and_partition(deployment: Deployment) -> None:
     groups = {
-        deployment.submission_url: ("submission", {Topic.AGENCIES, Topic.CASES}),
+        deployment.submission_url: ("submission", {Topic.AGENCIES, Topic.DRAFTS, Topic.CASES}),
         deployment.tracking_metrics_url: ("tracking", {Topic.CRITIQUES}),
-        deployment.disclosure_url: ("disclosure", {Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES}),
+        deployment.disclosure_url: (
+            "disclosure",
+            {Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES, Topic.DRAFTS},
+        ),
     }
     for url, (group, topics) in groups.items():
         expected = {(str(topic), str(partition)) for topic in topics for partition in range(3)}

@@ -164,6 +164,8 @@ def raw_record(**columns: Any) -> dict[str, Any]:
         "redact_names": [],
         "version": 1,
         "answered_version": 1,
+        "draft": None,
+        "draft_version": None,
     }
     row.update(columns)
     return row
@@ -174,6 +176,7 @@ POINTS = [
         "number": 1,
         "text": "Liên hệ ông Ba qua số 0912345678.",
         "citation": "Điều 5",
+        "cites": [],
         "disposition": "accepted",
         "explanation": None,
     }
@@ -259,6 +262,7 @@ def test_a_record_holding_an_older_version_than_the_answer_shows_neither_answers
             "number": 1,
             "text": "Công khai quy hoạch.",
             "citation": None,
+            "cites": [],
             "disposition": "accepted",
             "explanation": "",
         }
@@ -275,3 +279,23 @@ def test_a_record_holding_an_older_version_than_the_answer_shows_neither_answers
     assert record.answered_at is None
     assert record.answered_version is None
     assert [p.disposition for p in record.points] == [None]
+
+
+def test_a_record_names_its_draft_version_and_shows_the_text_each_point_cites() -> None:
+    from services.tracking.legal_text import parse_text, to_parts
+
+    parts = to_parts(parse_text("NGHỊ ĐỊNH\nĐiều 1. Phạm vi\n1. Chợ hạng 1.\n2. Chợ hạng 2.\n"))
+    version = '{"draft_id": "00000000-0000-0000-0000-000000000007", "version": 2}'
+    cited_points = [{**POINTS[0], "cites": ["dieu-1.khoan-2"]}]
+    row = raw_record(draft_version=version)
+    record, _ = document_of(row, points=cited_points, parts=parts)
+    assert record.draft_version is not None
+    assert record.draft_version.version == 2
+    [point] = record.points
+    assert point.cites == ["dieu-1.khoan-2"]
+    assert [(c.citation, c.text) for c in point.cited] == [("khoản 2 Điều 1", "Chợ hạng 2.")]
+    unheard, _ = document_of(row, points=cited_points)
+    assert unheard.points[0].cites == ["dieu-1.khoan-2"]
+    assert unheard.points[0].cited == [], "the text comes once the version is heard of"
+    withdrawn, _ = document_of(raw_record(draft_version=version, withdrawn_at=NOW), parts=parts)
+    assert withdrawn.draft_version is None

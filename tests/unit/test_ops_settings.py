@@ -80,7 +80,7 @@ def test_the_consumer_groups_and_their_topics_are_those_the_services_subscribe_w
         for service, subscription in as_the_services_read_it.items()
     }
     assert consumers["disclosure"] == Consumer(
-        "disclosure-rebuilt", (Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES)
+        "disclosure-rebuilt", (Topic.CRITIQUES, Topic.CASES, Topic.AGENCIES, Topic.DRAFTS)
     )
 
 

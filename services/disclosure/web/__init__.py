@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.disclosure.web import agencies, exports, feeds, pages, records, transparency_log
+from services.disclosure.web import (
+    agencies,
+    drafts,
+    exports,
+    feeds,
+    pages,
+    records,
+    transparency_log,
+)
 from services.platform.http import (
     BodyLimit,
     HeadLimit,
@@ -31,7 +39,7 @@ def build_app(limiter: RateLimiter) -> FastAPI:
     app.state.limiter = limiter
     app.state.log_keys = None
     install_problem_handlers(app)
-    for module in (records, feeds, exports, agencies, transparency_log, pages):
+    for module in (records, drafts, feeds, exports, agencies, transparency_log, pages):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, limit_for=lambda _: MAX_BODY_BYTES)
     app.add_middleware(HeadLimit)

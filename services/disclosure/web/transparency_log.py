@@ -92,6 +92,20 @@ class CritiqueLeaves(BaseModel):
     leaves: list[LeafRef]
 
 
+class DraftLeaves(BaseModel):
+    """Every version of one draft's public document in the log, oldest first."""
+
+    draft_id: uuid.UUID
+    leaves: list[LeafRef]
+
+
+def _refs(found: list[transparency.Leaf]) -> list[LeafRef]:
+    return [
+        LeafRef(index=leaf.index, leaf_hash=leaf.leaf_hash.hex(), appended_at=leaf.appended_at)
+        for leaf in found
+    ]
+
+
 class InclusionProofOut(BaseModel):
     index: int
     size: int = Field(description="The tree size the proof is for: a signed checkpoint's size.")
@@ -196,13 +210,21 @@ async def get_critique_leaves(
     found = await transparency.leaves_of(pool, critique_id)
     if not found:
         raise ProblemError(404, "not-found", "No document of this critique is in the log")
-    return CritiqueLeaves(
-        critique_id=critique_id,
-        leaves=[
-            LeafRef(index=leaf.index, leaf_hash=leaf.leaf_hash.hex(), appended_at=leaf.appended_at)
-            for leaf in found
-        ],
-    )
+    return CritiqueLeaves(critique_id=critique_id, leaves=_refs(found))
+
+
+@router.get(
+    "/drafts/{draft_id}",
+    response_model=DraftLeaves,
+    responses=problem_responses(404, 422, 429),
+    summary="The leaves of one draft's public document, oldest first",
+)
+async def get_draft_leaves(draft_id: uuid.UUID, pool: DatabasePool, _: Limited) -> DraftLeaves:
+    # A draft's leaves are kept by its id where a record's are by its critique's.
+    found = await transparency.leaves_of(pool, draft_id)
+    if not found:
+        raise ProblemError(404, "not-found", "No document of this draft is in the log")
+    return DraftLeaves(draft_id=draft_id, leaves=_refs(found))
 
 
 @router.get(

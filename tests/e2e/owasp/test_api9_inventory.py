@@ -43,7 +43,15 @@ SERVED_OUTSIDE_THE_DOCUMENTS = {
     "disclosure": API_DOCUMENTATION
     | {"/metrics"}
     # The pages for people (README, "For the public"), with their stylesheet.
-    | {"/", "/search", "/records/{critique_id}", "/agencies/{agency_id}", "/static/site.css"},
+    | {
+        "/",
+        "/search",
+        "/records/{critique_id}",
+        "/agencies/{agency_id}",
+        "/drafts",
+        "/drafts/{draft_id}",
+        "/static/site.css",
+    },
 }
 """Served on purpose and not in the OpenAPI documents: each entry says where it is documented.
 ``/metrics`` is the Prometheus scrape target (README, "Metrics")."""
