@@ -566,9 +566,13 @@ def public_document(past: Past) -> bytes:
                 "citation": None,
                 "disposition": ANSWERS[number - 1][0].value if answered else None,
                 "explanation": ANSWERS[number - 1][1] if answered else None,
+                "cites": [],
+                "cited": [],
             }
             for number, text in enumerate(past.points, start=1)
         ],
+        "draft": None,
+        "draft_version": None,
         "version": 1,
         "answered_version": 1 if answered else None,
         "timeline": [
