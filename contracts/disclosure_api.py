@@ -260,3 +260,65 @@ class DraftSummary(_Public):
 class DraftPage(BaseModel):
     items: list[DraftSummary]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+
+
+class ReportPoint(_Public):
+    """One point of a critique, as the report lists it under a part it cites."""
+
+    critique_id: uuid.UUID
+    organisation: str
+    point_number: int
+    text: str
+    disposition: str | None = Field(description="None while unanswered.")
+    disposition_label: str
+    explanation: str | None = Field(description="Giải trình: why it was not (fully) taken in.")
+    answered_late: bool
+    taken_in: bool = Field(description="The next version links a change to it.")
+
+
+class ReportPart(_Public):
+    """A part of the version and every point citing it; ``part_id`` None gathers the points
+    citing no part."""
+
+    part_id: str | None
+    citation: str
+    text: str
+    points: list[ReportPoint]
+    next_change: str | None = Field(description="added, removed or changed in the next version.")
+
+
+class ReportTotals(_Public):
+    critiques: int
+    points: int
+    accepted: int
+    partly_accepted: int
+    not_accepted: int
+    unanswered: int
+    answered_late: int = Field(description="Critiques answered after their due date.")
+
+
+class DraftReport(_Public):
+    """The consolidated report of one version of a draft (báo cáo tiếp thu, giải trình, Law on
+    Promulgation of Legal Documents 2025 art. 6): every disclosed point of every critique of
+    the version grouped by the part it cites, with the answer and its explanation, the window
+    the Front had, what the next version changed and what that leaves flagged."""
+
+    draft_id: uuid.UUID
+    title: str
+    draft_type_label: str
+    agency: AgencyView
+    issuing_authority: str
+    version: int
+    received_at: datetime
+    window: WindowFacts
+    sent_to_authority: SentToAuthorityView | None = Field(
+        description="When this was the version last received before the draft went on."
+    )
+    next_version: int | None
+    parts: list[ReportPart]
+    changes: list[PartDifference] = Field(description="What the next version changed.")
+    accepted_unchanged: list[ReportPoint] = Field(
+        description="Disclosed points accepted or partly accepted, yet unchanged by the next."
+    )
+    changed_unasked: list[str]
+    totals: ReportTotals

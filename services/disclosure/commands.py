@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from contracts.disclosure_api import PublicDraft, PublicRecord
 from contracts.events import (
     AgencyRegistered,
     CaseAcknowledged,
@@ -36,7 +37,7 @@ from contracts.events import (
     DraftVersionRegistered,
     DueDateChanged,
 )
-from services.disclosure import store, transparency
+from services.disclosure import reports, store, transparency
 from services.disclosure.domain import (
     DisclosurePolicy,
     canonical,
@@ -177,8 +178,9 @@ async def publish(
         if critique_id in rows and (decided := _publication(rows[critique_id], policy))
     }
     if not due:
-        await transparency.append_many(connection, drafts_published, at=now)
-        return len(drafts_published)
+        reports = await publish_reports(connection, _versions(drafts_published, []))
+        await transparency.append_many(connection, [*drafts_published, *reports], at=now)
+        return len(drafts_published) + len(reports)
     points = await store.points_with_answers(connection, list(due))
     parts = await store.version_parts(
         connection,
@@ -202,9 +204,57 @@ async def publish(
         )
         if document is not None:
             published.append((critique_id, document))
+    reports = await publish_reports(
+        connection,
+        _versions(drafts_published, [due[critique_id][0] for critique_id, _ in published]),
+    )
     # Last: the log's appends are serialised until this transaction commits.
-    await transparency.append_many(connection, [*drafts_published, *published], at=now)
-    return len(drafts_published) + len(published)
+    await transparency.append_many(connection, [*drafts_published, *published, *reports], at=now)
+    return len(drafts_published) + len(published) + len(reports)
+
+
+def _versions(
+    drafts: list[tuple[uuid.UUID, bytes]], records: list[db.Record]
+) -> list[tuple[uuid.UUID, int]]:
+    """The draft versions whose report may have changed: every version of a draft just
+    published, and the version each record just published criticises."""
+    touched: list[tuple[uuid.UUID, int]] = []
+    for draft_id, document in drafts:
+        touched += [(draft_id, v["number"]) for v in json.loads(document)["versions"]]
+    for row in records:
+        if row["draft_version"]:
+            ref = DraftVersionRef.model_validate_json(row["draft_version"])
+            touched.append((ref.draft_id, ref.version))
+    return list(dict.fromkeys(touched))
+
+
+async def publish_reports(
+    connection: db.Connection, versions: list[tuple[uuid.UUID, int]]
+) -> list[tuple[uuid.UUID, bytes]]:
+    """Each version's consolidated report, from the draft's and the records' public documents,
+    stored when it differs from the last; returns the new ones, for the log (by the draft's
+    id). A version whose draft is not published yet has none."""
+    published = []
+    for draft_id, number in versions:
+        draft_document = await store.published_draft(connection, draft_id)
+        if draft_document is None:
+            continue
+        draft = PublicDraft.model_validate_json(draft_document)
+        records = [
+            PublicRecord.model_validate_json(document)
+            for document in await store.version_records(connection, draft_id, number)
+        ]
+        try:
+            report = reports.draft_report(draft, number, records)
+        except reports.NoSuchVersion:
+            continue  # a record heard before the version it criticises
+        document = canonical(report)
+        last = await store.draft_report(connection, draft_id, number)
+        if last is not None and json.loads(last) == json.loads(document):
+            continue
+        await store.store_draft_report(connection, draft_id, number, document.decode())
+        published.append((draft_id, document))
+    return published
 
 
 def _parts_of(

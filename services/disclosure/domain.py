@@ -356,7 +356,7 @@ def public_draft(
     )
 
 
-def canonical(document: PublicRecord | PublicDraft) -> bytes:
+def canonical(document: BaseModel) -> bytes:
     """The exact bytes published and logged: JSON, keys sorted, no spaces, UTF-8."""
     return json.dumps(
         document.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False

@@ -14,6 +14,7 @@ from typing import Any
 from contracts.disclosure_api import (
     AgencyReport,
     AgencyView,
+    DraftReport,
     DraftSummary,
     PublicDraft,
     PublicRecord,
@@ -38,6 +39,7 @@ class RecordFilter:
     answered_from: date | None = None
     answered_to: date | None = None
     query: str | None = None
+    draft_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ _WHERE = """
     AND ($9::date IS NULL OR answered_at >= $9)
     AND ($10::date IS NULL OR answered_at < $10 + 1)
     AND ($11::text IS NULL OR search @@ plainto_tsquery('simple', $11))
+    AND ($12::text IS NULL OR (draft_version ->> 'draft_id') = $12)
 """
 
 
@@ -90,6 +93,7 @@ def _arguments(where: RecordFilter) -> list[Any]:
         where.answered_from,
         where.answered_to,
         fold(where.query) if where.query and where.query.strip() else None,
+        str(where.draft_id) if where.draft_id else None,
     ]
 
 
@@ -105,9 +109,9 @@ async def records(
         f"""
         SELECT public_document, change_seq FROM records
         WHERE {_WHERE}
-          AND ($12::timestamptz IS NULL OR (published_at, critique_id) < ($12, $13::uuid))
+          AND ($13::timestamptz IS NULL OR (published_at, critique_id) < ($13, $14::uuid))
         ORDER BY published_at DESC, critique_id DESC
-        LIMIT $14
+        LIMIT $15
         """,
         *_arguments(where),
         after[0] if after else None,
@@ -136,7 +140,7 @@ async def stream(
     async with pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
         query = f"""
             SELECT public_document, change_seq FROM records WHERE {_WHERE}
-              AND ($12::bigint IS NULL OR change_seq > $12)
+              AND ($13::bigint IS NULL OR change_seq > $13)
             ORDER BY published_at, critique_id
         """
         arguments = [*_arguments(where), changed_since]
@@ -339,3 +343,115 @@ async def records_of_draft(
         limit,
     )
     return [PublicRecord.model_validate_json(row["public_document"]) for row in rows]
+
+
+async def latest_of_draft(
+    executor: db.Executor, draft_id: uuid.UUID, *, limit: int
+) -> list[Published]:
+    """The draft's records published or changed last, newest first."""
+    rows = await executor.fetch(
+        """
+        SELECT public_document, change_seq FROM records
+        WHERE (draft_version ->> 'draft_id') = $1::text AND draft_version IS NOT NULL
+          AND public_document IS NOT NULL
+        ORDER BY change_seq DESC LIMIT $2
+        """,
+        str(draft_id),
+        limit,
+    )
+    return [_published(row) for row in rows]
+
+
+async def draft_report(
+    executor: db.Executor, draft_id: uuid.UUID, version: int
+) -> DraftReport | None:
+    """A draft version's consolidated report, as last published."""
+    document = await executor.fetchval(
+        "SELECT document FROM draft_reports WHERE draft_id = $1 AND version = $2",
+        draft_id,
+        version,
+    )
+    return None if document is None else DraftReport.model_validate_json(document)
+
+
+# -- statistics ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Statistics:
+    """What the statistics page charts, counted over the published records and drafts."""
+
+    answers: dict[tuple[str, str], dict[str, int]]
+    """(agency level, month of the due date "YYYY-MM") → status → records, for the answered on
+    time or late and the overdue."""
+    agencies: list[tuple[str, str, dict[str, int]]]
+    """(agency id, name) → status → records, the agencies with the most records first."""
+    acceptance: dict[tuple[str, str], dict[str, int]]
+    """(kind, agency level) → disposition → points answered."""
+    drafts: dict[bool, int]
+    """Sent late → drafts."""
+
+
+_COUNTED = ("answered", "answered_late", "overdue")
+
+
+async def statistics(executor: db.Executor, *, since: date, agencies: int = 20) -> Statistics:
+    """Four aggregate statements; the answers by month from ``since`` on (a due date's month)."""
+    answers: dict[tuple[str, str], dict[str, int]] = {}
+    for row in await executor.fetch(
+        """
+        SELECT coalesce(a.level, 'unknown') AS level, to_char(r.due_date, 'YYYY-MM') AS month,
+               r.public_status, count(*) AS n
+        FROM records r LEFT JOIN agencies a ON a.id = r.agency_id
+        WHERE r.public_document IS NOT NULL AND r.public_status = ANY($1::text[])
+          AND r.due_date >= $2
+        GROUP BY 1, 2, 3
+        """,
+        list(_COUNTED),
+        since,
+    ):
+        answers.setdefault((row["level"], row["month"]), {})[row["public_status"]] = row["n"]
+    by_agency: dict[tuple[str, str], dict[str, int]] = {}
+    for row in await executor.fetch(
+        """
+        WITH counted AS (
+            SELECT r.agency_id, r.public_status, count(*) AS n
+            FROM records r
+            WHERE r.public_document IS NOT NULL AND r.public_status = ANY($1::text[])
+            GROUP BY 1, 2
+        ), ranked AS (
+            SELECT agency_id, sum(n) AS total FROM counted GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $2
+        )
+        SELECT c.agency_id, coalesce(a.name, c.agency_id) AS name, c.public_status, c.n, k.total
+        FROM counted c JOIN ranked k USING (agency_id) LEFT JOIN agencies a ON a.id = c.agency_id
+        ORDER BY k.total DESC, c.agency_id
+        """,
+        list(_COUNTED),
+        agencies,
+    ):
+        by_agency.setdefault((row["agency_id"], row["name"]), {})[row["public_status"]] = row["n"]
+    acceptance: dict[tuple[str, str], dict[str, int]] = {}
+    for row in await executor.fetch(
+        """
+        SELECT r.kind, coalesce(a.level, 'unknown') AS level, ans.disposition, count(*) AS n
+        FROM record_answers ans
+        JOIN records r ON r.critique_id = ans.critique_id
+        LEFT JOIN agencies a ON a.id = r.agency_id
+        WHERE r.public_document IS NOT NULL AND r.public_status IN ('answered', 'answered_late')
+        GROUP BY 1, 2, 3
+        """
+    ):
+        acceptance.setdefault((row["kind"], row["level"]), {})[row["disposition"]] = row["n"]
+    drafts = {
+        row["sent_late"]: row["n"]
+        for row in await executor.fetch(
+            "SELECT sent_late, count(*) AS n FROM drafts WHERE public_document IS NOT NULL"
+            " GROUP BY 1"
+        )
+    }
+    return Statistics(
+        answers=answers,
+        agencies=[(agency_id, name, counts) for (agency_id, name), counts in by_agency.items()],
+        acceptance=acceptance,
+        drafts=drafts,
+    )

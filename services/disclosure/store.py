@@ -548,3 +548,46 @@ async def drafts_of_agency(connection: db.Connection, agency_id: str) -> list[uu
     """The drafts the agency leads, to refresh when its name changes."""
     rows = await connection.fetch("SELECT id FROM drafts WHERE agency_id = $1", agency_id)
     return [row["id"] for row in rows]
+
+
+async def published_draft(executor: db.Executor, draft_id: uuid.UUID) -> str | None:
+    document: str | None = await executor.fetchval(
+        "SELECT public_document FROM drafts WHERE id = $1", draft_id
+    )
+    return document
+
+
+async def version_records(executor: db.Executor, draft_id: uuid.UUID, version: int) -> list[str]:
+    """The public documents of the records criticising this draft version."""
+    rows = await executor.fetch(
+        """
+        SELECT public_document FROM records
+        WHERE (draft_version ->> 'draft_id') = $1::text
+          AND (draft_version ->> 'version')::integer = $2
+          AND draft_version IS NOT NULL AND public_document IS NOT NULL
+        """,
+        str(draft_id),
+        version,
+    )
+    return [row["public_document"] for row in rows]
+
+
+async def draft_report(executor: db.Executor, draft_id: uuid.UUID, version: int) -> str | None:
+    document: str | None = await executor.fetchval(
+        "SELECT document FROM draft_reports WHERE draft_id = $1 AND version = $2",
+        draft_id,
+        version,
+    )
+    return document
+
+
+async def store_draft_report(
+    connection: db.Connection, draft_id: uuid.UUID, version: int, document: str
+) -> None:
+    await connection.execute(
+        "INSERT INTO draft_reports (draft_id, version, document) VALUES ($1, $2, $3)"
+        " ON CONFLICT (draft_id, version) DO UPDATE SET document = excluded.document",
+        draft_id,
+        version,
+        document,
+    )

@@ -7,111 +7,26 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import subprocess
+import tempfile
 from typing import Any
+from xml.etree import ElementTree
 
-import grpc
 import httpx
 
-from contracts.grpc.supervision.agency.v1 import agency_pb2 as pb
-from contracts.grpc.supervision.agency.v1 import agency_pb2_grpc as pb_grpc
-from tests.support.directory import register
-from tests.support.drafts import bearer, first_version, in_days, registered
-from tests.support.journeys import case_of, eventually
+from tests.support.drafts import followed
+from tests.support.journeys import eventually
 from tests.support.services import Deployment
 
-SECOND = """\
-NGHỊ ĐỊNH
-Quy định mức thu phí sử dụng chợ
-Chương I
-QUY ĐỊNH CHUNG
-Điều 1. Phạm vi điều chỉnh
-Nghị định này quy định mức thu phí sử dụng chợ.
-Điều 2. Mức thu
-1. Mức thu đối với hộ kinh doanh cố định:
-a) Chợ hạng 1: 250.000 đồng/tháng;
-b) Chợ hạng 2: 200.000 đồng/tháng.
-2. Mức thu đối với hộ kinh doanh không cố định là 10.000 đồng/ngày.
-Điều 3. Miễn, giảm
-Hộ nghèo được miễn phí.
-"""
+ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 async def test_one_draft_from_its_first_version_through_the_critique_to_the_next_version(
     deployment: Deployment,
 ) -> None:
-    office = await register(deployment)
-    token = bearer(office.agency_token)
-    async with grpc.aio.insecure_channel(deployment.tracking_address) as channel:
-        agency = pb_grpc.AgencyServiceStub(channel)
-        draft = await registered(agency, office)
-        # Five days before its planned submission: the Front received it late.
-        await agency.AddDraftVersion(
-            first_version(draft, request_id="v1", planned_in=5), metadata=token
-        )
-        critique: dict[str, Any] = {
-            "agency_id": office.agency_id,
-            "kind": "social_criticism",
-            "title": "Phản biện dự thảo Nghị định về phí chợ",
-            "draft_version": {"draft_id": draft.draft_id, "version": 1},
-            "points": [
-                {
-                    "number": 1,
-                    "text": "Mức thu chợ hạng 1 quá cao.",
-                    "cites": ["dieu-2.khoan-1.diem-a"],
-                },
-                {
-                    "number": 2,
-                    "text": "Mức thu ngày với hộ không cố định cần giảm.",
-                    "cites": ["dieu-2.khoan-2"],
-                },
-            ],
-        }
-        headers = {"Authorization": f"Bearer {office.organisation_token}"}
-        async with httpx.AsyncClient(base_url=deployment.submission_url) as http:
-
-            async def submitted() -> str | None:
-                created = await http.post("/v1/critiques", json=critique, headers=headers)
-                if created.status_code == 422:  # submission has not heard of the version yet
-                    return None
-                assert created.status_code == 201, created.text
-                return str(created.json()["id"])
-
-            critique_id = await eventually(submitted)
-        case = await case_of(deployment, office, critique_id)
-        await agency.SubmitAnswer(
-            pb.SubmitAnswerRequest(
-                case_id=case.case_id,
-                request_id="answer",
-                version=case.version,
-                answers=[
-                    pb.PointAnswer(point_number=1, disposition=pb.DISPOSITION_ACCEPTED),
-                    pb.PointAnswer(
-                        point_number=2,
-                        disposition=pb.DISPOSITION_PARTLY_ACCEPTED,
-                        explanation="Sẽ xem xét khi sửa đổi Nghị định.",
-                    ),
-                ],
-            ),
-            metadata=token,
-        )
-        await agency.AddDraftVersion(
-            pb.AddDraftVersionRequest(
-                draft_id=draft.draft_id,
-                request_id="v2",
-                follows_version=1,
-                format=pb.DRAFT_FORMAT_TEXT,
-                file_name="du-thao-lan-2.txt",
-                file=SECOND.encode(),
-                planned_submission_date=in_days(30),
-                links=[
-                    pb.UptakeLink(
-                        case_id=case.case_id, point_number=1, part_ids=["dieu-2.khoan-1.diem-a"]
-                    )
-                ],
-            ),
-            metadata=token,
-        )
-
+    journey = await followed(deployment)
+    office, draft, critique_id = journey.office, journey.draft, journey.critique_id
     async with httpx.AsyncClient(base_url=deployment.disclosure_url) as public:
 
         async def both_versions() -> dict[str, Any] | None:
@@ -171,8 +86,100 @@ async def test_one_draft_from_its_first_version_through_the_critique_to_the_next
         assert f'href="/drafts/{draft.draft_id}#version-1"' in record_page
         assert "điểm a khoản 1 Điều 2" in record_page
 
+        # Search by draft, on the API and the page; an id that is none is told, by the field.
+        by_draft = (await public.get("/v1/records", params={"draft": draft.draft_id})).json()
+        assert [r["critique_id"] for r in by_draft["items"]] == [critique_id]
+        found = await public.get("/search", params={"draft": draft.draft_id})
+        assert f'href="/records/{critique_id}"' in found.text
+        wrong = await public.get("/search", params={"draft": "khong-phai-ma"})
+        assert wrong.status_code == 422
+        assert 'id="draft-error"' in wrong.text
+
+        # The draft's feed: its versions, newest first, then its records.
+        feed = await public.get(f"/feeds/drafts/{draft.draft_id}.atom")
+        assert feed.status_code == 200
+        assert feed.headers["content-type"].startswith("application/atom+xml")
+        atom = ElementTree.fromstring(feed.content)
+        ids = [e.findtext(f"{ATOM}id") for e in atom.iter(f"{ATOM}entry")]
+        assert ids[:2] == [
+            f"tag:supervision.mttq.vn,2025:drafts/{draft.draft_id}/versions/2",
+            f"tag:supervision.mttq.vn,2025:drafts/{draft.draft_id}/versions/1",
+        ]
+        assert f"urn:uuid:{critique_id}" in ids
+        assert "gửi muộn / sent late" in feed.text
+
+        # Every page with a feed says so in its head, and the feed it names is served.
+        for path in ("/", f"/agencies/{office.agency_id}", f"/drafts/{draft.draft_id}"):
+            html = (await public.get(path)).text
+            head = html[: html.index("</head>")]
+            advertised = re.findall(
+                r'<link rel="alternate" type="application/atom\+xml" title="[^"]*" href="([^"]+)">',
+                head,
+            )
+            assert len(advertised) == 1, (path, head)
+            served = await public.get(advertised[0])
+            assert served.status_code == 200, (path, advertised)
+            assert ElementTree.fromstring(served.content).tag == f"{ATOM}feed"
+
+        # The consolidated report of version 1: each point under the part it cites, with its
+        # answer, and what version 2 did with it; as JSON, a page, and a PDF that reads back.
+        async def reported() -> dict[str, Any] | None:
+            reply = await public.get(f"/v1/drafts/{draft.draft_id}/versions/1/report")
+            if reply.status_code != 200:
+                return None
+            body: dict[str, Any] = reply.json()
+            return body if body["totals"]["points"] == 2 and body["next_version"] == 2 else None
+
+        report = await eventually(reported)
+        assert [
+            (p["part_id"], [x["point_number"] for x in p["points"]]) for p in report["parts"]
+        ] == [
+            ("dieu-2.khoan-1.diem-a", [1]),
+            ("dieu-2.khoan-2", [2]),
+        ]
+        assert report["parts"][0]["points"][0]["taken_in"]
+        assert report["parts"][0]["next_change"] == "changed"
+        assert [p["point_number"] for p in report["accepted_unchanged"]] == [2]
+        assert report["window"]["sent_late"]
+        report_page = (await public.get(f"/drafts/{draft.draft_id}/versions/1/report")).text
+        assert "Sẽ xem xét khi sửa đổi Nghị định." in report_page
+        pdf = await public.get(f"/drafts/{draft.draft_id}/versions/1/report.pdf")
+        assert pdf.status_code == 200, pdf.text
+        assert pdf.headers["content-type"] == "application/pdf"
+        with tempfile.NamedTemporaryFile(suffix=".pdf") as file:
+            file.write(pdf.content)
+            file.flush()
+            read = subprocess.run(
+                ["pdftotext", "-enc", "UTF-8", file.name, "-"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        flat = " ".join(read.split())
+        for expected in (
+            "BÁO CÁO TIẾP THU, GIẢI TRÌNH",
+            "điểm a khoản 1 Điều 2",
+            "Mức thu chợ hạng 1 quá cao.",
+            "Tiếp thu một phần / Partly accepted",
+            "Giải trình / Explanation: Sẽ xem xét khi sửa đổi Nghị định.",
+            "GỬI MẶT TRẬN MUỘN",
+        ):
+            assert expected in flat, (expected, flat[:1500])
+        again = await public.get(
+            f"/drafts/{draft.draft_id}/versions/1/report.pdf",
+            headers={"If-None-Match": pdf.headers["etag"]},
+        )
+        assert again.status_code == 304
+
         # Each draft document published is a leaf of the log, exactly as served.
         leaves = (await public.get(f"/v1/log/drafts/{draft.draft_id}")).json()["leaves"]
-        assert len(leaves) >= 2
-        last = (await public.get(f"/v1/log/leaves/{leaves[-1]['index']}")).json()
-        assert json.loads(base64.b64decode(last["document"])) == published
+        logged = [
+            json.loads(
+                base64.b64decode(
+                    (await public.get(f"/v1/log/leaves/{leaf['index']}")).json()["document"]
+                )
+            )
+            for leaf in leaves
+        ]
+        assert published in logged, "the draft's document as served"
+        assert report in logged, "the report as served"

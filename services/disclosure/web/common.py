@@ -4,6 +4,7 @@ refusal of an agency no one knows (its feed, its scorecard)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from typing import Annotated
 
@@ -65,6 +66,9 @@ async def _filter(
             description="Full-text search; diacritics are ignored ('quy hoach' finds 'quy hoạch').",
         ),
     ] = None,
+    draft: Annotated[
+        uuid.UUID | None, Query(description="Only the critiques of this draft (`/v1/drafts`).")
+    ] = None,
 ) -> queries.RecordFilter:
     return queries.RecordFilter(
         agency_id=agency,
@@ -78,6 +82,7 @@ async def _filter(
         answered_from=answered_from,
         answered_to=answered_to,
         query=q,
+        draft_id=draft,
     )
 
 

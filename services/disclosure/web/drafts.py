@@ -4,13 +4,17 @@ disclosed records that criticise it."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
-from contracts.disclosure_api import DraftPage, PublicDraft, RecordPage
+from contracts.disclosure_api import DraftPage, DraftReport, PublicDraft, RecordPage
+from contracts.events import MAX_DRAFT_VERSION
 from services.disclosure import queries
+from services.disclosure import report_pdf as report_pdf_module
 from services.disclosure.web.common import Limited
 from services.platform import cursor
 from services.platform.http import DatabasePool, ProblemError, page_after, problem_responses
@@ -92,3 +96,70 @@ async def draft_records(
         items=page,
         next_cursor=cursor.encode(last.submitted_at, last.critique_id) if last else None,
     )
+
+
+def _no_report() -> ProblemError:
+    return ProblemError(
+        404,
+        "not-found",
+        "No report of this draft version",
+        detail="A version's report is published with the version.",
+    )
+
+
+Version = Annotated[int, Path(ge=1, le=MAX_DRAFT_VERSION)]
+
+
+@router.get(
+    "/v1/drafts/{draft_id}/versions/{version}/report",
+    response_model=DraftReport,
+    responses=problem_responses(404, 422, 429),
+    tags=["drafts"],
+    summary="A draft version's consolidated report (báo cáo tiếp thu, giải trình)",
+)
+async def report(
+    draft_id: uuid.UUID, version: Version, pool: DatabasePool, _: Limited, response: Response
+) -> DraftReport:
+    found = await queries.draft_report(pool, draft_id, version)
+    if found is None:
+        raise _no_report()
+    response.headers["Cache-Control"] = "public, max-age=60"
+    return found
+
+
+@router.get(
+    "/drafts/{draft_id}/versions/{version}/report.pdf",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "The report as a PDF"},
+        304: {"description": "Not modified (If-None-Match)"},
+        **problem_responses(404, 422, 429, 503),
+    },
+    tags=["drafts"],
+    summary="A draft version's consolidated report as a PDF",
+)
+async def report_pdf(
+    draft_id: uuid.UUID,
+    version: Version,
+    pool: DatabasePool,
+    _: Limited,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    found = await queries.draft_report(pool, draft_id, version)
+    if found is None:
+        raise _no_report()
+    etag = f'"report-{hashlib.sha256(found.model_dump_json().encode()).hexdigest()[:32]}"'
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "public, max-age=60",
+        "Content-Disposition": f'inline; filename="bao-cao-tiep-thu-{draft_id}-v{version}.pdf"',
+    }
+    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers=headers)
+    try:
+        pdf = await asyncio.to_thread(report_pdf_module.render, found)
+    except report_pdf_module.FontsMissing as missing:
+        raise ProblemError(
+            503, "unavailable", "The report cannot be set in type here", detail=str(missing)
+        ) from None
+    return Response(pdf, media_type="application/pdf", headers=headers)

@@ -1,5 +1,5 @@
 """Atom feeds for readers: the records published or changed last, of all agencies, of one agency
-or of one organisation.
+or of one organisation; and of one draft, its versions with its records.
 
 Feeds are Atom 1.0 (RFC 4287), built with ElementTree so that no text of a critique or an answer
 can break out of its element.
@@ -8,6 +8,7 @@ can break out of its element.
 from __future__ import annotations
 
 import re
+import uuid
 import xml.etree.ElementTree as ET
 import zlib
 from collections.abc import Iterable
@@ -17,11 +18,11 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Request, Response
 
-from contracts.disclosure_api import PublicRecord
-from contracts.vocabulary import DISPOSITION, KIND, VIETNAM, label_of
+from contracts.disclosure_api import DraftVersionView, PublicDraft, PublicRecord
+from contracts.vocabulary import DISPOSITION, KIND, TEXT_CHANGE, VIETNAM, label_of
 from services.disclosure import queries
 from services.disclosure.web.common import Limited, Slug, unknown_agency
-from services.platform.http import DatabasePool, problem_responses
+from services.platform.http import DatabasePool, ProblemError, problem_responses
 
 router = APIRouter()
 
@@ -144,10 +145,63 @@ def entry(feed: ET.Element, record: PublicRecord, base: str) -> None:
     _sub(node, "content", summary_html(record), type="html")
 
 
+def version_entry(
+    feed: ET.Element, draft: PublicDraft, version: DraftVersionView, base: str
+) -> None:
+    """A version of a draft as the Front received it: when, the window it gave, what changed."""
+    node = _sub(feed, "entry")
+    _sub(node, "id", f"{TAG}drafts/{draft.draft_id}/versions/{version.number}")
+    late = " — gửi muộn / sent late" if version.window.sent_late else ""
+    _sub(
+        node,
+        "title",
+        f"{draft.title} — phiên bản {version.number} / version {version.number}{late}",
+    )
+    _sub(node, "updated", _timestamp(version.received_at))
+    _sub(node, "published", _timestamp(version.received_at))
+    _sub(
+        node,
+        "link",
+        rel="alternate",
+        type="text/html",
+        href=f"{base}/drafts/{draft.draft_id}#version-{version.number}",
+    )
+    author = _sub(node, "author")
+    _sub(author, "name", draft.agency.name or draft.agency.id)
+    root = ET.Element("div")
+    _sub(root, "p", version.window.explanation)
+    if version.changes:
+        changes = _sub(root, "ul")
+        for change in version.changes:
+            _sub(changes, "li", f"{label_of(TEXT_CHANGE, change.change)}: {change.part_id}")
+    if version.changed_unasked:
+        _sub(
+            root,
+            "p",
+            "Sửa đổi mà không có ý kiến đề nghị / Changed, unasked: "
+            + ", ".join(version.changed_unasked),
+        )
+    if version.accepted_unchanged:
+        _sub(
+            root,
+            "p",
+            "Đã tiếp thu nhưng không sửa / Accepted, yet unchanged:"
+            f" {len(version.accepted_unchanged)}",
+        )
+    _sub(node, "content", _text(ET.tostring(root, encoding="unicode", method="html")), type="html")
+
+
 def feed_document(
-    *, feed_id: str, title: str, self_url: str, base: str, records: Iterable[PublicRecord]
+    *,
+    feed_id: str,
+    title: str,
+    self_url: str,
+    base: str,
+    records: Iterable[PublicRecord],
+    draft: PublicDraft | None = None,
+    alternate: str = "/",
 ) -> bytes:
-    """An Atom feed of ``records``, in the order given."""
+    """An Atom feed of ``records``, in the order given, and of ``draft``'s versions."""
     records = list(records)
     # Atom is declared as the default namespace by hand, elements then named without it: Python
     # 3.11's ``default_namespace`` refuses attributes without a namespace, like ``href``.
@@ -155,11 +209,17 @@ def feed_document(
     _sub(feed, "id", feed_id)
     _sub(feed, "title", title)
     _sub(feed, "subtitle", FEED_SUBTITLE)
-    latest = max((updated(r) for r in records), default=datetime.now(UTC))
+    moments = [updated(r) for r in records]
+    if draft is not None:
+        moments += [draft.registered_at, *(v.received_at for v in draft.versions)]
+    latest = max(moments, default=datetime.now(UTC))
     _sub(feed, "updated", _timestamp(latest))
     _sub(feed, "link", rel="self", type="application/atom+xml", href=self_url)
-    _sub(feed, "link", rel="alternate", type="text/html", href=f"{base}/")
+    _sub(feed, "link", rel="alternate", type="text/html", href=f"{base}{alternate}")
     _sub(feed, "generator", "supervision disclosure")
+    if draft is not None:
+        for version in reversed(draft.versions):
+            version_entry(feed, draft, version, base)
     for record in records:
         entry(feed, record, base)
     document: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
@@ -177,10 +237,13 @@ def _atom_response(
     feed_id: str,
     title: str,
     found: list[queries.Published],
+    draft: PublicDraft | None = None,
 ) -> Response:
     # The newest change number identifies the records the feed holds (any change to one of them
-    # gives it a new, higher one); the title's checksum, a renamed agency's empty feed.
-    etag = f'"feed-{found[0].change if found else 0}-{zlib.crc32(title.encode()):08x}"'
+    # gives it a new, higher one); the title's checksum, a renamed agency's empty feed (and a
+    # draft's document, its versions).
+    seen = title if draft is None else title + draft.model_dump_json()
+    etag = f'"feed-{found[0].change if found else 0}-{zlib.crc32(seen.encode()):08x}"'
     headers = {"ETag": etag, "Cache-Control": "public, max-age=60"}
     if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
         return Response(status_code=304, headers=headers)
@@ -190,6 +253,8 @@ def _atom_response(
         self_url=str(request.url.replace(query="", fragment="")),
         base=_base(request),
         records=[p.record for p in found],
+        draft=draft,
+        alternate="/" if draft is None else f"/drafts/{draft.draft_id}",
     )
     return Response(document, media_type=ATOM_MEDIA_TYPE, headers=headers)
 
@@ -271,4 +336,31 @@ async def organisation_feed(
         feed_id=f"{TAG}feeds/organisations/{quote(organisation_id)}",
         title=f"{FEED_TITLE} — {name}",
         found=found,
+    )
+
+
+@router.get(
+    "/feeds/drafts/{draft_id}.atom",
+    response_class=Response,
+    responses={**_ATOM_RESPONSES, **problem_responses(404, 422, 429)},
+    tags=["feeds"],
+    summary="Atom feed of one draft: its versions, and the records criticising it",
+)
+async def draft_feed(
+    draft_id: uuid.UUID,
+    request: Request,
+    pool: DatabasePool,
+    _: Limited,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    draft = await queries.draft(pool, draft_id)
+    if draft is None:
+        raise ProblemError(404, "not-found", "No published draft with this id")
+    return _atom_response(
+        request,
+        if_none_match,
+        feed_id=f"{TAG}feeds/drafts/{draft_id}",
+        title=f"{FEED_TITLE} — {draft.title}",
+        found=await queries.latest_of_draft(pool, draft_id, limit=FEED_SIZE),
+        draft=draft,
     )

@@ -18,7 +18,7 @@ from contracts.disclosure_api import (
     PublicDraft,
     PublicRecord,
 )
-from contracts.events import DraftPart, PartKind
+from contracts.events import MAX_DRAFT_VERSION, DraftPart, PartKind
 from contracts.vocabulary import DRAFT_TYPE, PART_KIND, TEXT_CHANGE
 from services.disclosure import queries
 from services.disclosure.web.pages.site import not_found, render
@@ -158,3 +158,25 @@ async def draft_page(draft_id: str, pool: DatabasePool) -> HTMLResponse:
         PART_KIND_LABELS=PART_KIND,
         HEADINGS={PartKind.CHAPTER, PartKind.SECTION, PartKind.ARTICLE},
     )
+
+
+@router.get("/drafts/{draft_id}/versions/{version}/report", response_class=HTMLResponse)
+async def report_page(draft_id: str, version: str, pool: DatabasePool) -> HTMLResponse:
+    try:
+        wanted, number = uuid.UUID(draft_id), int(version)
+    except ValueError:
+        wanted, number = None, 0
+    found = (
+        await queries.draft_report(pool, wanted, number)
+        if wanted is not None and 1 <= number <= MAX_DRAFT_VERSION
+        else None
+    )
+    if found is None:
+        return not_found(
+            ("Không có báo cáo của phiên bản này", "No report of this draft version"),
+            (
+                "Báo cáo của một phiên bản được công bố cùng phiên bản.",
+                "A version's report is published with the version.",
+            ),
+        )
+    return render("report.html", current="drafts", report=found, TEXT_CHANGE_LABELS=TEXT_CHANGE)

@@ -57,10 +57,13 @@ class SearchForm:
     status: str = ""
     kind: str = ""
     level: str = ""
+    draft: str = ""
     errors: dict[str, Bilingual] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, *, q: str, agency: str, status: str, kind: str, level: str) -> SearchForm:
+    def read(
+        cls, *, q: str, agency: str, status: str, kind: str, level: str, draft: str = ""
+    ) -> SearchForm:
         def clean(value: str) -> str:
             return value.replace("\x00", "").strip()  # PostgreSQL stores no NUL character
 
@@ -70,7 +73,13 @@ class SearchForm:
             status=clean(status),
             kind=clean(kind),
             level=clean(level),
+            draft=clean(draft),
         )
+        if form.draft and _uuid(form.draft) is None:
+            form.errors["draft"] = (
+                "Mã dự thảo có dạng như trên trang của dự thảo",
+                "A draft's id, as its page shows it",
+            )
         if len(form.q) > MAX_QUERY:
             form.errors["q"] = (
                 f"Tối đa {MAX_QUERY} ký tự",
@@ -89,7 +98,7 @@ class SearchForm:
 
     @property
     def used(self) -> bool:
-        return any((self.q, self.agency, self.status, self.kind, self.level))
+        return any((self.q, self.agency, self.status, self.kind, self.level, self.draft))
 
     def filter(self) -> queries.RecordFilter:
         return queries.RecordFilter(
@@ -98,6 +107,7 @@ class SearchForm:
             kind=self.kind or None,
             status=RecordStatus(self.status) if self.status else None,
             query=self.q or None,
+            draft_id=_uuid(self.draft) if self.draft else None,
         )
 
     def url(self, path: str = "/search", **extra: str) -> str:
@@ -107,10 +117,18 @@ class SearchForm:
             "status": self.status,
             "kind": self.kind,
             "level": self.level,
+            "draft": self.draft,
             **extra,
         }
         query = urlencode({k: v for k, v in values.items() if v})
         return f"{path}?{query}" if query else path
+
+
+def _uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
 
 
 def cursor_position(token: str) -> tuple[datetime, uuid.UUID] | None:
@@ -141,9 +159,10 @@ async def search(
     status: Text = "",
     kind: Text = "",
     level: Text = "",
+    draft: Text = "",
     cursor_: Annotated[str, Query(alias="cursor")] = "",
 ) -> HTMLResponse:
-    form = SearchForm.read(q=q, agency=agency, status=status, kind=kind, level=level)
+    form = SearchForm.read(q=q, agency=agency, status=status, kind=kind, level=level, draft=draft)
     after = None
     if cursor_:
         after = cursor_position(cursor_)
