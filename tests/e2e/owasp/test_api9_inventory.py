@@ -50,6 +50,8 @@ SERVED_OUTSIDE_THE_DOCUMENTS = {
         "/agencies/{agency_id}",
         "/drafts",
         "/drafts/{draft_id}",
+        "/drafts/{draft_id}/versions/{version}/report",
+        "/statistics",
         "/static/site.css",
     },
 }

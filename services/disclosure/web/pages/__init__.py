@@ -13,8 +13,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from services.disclosure.web.common import limited
-from services.disclosure.web.pages import agency, draft, record, search, site
+from services.disclosure.web.pages import agency, draft, record, search, site, statistics
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(limited)])
-for module in (site, search, record, agency, draft):
+for module in (site, search, record, agency, draft, statistics):
     router.include_router(module.router)
