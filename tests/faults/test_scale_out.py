@@ -39,9 +39,14 @@ from tests.support.services import SERVICES, Deployment, deployed, wait_ready
 
 GROUPS: Final = {
     # consumer group → the topics it reads (services/*/consumers.py)
-    "submission": (Topic.CASES.value, Topic.AGENCIES.value),
+    "submission": (Topic.CASES.value, Topic.AGENCIES.value, Topic.DRAFTS.value),
     "tracking": (Topic.CRITIQUES.value,),
-    "disclosure": (Topic.CRITIQUES.value, Topic.CASES.value, Topic.AGENCIES.value),
+    "disclosure": (
+        Topic.CRITIQUES.value,
+        Topic.CASES.value,
+        Topic.AGENCIES.value,
+        Topic.DRAFTS.value,
+    ),
 }
 PARTITIONS: Final = 3
 T = TypeVar("T")
