@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any, NoReturn, TypeAlias
 
 import grpc
@@ -214,6 +214,21 @@ def _links(request: pb.AddDraftVersionRequest, problems: list[AnswerProblem]) ->
     return links
 
 
+def _page(
+    page_size: int, page_token: str, problems: list[AnswerProblem]
+) -> tuple[datetime, uuid.UUID] | None:
+    """A list's page size checked, and where its page starts (the token another page gave)."""
+    if page_size > MAX_PAGE_SIZE:
+        problems.append(AnswerProblem("page_size", f"at most {MAX_PAGE_SIZE}"))
+    if not page_token:
+        return None
+    try:
+        return cursor.decode(page_token)
+    except cursor.BadCursor:
+        problems.append(AnswerProblem("page_token", "not a token this server gave"))
+        return None
+
+
 def _date(value: str, field: str, problems: list[AnswerProblem]) -> date | None:
     if not value:
         return None
@@ -320,14 +335,7 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
     ) -> pb.ListCasesResponse:
         agency_id = await self._agency(context)
         problems: list[AnswerProblem] = []
-        if request.page_size > MAX_PAGE_SIZE:
-            problems.append(AnswerProblem("page_size", f"at most {MAX_PAGE_SIZE}"))
-        after = None
-        if request.page_token:
-            try:
-                after = cursor.decode(request.page_token)
-            except cursor.BadCursor:
-                problems.append(AnswerProblem("page_token", "not a token this server gave"))
+        after = _page(request.page_size, request.page_token, problems)
         if request.status and request.status not in _STATUSES_IN:
             problems.append(AnswerProblem("status", "not a case status this server knows"))
         if request.kind and request.kind not in _KINDS_IN:
@@ -539,14 +547,7 @@ class AgencyService(pb_grpc.AgencyServiceServicer):
     ) -> pb.ListDraftsResponse:
         agency_id = await self._agency(context)
         problems: list[AnswerProblem] = []
-        if request.page_size > MAX_PAGE_SIZE:
-            problems.append(AnswerProblem("page_size", f"at most {MAX_PAGE_SIZE}"))
-        after = None
-        if request.page_token:
-            try:
-                after = cursor.decode(request.page_token)
-            except cursor.BadCursor:
-                problems.append(AnswerProblem("page_token", "not a token this server gave"))
+        after = _page(request.page_size, request.page_token, problems)
         if problems:
             await _abort_invalid(context, problems)
         limit = request.page_size or DEFAULT_PAGE_SIZE
