@@ -149,9 +149,13 @@ class RecordPage(BaseModel):
 
 
 class ChangeFeed(BaseModel):
-    """Records published or changed after ``since``, oldest change first (for mirrors)."""
+    """Records and drafts published or changed after ``since``, oldest change first (for
+    mirrors): both take their change numbers from one sequence."""
 
     items: list[PublicRecord]
+    drafts: list[PublicDraft] = Field(
+        default_factory=list, description="Drafts published or changed in the same range."
+    )
     next_since: int = Field(description="Pass as `since` to continue; unchanged when caught up.")
 
 
@@ -322,3 +326,6 @@ class DraftReport(_Public):
     )
     changed_unasked: list[str]
     totals: ReportTotals
+
+
+ChangeFeed.model_rebuild()

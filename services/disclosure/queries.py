@@ -131,6 +131,39 @@ async def changes_since(executor: db.Executor, since: int, limit: int) -> list[P
     return [_published(row) for row in rows]
 
 
+@dataclass(frozen=True)
+class PublishedDraft:
+    draft: PublicDraft
+    change: int
+
+
+async def draft_changes_since(
+    executor: db.Executor, since: int, limit: int
+) -> list[PublishedDraft]:
+    rows = await executor.fetch(
+        "SELECT public_document, change_seq FROM drafts WHERE change_seq > $1"
+        " ORDER BY change_seq LIMIT $2",
+        since,
+        limit,
+    )
+    return [
+        PublishedDraft(PublicDraft.model_validate_json(row["public_document"]), row["change_seq"])
+        for row in rows
+    ]
+
+
+async def drafts_stream(pool: db.Pool, *, batch: int = 100) -> AsyncIterator[PublicDraft]:
+    """Every published draft, oldest registration first, in one snapshot (a server-side
+    cursor)."""
+    async with pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
+        query = (
+            "SELECT public_document FROM drafts WHERE public_document IS NOT NULL"
+            " ORDER BY registered_at, id"
+        )
+        async for row in connection.cursor(query, prefetch=batch):
+            yield PublicDraft.model_validate_json(row["public_document"])
+
+
 async def stream(
     pool: db.Pool, *, where: RecordFilter, batch: int = 500, changed_since: int | None = None
 ) -> AsyncIterator[Published]:

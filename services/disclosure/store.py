@@ -533,7 +533,7 @@ async def store_draft_publication(
     await connection.execute(
         """
         UPDATE drafts SET public_document = $2, versions = $3, sent_late = $4,
-            changed_without_new_version = $5
+            changed_without_new_version = $5, change_seq = nextval('record_changes')
         WHERE id = $1
         """,
         draft_id,

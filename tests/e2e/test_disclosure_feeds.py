@@ -413,6 +413,9 @@ async def test_the_csv_export_has_one_row_per_point_and_opens_in_excel(
         "citation",
         "disposition",
         "explanation",
+        "draft_id",
+        "draft_version",
+        "cites",
     ]
     by_record: dict[str, list[dict[str, str]]] = {}
     for row in rows:

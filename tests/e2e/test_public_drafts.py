@@ -6,6 +6,8 @@ Every draft document is a leaf of the transparency log."""
 from __future__ import annotations
 
 import base64
+import csv
+import io
 import json
 import re
 import subprocess
@@ -94,6 +96,34 @@ async def test_one_draft_from_its_first_version_through_the_critique_to_the_next
         wrong = await public.get("/search", params={"draft": "khong-phai-ma"})
         assert wrong.status_code == 422
         assert 'id="draft-error"' in wrong.text
+
+        # Drafts in the change feed (one sequence with the records) and the exports.
+        since, seen = 0, []
+        while True:
+            page = (await public.get("/v1/changes", params={"since": since, "limit": 1000})).json()
+            seen += [d["draft_id"] for d in page["drafts"]]
+            if page["next_since"] == since:
+                break
+            since = page["next_since"]
+        assert draft.draft_id in seen
+        exported = [
+            json.loads(line)
+            for line in (await public.get("/exports/drafts.jsonl")).text.splitlines()
+        ]
+        assert published in exported
+        rows = list(
+            csv.DictReader(
+                io.StringIO(
+                    (
+                        await public.get("/exports/records.csv", params={"draft": draft.draft_id})
+                    ).content.decode("utf-8-sig")
+                )
+            )
+        )
+        assert [(r["critique_id"], r["draft_version"], r["cites"]) for r in rows] == [
+            (critique_id, "1", "dieu-2.khoan-1.diem-a"),
+            (critique_id, "1", "dieu-2.khoan-2"),
+        ]
 
         # The draft's feed: its versions, newest first, then its records.
         feed = await public.get(f"/feeds/drafts/{draft.draft_id}.atom")

@@ -1,5 +1,6 @@
 """Bulk exports for mirrors and researchers: every record a filter selects, as JSON Lines (the
-documents as published) or as CSV (one row per point, for spreadsheets).
+documents as published) or as CSV (one row per point, for spreadsheets); and every draft, as JSON
+Lines.
 
 Exports are streamed from one database snapshot through a server-side cursor: never built in
 memory, whatever their size.
@@ -49,6 +50,9 @@ CSV_COLUMNS = (
     "citation",
     "disposition",
     "explanation",
+    "draft_id",
+    "draft_version",
+    "cites",
 )
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -84,8 +88,10 @@ def csv_rows(record: PublicRecord) -> list[list[str]]:
         _when(record.due_date),
         _when(record.answered_at),
     ]
+    ref = record.draft_version
+    draft = [str(ref.draft_id), str(ref.version)] if ref else ["", ""]
     if not record.points:
-        return [[*common, "", "", "", "", ""]]
+        return [[*common, "", "", "", "", "", *draft, ""]]
     return [
         [
             *common,
@@ -94,6 +100,8 @@ def csv_rows(record: PublicRecord) -> list[list[str]]:
             _cell(point.citation),
             point.disposition or "",
             _cell(point.explanation),
+            *draft,
+            " ".join(point.cites),
         ]
         for point in record.points
     ]
@@ -232,4 +240,38 @@ async def export_csv(
         render=_csv,
         media_type=CSV_MEDIA_TYPE,
         filename="records.csv",
+    )
+
+
+async def _drafts_jsonl(pool: db.Pool) -> AsyncGenerator[bytes]:
+    buffer = bytearray()
+    async for draft in queries.drafts_stream(pool):
+        buffer += canonical(draft) + b"\n"
+        if len(buffer) >= CHUNK:
+            yield bytes(buffer)
+            buffer.clear()
+    yield bytes(buffer)
+
+
+@router.get(
+    "/exports/drafts.jsonl",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {NDJSON_MEDIA_TYPE: {}},
+            "description": "One PublicDraft per line, as /v1/drafts/{id} gives it",
+        },
+        **problem_responses(429),
+    },
+    tags=["exports"],
+    summary="Every published draft as JSON Lines, oldest registration first (streamed)",
+)
+async def export_drafts(pool: DatabasePool, _: Limited) -> StreamingResponse:
+    return StreamingResponse(
+        await _started(_drafts_jsonl(pool)),
+        media_type=NDJSON_MEDIA_TYPE,
+        headers={
+            "Content-Disposition": 'attachment; filename="drafts.jsonl"',
+            "Cache-Control": "public, max-age=60",
+        },
     )

@@ -85,7 +85,7 @@ async def get_record(
     response_model=ChangeFeed,
     responses=problem_responses(422, 429),
     tags=["records"],
-    summary="Records published or changed since a change number, for mirrors",
+    summary="Records and drafts published or changed since a change number, for mirrors",
 )
 async def changes(
     pool: DatabasePool,
@@ -93,7 +93,13 @@ async def changes(
     since: Annotated[int, Query(ge=0, le=MAX_CHANGE)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ChangeFeed:
-    found = await queries.changes_since(pool, since, limit)
+    records = await queries.changes_since(pool, since, limit)
+    drafts = await queries.draft_changes_since(pool, since, limit)
+    # The first `limit` changes of both, in change order.
+    changes = sorted([p.change for p in records] + [d.change for d in drafts])[:limit]
+    last = changes[-1] if changes else since
     return ChangeFeed(
-        items=[p.record for p in found], next_since=found[-1].change if found else since
+        items=[p.record for p in records if p.change <= last],
+        drafts=[d.draft for d in drafts if d.change <= last],
+        next_since=last,
     )
