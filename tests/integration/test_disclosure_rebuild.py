@@ -27,12 +27,18 @@ from contracts.events import (
     CritiqueKind,
     CritiqueSubmitted,
     Disposition,
+    DraftFormat,
+    DraftRegistered,
+    DraftType,
+    DraftVersionRef,
+    DraftVersionRegistered,
     DueDateChanged,
     DueDateRule,
     Level,
     OrganisationRef,
     Point,
     PointAnswer,
+    WindowFacts,
 )
 from services.disclosure import commands, consumers
 from services.disclosure.domain import DisclosurePolicy
@@ -187,20 +193,9 @@ def interleavings(first: Sequence[Any], second: Sequence[Any]) -> Iterator[list[
 async def public_document(
     pool: db.Pool, events: Sequence[CritiqueEvent], *, batch: int = 1
 ) -> dict[str, Any]:
-    """Apply the events as the consumer does, ``batch`` at a time in one transaction each (the
-    handlers, then the subscription's settling once); the record's document, id left out."""
-    subscription = consumers.subscription(DisclosurePolicy())
-    assert subscription.settle is not None
-    for start in range(0, len(events), batch):
-        async with pool.acquire() as connection, connection.transaction():
-            touched: dict[Hashable, None] = {}
-            for event in events[start : start + batch]:
-                envelope = Envelope(
-                    id=uuid.uuid4(), type=event.ce_type, source="test", time=at(0), subject=""
-                )
-                handler = subscription.handlers[type(event)]
-                touched.update(dict.fromkeys(await handler(connection, envelope, event) or ()))
-            await subscription.settle(connection, list(touched))
+    """Apply the events as the consumer does (:func:`apply`); the record's document, id left
+    out."""
+    await apply(pool, events, batch=batch)
     critique_id = events[0].critique_id
     stored = await pool.fetchval(
         "SELECT public_document FROM records WHERE critique_id = $1", critique_id
@@ -327,3 +322,146 @@ async def test_a_batch_of_records_is_published_with_statements_per_table_not_per
     await publish(await heard(2))  # the log's first leaves, and the driver's first use of types
     assert await publish(await heard(5)) == (5, 3 + 5 + 4)
     assert await publish(await heard(1)) == (1, 3 + 1 + 4)
+
+
+DRAFT_TEXT = "NGHỊ ĐỊNH\nĐiều 1. Phạm vi\nĐiều 2. Mức thu\n1. Chợ hạng 1.\n2. Chợ hạng 2.\n"
+
+
+def draft_events(draft_id: uuid.UUID) -> list[Any]:
+    from services.tracking.legal_text import parse_text, to_parts
+
+    registered = DraftRegistered(
+        draft_id=draft_id,
+        agency_id=AGENCY,
+        draft_type=DraftType.DECREE,
+        title="Dự thảo Nghị định về phí chợ",
+        issuing_authority="Chính phủ",
+        registered_at=at(-60),
+    )
+    version = DraftVersionRegistered(
+        draft_id=draft_id,
+        agency_id=AGENCY,
+        version=1,
+        received_at=at(-50),
+        file_format=DraftFormat.TEXT,
+        file_name="du-thao.txt",
+        file_size=len(DRAFT_TEXT.encode()),
+        sha256="0" * 64,
+        parts=to_parts(parse_text(DRAFT_TEXT)),
+        window=WindowFacts(
+            received_on=date(2026, 3, 2),
+            planned_on=date(2026, 3, 30),
+            closes_on=date(2026, 3, 29),
+            latest_receipt_on=date(2026, 3, 15),
+            days_given=28,
+            minimum_days=15,
+            sent_late=False,
+            explanation="28 ngày",
+        ),
+    )
+    return [registered, version]
+
+
+def citing(critique_id: uuid.UUID, draft_id: uuid.UUID) -> Topics:
+    case_id = uuid.uuid4()
+    submission = submitted(critique_id).model_copy(
+        update={
+            "kind": CritiqueKind.SOCIAL_CRITICISM,
+            "draft_version": DraftVersionRef(draft_id=draft_id, version=1),
+            "points": (Point(number=1, text="Mức thu quá cao.", cites=("dieu-2.khoan-1",)),),
+        }
+    )
+    answer = CaseAnswered(
+        critique_id=critique_id,
+        case_id=case_id,
+        agency_id=AGENCY,
+        answered_at=at(3),
+        late=False,
+        answers=(PointAnswer(point_number=1, disposition=Disposition.ACCEPTED),),
+    )
+    return [submission], [opened(critique_id, case_id), answer]
+
+
+async def apply(pool: db.Pool, events: Sequence[Any], *, batch: int) -> None:
+    """Apply the events as the consumer does, ``batch`` at a time in one transaction each (the
+    handlers, then the subscription's settling once)."""
+    subscription = consumers.subscription(DisclosurePolicy())
+    assert subscription.settle is not None
+    for start in range(0, len(events), batch):
+        async with pool.acquire() as connection, connection.transaction():
+            touched: dict[Hashable, None] = {}
+            for event in events[start : start + batch]:
+                envelope = Envelope(
+                    id=uuid.uuid4(), type=event.ce_type, source="test", time=at(0), subject=""
+                )
+                handler = subscription.handlers[type(event)]
+                touched.update(dict.fromkeys(await handler(connection, envelope, event) or ()))
+            await subscription.settle(connection, list(touched))
+
+
+async def test_a_record_citing_a_draft_its_draft_and_its_report_do_not_depend_on_the_order(
+    pool: db.Pool,
+) -> None:
+    """The drafts' topic is a third, in no order with the other two: whichever is heard first,
+    the record shows the text it cites, and the draft and its report are the same."""
+
+    async def documents(events: Sequence[Any], batch: int) -> tuple[Any, Any, Any]:
+        await apply(pool, events, batch=batch)
+        draft_id = events_draft(events)
+        critique_id = next(e.critique_id for e in events if isinstance(e, CritiqueSubmitted))
+        record = json.loads(
+            await pool.fetchval(
+                "SELECT public_document FROM records WHERE critique_id = $1", critique_id
+            )
+        )
+        record.pop("critique_id")
+        draft = json.loads(
+            await pool.fetchval("SELECT public_document FROM drafts WHERE id = $1", draft_id)
+        )
+        draft.pop("draft_id")
+        report = json.loads(
+            await pool.fetchval(
+                "SELECT document FROM draft_reports WHERE draft_id = $1 AND version = 1", draft_id
+            )
+        )
+        report.pop("draft_id")
+        for part in report["parts"]:
+            for point in part["points"]:
+                point.pop("critique_id")
+        record.pop("draft_version")
+        return record, draft, report
+
+    def events_draft(events: Sequence[Any]) -> uuid.UUID:
+        return next(e.draft_id for e in events if isinstance(e, DraftRegistered))
+
+    def history() -> tuple[list[Any], list[Any]]:
+        draft_id, critique_id = uuid.uuid4(), uuid.uuid4()
+        critiques, cases = citing(critique_id, draft_id)
+        return draft_events(draft_id), sorted([*critiques, *cases], key=_moment)
+
+    drafts, others = history()
+    reference = await documents([*drafts, *others], batch=1)
+    record, _, report = reference
+    assert record["points"][0]["cited"] == [
+        {"id": "dieu-2.khoan-1", "citation": "khoản 1 Điều 2", "text": "Chợ hạng 1."}
+    ]
+    assert report["totals"]["points"] == 1
+    for order in interleavings(drafts, others):
+        for batch in (1, len(order)):
+            drafts, others = history()
+            renamed = interleavings_like(order, drafts, others)
+            assert await documents(renamed, batch) == reference, (
+                batch,
+                [type(e).__name__ for e in order],
+            )
+
+
+def interleavings_like(order: Sequence[Any], drafts: list[Any], others: list[Any]) -> list[Any]:
+    """``order``'s interleaving of the drafts' events with the others', on fresh ids."""
+    fresh_drafts, fresh_others = iter(drafts), iter(others)
+    return [
+        next(fresh_drafts)
+        if isinstance(e, DraftRegistered | DraftVersionRegistered)
+        else next(fresh_others)
+        for e in order
+    ]
