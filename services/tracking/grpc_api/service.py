@@ -96,31 +96,48 @@ async def _abort_invalid(context: Context, problems: Sequence[AnswerProblem]) ->
     )
 
 
-async def _abort_refused(context: Context, case_id: str, refused: Refused) -> NoReturn:
+async def _abort_precondition(
+    context: Context,
+    *,
+    reason: str,
+    detail: str,
+    current_version: int,
+    stale_version_of: str | None,
+) -> NoReturn:
     """FAILED_PRECONDITION saying why, machine-readably: a google.rpc.ErrorInfo with the
-    reason and the case's current version, and for a version that is not the current one a
-    google.rpc.PreconditionFailure."""
-    refusal = refused.refusal
+    reason and the current version, and, when the version named is not the current one of
+    ``stale_version_of`` ("cases/<id>", "drafts/<id>"), a google.rpc.PreconditionFailure."""
     details: list[Message] = [
         error_details_pb2.ErrorInfo(
-            reason=refusal.reason.name,
+            reason=reason,
             domain=ERROR_DOMAIN,
-            metadata={"current_version": str(refusal.current_version)},
+            metadata={"current_version": str(current_version)},
         )
     ]
-    if refusal.reason is RefusalReason.VERSION_MISMATCH:
+    if stale_version_of is not None:
         details.append(
             error_details_pb2.PreconditionFailure(
                 violations=[
                     error_details_pb2.PreconditionFailure.Violation(
-                        type="VERSION",
-                        subject=f"cases/{case_id}",
-                        description=refusal.detail,
+                        type="VERSION", subject=stale_version_of, description=detail
                     )
                 ]
             )
         )
-    await _abort(context, code_pb2.FAILED_PRECONDITION, refusal.detail, details)
+    await _abort(context, code_pb2.FAILED_PRECONDITION, detail, details)
+
+
+async def _abort_refused(context: Context, case_id: str, refused: Refused) -> NoReturn:
+    refusal = refused.refusal
+    await _abort_precondition(
+        context,
+        reason=refusal.reason.name,
+        detail=refusal.detail,
+        current_version=refusal.current_version,
+        stale_version_of=(
+            f"cases/{case_id}" if refusal.reason is RefusalReason.VERSION_MISMATCH else None
+        ),
+    )
 
 
 async def _abort_exhausted(context: Context, refused: TooManyWatchers) -> NoReturn:
@@ -162,24 +179,17 @@ async def _draft_refusals(context: Context, draft_id: str) -> AsyncIterator[None
     except InvalidRequest as invalid:
         await _abort_invalid(context, invalid.problems)
     except DraftRefused as refused:
-        details: list[Message] = [
-            error_details_pb2.ErrorInfo(
-                reason=refused.reason.name,
-                domain=ERROR_DOMAIN,
-                metadata={"current_version": str(refused.current_version)},
-            )
-        ]
-        if refused.reason is DraftRefusalReason.VERSION_MISMATCH:
-            details.append(
-                error_details_pb2.PreconditionFailure(
-                    violations=[
-                        error_details_pb2.PreconditionFailure.Violation(
-                            type="VERSION", subject=f"drafts/{draft_id}", description=refused.detail
-                        )
-                    ]
-                )
-            )
-        await _abort(context, code_pb2.FAILED_PRECONDITION, refused.detail, details)
+        await _abort_precondition(
+            context,
+            reason=refused.reason.name,
+            detail=refused.detail,
+            current_version=refused.current_version,
+            stale_version_of=(
+                f"drafts/{draft_id}"
+                if refused.reason is DraftRefusalReason.VERSION_MISMATCH
+                else None
+            ),
+        )
 
 
 def _uuid(value: str, field: str, problems: list[AnswerProblem]) -> uuid.UUID:
