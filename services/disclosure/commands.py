@@ -104,8 +104,8 @@ async def apply_draft_event(
         return [DraftId(event.draft_id)]
     if isinstance(event, DraftVersionRegistered):
         await store.apply_draft_version(connection, event)
-        citing = await store.records_of_version(connection, event.draft_id, event.version)
-        return [DraftId(event.draft_id), *citing]
+        citing = await store.version_records(connection, event.draft_id, event.version)
+        return [DraftId(event.draft_id), *(row["critique_id"] for row in citing)]
     assert isinstance(event, DraftSentToAuthority), event
     await store.apply_draft_sent(connection, event)
     return [DraftId(event.draft_id)]
@@ -241,8 +241,8 @@ async def publish_reports(
             continue
         draft = PublicDraft.model_validate_json(draft_document)
         records = [
-            PublicRecord.model_validate_json(document)
-            for document in await store.version_records(connection, draft_id, number)
+            PublicRecord.model_validate_json(row["public_document"])
+            for row in await store.version_records(connection, draft_id, number)
         ]
         try:
             report = reports.draft_report(draft, number, records)

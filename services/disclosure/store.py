@@ -448,23 +448,6 @@ async def apply_draft_sent(connection: db.Connection, event: DraftSentToAuthorit
     )
 
 
-async def records_of_version(
-    connection: db.Connection, draft_id: uuid.UUID, version: int
-) -> list[uuid.UUID]:
-    """The published records that criticise this draft version."""
-    rows = await connection.fetch(
-        """
-        SELECT critique_id FROM records
-        WHERE (draft_version ->> 'draft_id') = $1::text
-          AND (draft_version ->> 'version')::integer = $2
-          AND draft_version IS NOT NULL AND published_at IS NOT NULL
-        """,
-        str(draft_id),
-        version,
-    )
-    return [row["critique_id"] for row in rows]
-
-
 async def version_parts(
     executor: db.Executor, refs: Iterable[DraftVersionRef]
 ) -> dict[tuple[uuid.UUID, int], tuple[DraftPart, ...]]:
@@ -557,11 +540,14 @@ async def published_draft(executor: db.Executor, draft_id: uuid.UUID) -> str | N
     return document
 
 
-async def version_records(executor: db.Executor, draft_id: uuid.UUID, version: int) -> list[str]:
-    """The public documents of the records criticising this draft version."""
-    rows = await executor.fetch(
+async def version_records(
+    executor: db.Executor, draft_id: uuid.UUID, version: int
+) -> list[db.Record]:
+    """The published records criticising this draft version: ``critique_id`` and
+    ``public_document``."""
+    return await executor.fetch(
         """
-        SELECT public_document FROM records
+        SELECT critique_id, public_document FROM records
         WHERE (draft_version ->> 'draft_id') = $1::text
           AND (draft_version ->> 'version')::integer = $2
           AND draft_version IS NOT NULL AND public_document IS NOT NULL
@@ -569,7 +555,6 @@ async def version_records(executor: db.Executor, draft_id: uuid.UUID, version: i
         str(draft_id),
         version,
     )
-    return [row["public_document"] for row in rows]
 
 
 async def draft_report(executor: db.Executor, draft_id: uuid.UUID, version: int) -> str | None:
